@@ -1,0 +1,1 @@
+"""Remediation actions executed through the Kubernetes API, with intent records."""

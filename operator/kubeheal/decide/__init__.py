@@ -1,0 +1,1 @@
+"""Candidate actions and their explainable risk. Pure."""

@@ -1,0 +1,1 @@
+"""Online anomaly detection on river: detectors, calibration, debounce, fusion, evaluation. Pure."""

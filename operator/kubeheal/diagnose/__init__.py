@@ -1,0 +1,1 @@
+"""Probable causes of an incident, ranked with evidence. Pure."""

@@ -1,0 +1,1 @@
+"""Readers of the world: the Prometheus HTTP API and the Kubernetes API."""

@@ -1,0 +1,1 @@
+"""The policy gate: OPA decisions, failing closed."""

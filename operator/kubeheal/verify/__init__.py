@@ -1,0 +1,1 @@
+"""Recovery verification: rollout completion and SLO over a window."""
