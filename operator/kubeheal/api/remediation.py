@@ -1,0 +1,240 @@
+"""The ``Remediation`` resource: one incident, from the evidence to the verified outcome.
+
+The operator creates one per incident (one open per workload and runbook). Its spec holds the
+facts known at creation (what triggered it, the diagnosis) and the human approval, which only
+holders of the ``approve`` verb may write; its status tells the rest of the story: the chosen
+action, its risk, the policy decision, the execution record and the verification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from kubeheal.api.base import (
+    ApiModel,
+    Condition,
+    ObjectMeta,
+    ObjectReference,
+    WorkloadReference,
+    cel_rules,
+)
+from kubeheal.api.runbook import ActionKind, Cause
+
+_IMMUTABLE = cel_rules(("self == oldSelf", "is immutable"))
+
+
+class Phase(enum.StrEnum):
+    """Where an incident stands. Terminal phases: Succeeded, Escalated, Blocked, DryRun."""
+
+    DETECTED = "Detected"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    EXECUTING = "Executing"
+    VERIFYING = "Verifying"
+    SUCCEEDED = "Succeeded"
+    ESCALATED = "Escalated"
+    BLOCKED = "Blocked"
+    DRY_RUN = "DryRun"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {Phase.SUCCEEDED, Phase.ESCALATED, Phase.BLOCKED, Phase.DRY_RUN}
+
+
+class SignalEvidence(ApiModel):
+    """One anomalous signal: what was seen against what was expected."""
+
+    signal: str = Field(description="Name of the signal in the runbook.", max_length=63)
+    observed: float | None = Field(default=None, description="Value observed.")
+    expected: float | None = Field(default=None, description="Value the model expected.")
+    score: float = Field(ge=0.0, le=1.0, description="Calibrated anomaly probability.")
+    since: dt.datetime | None = Field(default=None, description="When the anomaly began.")
+    explanation: str = Field(default="", max_length=1024, description="Human-readable summary.")
+
+
+class Trigger(ApiModel):
+    """What opened the incident."""
+
+    model_config = ConfigDict(json_schema_extra=_IMMUTABLE)
+
+    started_at: dt.datetime = Field(description="Onset of the anomaly.")
+    detected_at: dt.datetime = Field(description="When the operator confirmed it (debounced).")
+    score: float = Field(ge=0.0, le=1.0, description="Fused incident score of the workload.")
+    evidence: list[SignalEvidence] = Field(
+        default_factory=list, max_length=16, description="The anomalous signals."
+    )
+
+
+class CauseCandidate(ApiModel):
+    """One probable cause with the evidence for it."""
+
+    cause: Cause = Field(description="change, resource-exhaustion, saturation or unknown.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Relative confidence in [0, 1].")
+    evidence: list[str] = Field(
+        default_factory=list, max_length=16, description="Facts that point to this cause."
+    )
+
+
+class Diagnosis(ApiModel):
+    """Probable causes, most likely first."""
+
+    model_config = ConfigDict(json_schema_extra=_IMMUTABLE)
+
+    cause: Cause = Field(description="The most probable cause.")
+    candidates: list[CauseCandidate] = Field(
+        default_factory=list, max_length=8, description="All causes considered, ranked."
+    )
+
+
+class ApprovalDecision(ApiModel):
+    """A human's decision on an action; written by ``kubeheal approve`` or ``reject``."""
+
+    decision: Literal["approved", "rejected"] = Field(description="approved or rejected.")
+    approver: str = Field(
+        description="The user who decided; the API server checks it is the requesting user.",
+        min_length=1,
+        max_length=512,
+    )
+    time: dt.datetime = Field(description="When the decision was made.")
+    reason: str = Field(default="", max_length=1024, description="Why.")
+
+
+class RemediationSpec(ApiModel):
+    """The incident's facts, fixed at creation, and the human approval."""
+
+    runbook_ref: ObjectReference = Field(
+        description="Runbook that opened the incident.",
+        json_schema_extra=_IMMUTABLE,
+    )
+    target: WorkloadReference = Field(
+        description="The workload in trouble.", json_schema_extra=_IMMUTABLE
+    )
+    trigger: Trigger = Field(description="What opened the incident.")
+    diagnosis: Diagnosis = Field(description="Probable causes, most likely first.")
+    approval: ApprovalDecision | None = Field(
+        default=None,
+        description="A human's decision; needs the approve verb on remediations.kubeheal.io.",
+    )
+
+
+class ChosenAction(ApiModel):
+    """The action the operator chose from the runbook."""
+
+    name: str = Field(description="Name of the action in the runbook.", max_length=63)
+    kind: ActionKind = Field(description="restart, scale or rollback.")
+    params: dict[str, str] = Field(
+        default_factory=dict, max_length=16, description="Concrete parameters, e.g. replicas."
+    )
+
+
+class RiskFactorRecord(ApiModel):
+    """One factor of the risk score and what it contributed."""
+
+    name: str = Field(max_length=63, description="Factor name.")
+    value: float = Field(description="The factor's input value.")
+    contribution: float = Field(description="What it added to the score.")
+    explanation: str = Field(default="", max_length=512, description="Why it counts.")
+
+
+class RiskRecord(ApiModel):
+    score: float = Field(ge=0.0, le=1.0, description="Risk in [0, 1].")
+    factors: list[RiskFactorRecord] = Field(
+        default_factory=list, max_length=16, description="Factors and their contributions."
+    )
+
+
+class PolicyRecord(ApiModel):
+    """The policy engine's answer."""
+
+    allow: bool = Field(description="Whether the action may run.")
+    require_approval: bool = Field(description="Whether a human must approve first.")
+    reasons: list[str] = Field(default_factory=list, max_length=32, description="Why.")
+    violations: list[str] = Field(
+        default_factory=list, max_length=32, description="Guardrails the action breaks."
+    )
+    policy_version: str = Field(default="", max_length=128, description="Policy version used.")
+    decided_at: dt.datetime = Field(description="When the decision was made.")
+
+
+class Intent(ApiModel):
+    """Written before the API call, so that a crash never executes an action twice."""
+
+    action: ChosenAction = Field(description="What is about to be done.")
+    issued_at: dt.datetime = Field(description="When the intent was recorded.")
+    token: str = Field(
+        max_length=128,
+        description="Marker stamped on the target with the action, to recognise it after a crash.",
+    )
+    target_generation: int | None = Field(
+        default=None, description="The target's generation before the action."
+    )
+
+
+class ExecutionRecord(ApiModel):
+    """The outcome of one executed (or settled) intent."""
+
+    intent: Intent = Field(description="The intent this records.")
+    outcome: Literal["executed", "failed", "not-executed"] = Field(
+        description="Whether the action reached the target."
+    )
+    completed_at: dt.datetime = Field(description="When the outcome was recorded.")
+    message: str = Field(default="", max_length=1024, description="Details.")
+
+
+class VerificationRecord(ApiModel):
+    result: Literal["pending", "succeeded", "failed"] = Field(description="Verification result.")
+    started_at: dt.datetime | None = Field(default=None, description="Start of verification.")
+    completed_at: dt.datetime | None = Field(default=None, description="End of verification.")
+    message: str = Field(default="", max_length=1024, description="Details.")
+
+
+class TimelineEntry(ApiModel):
+    time: dt.datetime = Field(description="When it happened.")
+    step: Literal[
+        "detected", "diagnosed", "decided", "gated", "approval", "acted", "verified", "escalated"
+    ] = Field(description="Loop step.")
+    message: str = Field(max_length=1024, description="What happened.")
+
+
+class RemediationStatus(ApiModel):
+    """The story of the incident after its creation."""
+
+    phase: Phase = Field(default=Phase.DETECTED, description="Where the incident stands.")
+    action: ChosenAction | None = Field(default=None, description="The current action.")
+    risk: RiskRecord | None = Field(default=None, description="Risk of the current action.")
+    policy: PolicyRecord | None = Field(default=None, description="Policy decision on it.")
+    intent: Intent | None = Field(
+        default=None, description="An action about to run or running, without an outcome yet."
+    )
+    executions: list[ExecutionRecord] = Field(
+        default_factory=list, max_length=16, description="Every executed or settled intent."
+    )
+    verification: VerificationRecord | None = Field(
+        default=None, description="Verification of the last executed action."
+    )
+    tried_actions: list[str] = Field(
+        default_factory=list, max_length=16, description="Actions already tried, by name."
+    )
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list, max_length=64, description="Each step with its time."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready (closed successfully), Approved, PolicyAllowed, Verified.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    observed_generation: int | None = Field(default=None, description="Last generation seen.")
+
+
+class Remediation(ApiModel):
+    """An incident and everything done about it."""
+
+    api_version: Literal["kubeheal.io/v1alpha1"] = "kubeheal.io/v1alpha1"
+    kind: Literal["Remediation"] = "Remediation"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RemediationSpec
+    status: RemediationStatus | None = None

@@ -1,0 +1,401 @@
+"""The ``Runbook`` resource: what to watch, how to detect, what to do, within which bounds.
+
+A team declares one Runbook per kind of trouble it knows how to fix. The operator evaluates it
+every ``intervalSeconds`` over the Deployments its selector picks in its namespace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from kubeheal.api.base import (
+    NAME_PATTERN,
+    ApiModel,
+    Condition,
+    LabelSelector,
+    ObjectMeta,
+    ObjectReference,
+    cel_rules,
+)
+
+
+class BadDirection(enum.StrEnum):
+    """Which way a signal goes when things are bad."""
+
+    UP = "up"
+    DOWN = "down"
+    BOTH = "both"
+
+
+class SignalRole(enum.StrEnum):
+    """What a signal measures; diagnosis reads roles, not names."""
+
+    LATENCY = "latency"
+    ERRORS = "errors"
+    LOAD = "load"
+    MEMORY = "memory"
+    RESTARTS = "restarts"
+    SATURATION = "saturation"
+    OTHER = "other"
+
+
+class Cause(enum.StrEnum):
+    """Probable causes that diagnosis tells apart."""
+
+    CHANGE = "change"
+    RESOURCE_EXHAUSTION = "resource-exhaustion"
+    SATURATION = "saturation"
+    UNKNOWN = "unknown"
+
+
+class ActionKind(enum.StrEnum):
+    RESTART = "restart"
+    SCALE = "scale"
+    ROLLBACK = "rollback"
+
+
+class Signal(ApiModel):
+    """A PromQL query whose series, one per workload, are scored for anomalies."""
+
+    name: str = Field(
+        description="Name of the signal, unique in the runbook (an RFC 1123 label).",
+        pattern=NAME_PATTERN,
+        max_length=63,
+    )
+    query: str = Field(
+        description=(
+            "PromQL instant query returning one series per workload, grouped with "
+            "`by (<workloadLabel>)`, e.g. `sum by (deployment) (rate(http_requests_total[1m]))`."
+        ),
+        min_length=1,
+        max_length=4096,
+    )
+    workload_label: str = Field(
+        default="deployment",
+        description="The series label whose value is the Deployment's name.",
+        min_length=1,
+        max_length=128,
+    )
+    role: SignalRole = Field(
+        default=SignalRole.OTHER, description="What the signal measures; diagnosis uses it."
+    )
+    bad_direction: BadDirection = Field(
+        default=BadDirection.UP,
+        description="Which direction of change is bad: up, down or both.",
+    )
+    threshold: float | None = Field(
+        default=None,
+        description=(
+            "Optional static threshold: a value past it (in the bad direction) is anomalous "
+            "whatever the model says, and verification requires the signal back within it."
+        ),
+    )
+
+
+class DetectionSettings(ApiModel):
+    """How the online models score the signals."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            ("self.debounceK <= self.debounceN", "debounceK must not exceed debounceN")
+        )
+    )
+
+    detector: Literal["robust", "seasonal", "half-space-trees"] = Field(
+        default="robust",
+        description=(
+            "Online model per stream: robust (median/MAD baseline, the default), seasonal "
+            "(forecast with daily seasonality) or half-space-trees."
+        ),
+    )
+    sensitivity: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "How readily a deviation counts as anomalous, from 0 (only extreme deviations) to 1 "
+            "(small ones). The anomaly-probability threshold is 1 - 0.1^(1 + 3*(1 - sensitivity))."
+        ),
+    )
+    warmup_points: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Points a stream must see before it is scored; until then it is not ready.",
+    )
+    history_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86400,
+        description="Prometheus history (query_range) used to warm the models at start.",
+    )
+    debounce_k: int = Field(
+        default=3, ge=1, le=100, description="Anomalous ticks needed among the last debounceN."
+    )
+    debounce_n: int = Field(
+        default=5, ge=1, le=100, description="Length of the debounce window, in ticks."
+    )
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> DetectionSettings:
+        if self.debounce_k > self.debounce_n:
+            raise ValueError("debounceK must not exceed debounceN")
+        return self
+
+    @property
+    def probability_threshold(self) -> float:
+        """The anomaly probability above which a tick counts as anomalous.
+
+        >>> round(DetectionSettings(sensitivity=0.5).probability_threshold, 5)
+        0.99684
+        >>> DetectionSettings(sensitivity=1.0).probability_threshold
+        0.9
+        """
+        return float(1.0 - 0.1 ** (1.0 + 3.0 * (1.0 - self.sensitivity)))
+
+
+class ActionConditions(ApiModel):
+    """When an action applies; an empty list matches anything."""
+
+    causes: list[Cause] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Diagnosed causes the action fits; empty means any cause.",
+    )
+    signals: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Signals of which at least one must be anomalous; empty means any.",
+    )
+
+
+class RestartBounds(ApiModel):
+    """How a restart is done."""
+
+    strategy: Literal["rollout", "delete-pod"] = Field(
+        default="rollout",
+        description=(
+            "rollout: a rolling restart through the pod template annotation; delete-pod: "
+            "delete the single worst pod."
+        ),
+    )
+    max_unavailable_share: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=1.0,
+        description="Largest share of the workload's pods restarted at once.",
+    )
+
+
+class ScaleBounds(ApiModel):
+    """Bounds of a scale action."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas")
+        )
+    )
+
+    min_replicas: int = Field(default=1, ge=0, le=10_000, description="Never scale below this.")
+    max_replicas: int = Field(ge=1, le=10_000, description="Never scale above this.")
+    step: int = Field(default=1, ge=1, le=1000, description="Replicas added per action.")
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> ScaleBounds:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
+class Action(ApiModel):
+    """One remediation step; actions are tried in order."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            ("self.kind != 'scale' || has(self.scale)", "a scale action needs scale bounds"),
+            ("self.kind == 'scale' || !has(self.scale)", "scale bounds only fit a scale action"),
+            (
+                "self.kind == 'restart' || !has(self.restart)",
+                "restart settings only fit a restart action",
+            ),
+        )
+    )
+
+    name: str = Field(
+        description="Name of the action, unique in the runbook.", pattern=NAME_PATTERN,
+        max_length=63,
+    )
+    kind: ActionKind = Field(description="restart, scale or rollback.")
+    when: ActionConditions = Field(
+        default_factory=ActionConditions, description="When the action applies."
+    )
+    restart: RestartBounds | None = Field(default=None, description="Settings of a restart.")
+    scale: ScaleBounds | None = Field(default=None, description="Bounds of a scale action.")
+
+    @model_validator(mode="after")
+    def _settings_fit_kind(self) -> Action:
+        if self.kind is ActionKind.SCALE and self.scale is None:
+            raise ValueError("a scale action needs scale bounds")
+        if self.kind is not ActionKind.SCALE and self.scale is not None:
+            raise ValueError("scale bounds only fit a scale action")
+        if self.kind is not ActionKind.RESTART and self.restart is not None:
+            raise ValueError("restart settings only fit a restart action")
+        return self
+
+
+class Guardrails(ApiModel):
+    """Limits the operator enforces itself, before asking the policy engine."""
+
+    cooldown_seconds: int = Field(
+        default=300, ge=0, le=86400, description="Quiet time after an action on the same target."
+    )
+    max_actions_per_hour: int = Field(
+        default=3, ge=1, le=1000, description="Actions per target in any hour, at most."
+    )
+    max_concurrent_remediations: int = Field(
+        default=1, ge=1, le=1000, description="Open remediations of this runbook at once, at most."
+    )
+
+
+class Approval(ApiModel):
+    """When a human must approve an action."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "self.mode != 'riskAbove' || has(self.riskThreshold)",
+                "approval mode riskAbove needs riskThreshold",
+            )
+        )
+    )
+
+    mode: Literal["never", "always", "riskAbove"] = Field(
+        default="never",
+        description="never, always, or riskAbove (when the action's risk exceeds riskThreshold).",
+    )
+    risk_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Risk in [0, 1] above which approval is needed."
+    )
+    timeout_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=7 * 86400,
+        description="A pending approval older than this is rejected and the incident escalated.",
+    )
+
+    @model_validator(mode="after")
+    def _threshold_for_risk_above(self) -> Approval:
+        if self.mode == "riskAbove" and self.risk_threshold is None:
+            raise ValueError("approval mode riskAbove needs riskThreshold")
+        return self
+
+
+class Verification(ApiModel):
+    """How recovery is proven after an action."""
+
+    window_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description="The SLO and signal thresholds must hold this long after the rollout.",
+    )
+    rollout_timeout_seconds: int = Field(
+        default=300, ge=10, le=86400, description="Deadline for the rollout to complete."
+    )
+
+
+class RunbookSpec(ApiModel):
+    """What to watch, how to detect, what to do and within which bounds."""
+
+    selector: LabelSelector = Field(
+        description="Deployments in the runbook's namespace that the runbook watches."
+    )
+    signals: list[Signal] = Field(
+        min_length=1,
+        max_length=16,
+        description="Signals scored for anomalies, one series per workload each.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    detection: DetectionSettings = Field(
+        default_factory=DetectionSettings, description="How the online models score the signals."
+    )
+    slo_ref: ObjectReference | None = Field(
+        default=None, description="ServiceLevelObjective that verification holds."
+    )
+    actions: list[Action] = Field(
+        min_length=1,
+        max_length=10,
+        description="Remediation steps, tried in order while they fit the diagnosis.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    guardrails: Guardrails = Field(
+        default_factory=Guardrails, description="Limits the operator enforces itself."
+    )
+    approval: Approval = Field(default_factory=Approval, description="When a human must approve.")
+    verification: Verification = Field(
+        default_factory=Verification, description="How recovery is proven."
+    )
+    mode: Literal["enforce", "dry-run"] = Field(
+        default="enforce",
+        description="enforce acts; dry-run decides and records, and never acts.",
+    )
+    interval_seconds: int = Field(
+        default=30, ge=1, le=3600, description="Seconds between two evaluations."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RunbookSpec:
+        for what, names in (
+            ("signal", [s.name for s in self.signals]),
+            ("action", [a.name for a in self.actions]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {what} names: {', '.join(dupes)}")
+        known = {s.name for s in self.signals}
+        for a in self.actions:
+            unknown = [s for s in a.when.signals if s not in known]
+            if unknown:
+                raise ValueError(f"action {a.name} names unknown signals: {', '.join(unknown)}")
+        return self
+
+
+class WarmupState(ApiModel):
+    """How many streams have enough history to be scored."""
+
+    ready_streams: int = Field(default=0, ge=0, description="Streams ready to be scored.")
+    total_streams: int = Field(default=0, ge=0, description="Streams the runbook has.")
+
+
+class RunbookStatus(ApiModel):
+    """What the operator last saw and did for the runbook."""
+
+    observed_generation: int | None = Field(default=None, description="Last generation seen.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, Degraded (a query failed), Warm.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_evaluation_time: dt.datetime | None = Field(
+        default=None, description="When the runbook was last evaluated."
+    )
+    watched_workloads: list[str] = Field(
+        default_factory=list, max_length=1000, description="Deployments the selector picks."
+    )
+    warmup: WarmupState = Field(default_factory=WarmupState, description="Warm-up of streams.")
+    open_remediations: int = Field(default=0, ge=0, description="Remediations still open.")
+
+
+class Runbook(ApiModel):
+    """A runbook: how kubeheal watches and heals a set of Deployments."""
+
+    api_version: Literal["kubeheal.io/v1alpha1"] = "kubeheal.io/v1alpha1"
+    kind: Literal["Runbook"] = "Runbook"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RunbookSpec
+    status: RunbookStatus | None = None
