@@ -4,7 +4,9 @@
 #   When an allowed action still needs a human: a rollback in a namespace whose tier label
 #   (config.tierLabel) is one of config.approval.rollbackTiers; an action whose risk score
 #   exceeds config.approval.riskThreshold; a target with config.approval.failedLastDayThreshold
-#   or more failed remediations in the last day; a runbook that asks for approval itself.
+#   or more failed remediations in the last day; a runbook whose approval mode is "always",
+#   or "riskAbove" with the risk above its own riskThreshold. A runbook can add approvals,
+#   never remove those of the policy.
 package kubeheal.guardrails.approvals
 
 config := data.kubeheal.config
@@ -47,7 +49,24 @@ approval contains {
 
 approval contains {
 	"msg": sprintf("runbook %q requires approval for every action", [input.runbook.name]),
-	"details": {"guardrail": "runbook-approval", "runbook": input.runbook.name},
+	"details": {"guardrail": "runbook-approval", "runbook": input.runbook.name, "mode": "always"},
 } if {
-	input.runbook.approval.required == true
+	input.runbook.approval.mode == "always"
+}
+
+approval contains {
+	"msg": sprintf(
+		"risk %.2f exceeds runbook %q's approval threshold %.2f",
+		[input.risk.score, input.runbook.name, input.runbook.approval.riskThreshold],
+	),
+	"details": {
+		"guardrail": "runbook-approval",
+		"runbook": input.runbook.name,
+		"mode": "riskAbove",
+		"score": input.risk.score,
+		"threshold": input.runbook.approval.riskThreshold,
+	},
+} if {
+	input.runbook.approval.mode == "riskAbove"
+	input.risk.score > input.runbook.approval.riskThreshold
 }

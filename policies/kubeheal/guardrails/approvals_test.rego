@@ -46,6 +46,20 @@ test_repeated_failures_need_approval if {
 	count(approval) == 0 with input as testing.with_history({"failedLastDay": 1})
 }
 
-test_runbook_can_require_approval if {
-	testing.guardrails(approval) == {"runbook-approval"} with input as testing.with_runbook({"approval": {"required": true}})
+test_runbook_can_require_approval_always if {
+	a := approval with input as testing.with_runbook({"approval": {"mode": "always"}})
+	{[f.details.guardrail, f.details.mode] | some f in a} == {["runbook-approval", "always"]}
+}
+
+test_runbook_risk_threshold if {
+	above := object.union(testing.with_runbook({"approval": {"mode": "riskAbove", "riskThreshold": 0.1}}), {"risk": {"score": 0.2}})
+	a := approval with input as above
+	{[f.details.guardrail, f.details.mode] | some f in a} == {["runbook-approval", "riskAbove"]}
+	below := object.union(testing.with_runbook({"approval": {"mode": "riskAbove", "riskThreshold": 0.3}}), {"risk": {"score": 0.2}})
+	count(approval) == 0 with input as below
+}
+
+test_runbook_never_keeps_policy_approvals if {
+	inp := object.union(testing.with_runbook({"approval": {"mode": "never"}}), {"risk": {"score": 0.9}})
+	testing.guardrails(approval) == {"risk-threshold"} with input as inp
 }

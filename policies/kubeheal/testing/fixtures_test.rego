@@ -6,7 +6,7 @@
 package kubeheal.testing
 
 base_input := {
-	"action": {"kind": "restart", "params": {"strategy": "delete-pod", "podsUnavailable": 1}},
+	"action": {"kind": "restart", "params": {"strategy": "delete-pod", "maxUnavailableShare": 0.25, "podsUnavailable": 1}},
 	"target": {
 		"namespace": "shop",
 		"name": "checkout",
@@ -17,10 +17,10 @@ base_input := {
 		"namespaceLabels": {"kubeheal.io/tier": "staging"},
 	},
 	"risk": {"score": 0.2, "factors": []},
-	"incident": {"signals": ["latency"], "diagnosis": "resource-exhaustion", "startedAt": "2026-11-28T11:50:00Z"},
+	"incident": {"signals": {"latency": 0.97}, "diagnosis": "resource-exhaustion", "startedAt": "2026-11-28T11:50:00Z"},
 	"history": {"actionsLastHour": 0, "namespaceActionsLastHour": 0, "failedLastDay": 0, "lastActionAt": null},
 	"now": "2026-11-28T12:00:00Z",
-	"runbook": {"name": "checkout-latency", "mode": "enforce", "approval": {"required": false}},
+	"runbook": {"name": "checkout-latency", "mode": "enforce", "approval": {"mode": "never"}},
 }
 
 with_action(kind, params) := object.union(base_input, {"action": {"kind": kind, "params": params}})
