@@ -1,0 +1,230 @@
+"""NAB-layout corpora on disk, running detectors over them, and the ``kubeheal eval`` command.
+
+The only module of :mod:`kubeheal.detect` that touches files. A corpus directory holds
+``data/<category>/<name>.csv`` (columns ``timestamp,value``) and
+``labels/combined_windows.json`` (``{"<category>/<name>.csv": [[start, end], ...]}``), with
+timestamps written ``YYYY-MM-DD HH:MM:SS`` in UTC, like NAB's.
+
+``kubeheal eval --corpus DIR --detector NAME [--results OUT]`` prints the three normalised
+NAB scores and the throughput; with ``--results`` it writes NAB's results layout,
+``OUT/<category>/<detector>_<name>.csv`` with ``timestamp,value,anomaly_score,label``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kubeheal.detect.nab import PROFILES, LabeledScores, ProfileResult, score_corpus
+from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS
+from kubeheal.detect.synthetic import LabeledSeries, generate_corpus
+
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_time(timestamp: float) -> str:
+    """NAB's timestamp text of a Unix timestamp (UTC)."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime(_FORMAT)
+
+
+def parse_time(text: str) -> float:
+    """Unix timestamp of NAB's timestamp text (naive times are UTC).
+
+    >>> parse_time("2026-01-01 00:05:00.000000") - parse_time("2026-01-01 00:00:00")
+    300.0
+    """
+    moment = dt.datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def write_corpus(root: Path, corpus: dict[str, LabeledSeries]) -> None:
+    """Write ``corpus`` (keyed by ``<category>/<name>.csv``) in NAB's layout under ``root``."""
+    labels: dict[str, list[list[str]]] = {}
+    for relative, series in sorted(corpus.items()):
+        path = root / "data" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["timestamp", "value"])
+            for t, v in zip(series.timestamps, series.values, strict=True):
+                writer.writerow([format_time(float(t)), repr(float(v))])
+        labels[relative] = [
+            [
+                format_time(float(series.timestamps[a])) + ".000000",
+                format_time(float(series.timestamps[b])) + ".000000",
+            ]
+            for a, b in series.windows
+        ]
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    (root / "labels" / "combined_windows.json").write_text(json.dumps(labels, indent=2) + "\n")
+
+
+def read_corpus(root: Path) -> dict[str, LabeledSeries]:
+    """Read a NAB-layout corpus; windows become inclusive row ranges."""
+    labels: dict[str, list[list[str]]] = json.loads(
+        (root / "labels" / "combined_windows.json").read_text()
+    )
+    corpus: dict[str, LabeledSeries] = {}
+    data = root / "data"
+    for path in sorted(data.glob("*/*.csv")):
+        relative = path.relative_to(data).as_posix()
+        times: list[float] = []
+        values: list[float] = []
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                times.append(parse_time(row["timestamp"]))
+                try:
+                    values.append(float(row["value"]))
+                except ValueError:
+                    values.append(math.nan)
+        t = np.asarray(times, dtype=np.float64)
+        windows = []
+        for start, end in labels.get(relative, []):
+            first = int(np.searchsorted(t, parse_time(start), side="left"))
+            last = int(np.searchsorted(t, parse_time(end), side="right")) - 1
+            if first <= last:
+                windows.append((first, last))
+        corpus[relative] = LabeledSeries(t, np.asarray(values, dtype=np.float64), tuple(windows))
+    return corpus
+
+
+def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArray[np.float64]]:
+    """Anomaly scores (probabilities) of detector ``name`` for every file of ``corpus``.
+
+    A detector with a bank runs every file as one stream of the same bank, tick by tick.
+    """
+    spec = DETECTORS[name]
+    keys = list(corpus)
+    if spec.bank is not None:
+        bank = spec.bank()
+        rows = bank.add_streams(keys)
+        length = max((len(s.values) for s in corpus.values()), default=0)
+        times = np.full((len(keys), length), np.nan)
+        values = np.full((len(keys), length), np.nan)
+        for k, key in enumerate(keys):
+            n = len(corpus[key].values)
+            times[k, :n] = corpus[key].timestamps
+            values[k, :n] = corpus[key].values
+        scores = np.zeros((len(keys), length))
+        for column in range(length):
+            present = ~np.isnan(times[:, column])
+            result = bank.score_and_learn(rows[present], times[present, column],
+                                          values[present, column])
+            scores[present, column] = result.probability
+        return {key: scores[k, : len(corpus[key].values)] for k, key in enumerate(keys)}
+    out: dict[str, NDArray[np.float64]] = {}
+    for key in keys:
+        detector = spec.stream()
+        series = corpus[key]
+        out[key] = np.asarray(
+            [
+                detector.update(float(t), float(v)).probability
+                for t, v in zip(series.timestamps, series.values, strict=True)
+            ],
+            dtype=np.float64,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """NAB results of one detector on one corpus, and its throughput."""
+
+    detector: str
+    results: dict[str, ProfileResult]
+    points: int
+    seconds: float
+
+    @property
+    def points_per_second(self) -> float:
+        return self.points / self.seconds if self.seconds > 0 else math.inf
+
+    def lines(self) -> list[str]:
+        """Human-readable report, one line per profile plus the throughput."""
+        out = [f"detector {self.detector}"]
+        for name in PROFILES:
+            r = self.results[name]
+            out.append(
+                f"  {name:<20} {r.normalized:7.2f}  (threshold {r.threshold:.6g}, "
+                f"tp {r.true_positives}, fp {r.false_positives}, fn {r.false_negatives})"
+            )
+        out.append(f"  throughput {self.points_per_second:,.0f} points/s over {self.points} points")
+        return out
+
+
+def evaluate(
+    name: str, corpus: dict[str, LabeledSeries]
+) -> tuple[Evaluation, dict[str, NDArray[np.float64]]]:
+    """Run detector ``name`` over ``corpus`` and score it with NAB's three profiles."""
+    started = time.perf_counter()
+    scores = run_detector(name, corpus)
+    seconds = time.perf_counter() - started
+    files = [LabeledScores(key, scores[key], corpus[key].windows) for key in corpus]
+    points = sum(len(s.values) for s in corpus.values())
+    return Evaluation(name, score_corpus(files), points, seconds), scores
+
+
+def write_results(
+    out: Path, detector: str, corpus: dict[str, LabeledSeries], scores: dict[str, Any]
+) -> None:
+    """Write NAB's results layout: ``out/<category>/<detector>_<name>.csv``."""
+    for relative, series in corpus.items():
+        category, filename = relative.split("/", 1)
+        path = out / category / f"{detector}_{filename}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        label = np.zeros(len(series.values), dtype=np.int64)
+        for first, last in series.windows:
+            label[first : last + 1] = 1
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["timestamp", "value", "anomaly_score", "label"])
+            for t, v, s, lab in zip(
+                series.timestamps, series.values, scores[relative], label, strict=True
+            ):
+                writer.writerow([format_time(float(t)), repr(float(v)), repr(float(s)), int(lab)])
+
+
+def _eval_command(args: argparse.Namespace) -> int:
+    corpus_dir = Path(args.corpus)
+    if args.generate:
+        write_corpus(corpus_dir, generate_corpus(seed=args.seed))
+    corpus = read_corpus(corpus_dir)
+    if not corpus:
+        print(f"no data files under {corpus_dir / 'data'}")
+        return 2
+    evaluation, scores = evaluate(args.detector, corpus)
+    print("\n".join(evaluation.lines()))
+    if args.results:
+        write_results(Path(args.results), args.detector, corpus, scores)
+    return 0
+
+
+def add_eval_command(subparsers: Any) -> None:
+    """Register ``eval`` on an ``argparse`` subparsers object (from ``add_subparsers()``)."""
+    parser = subparsers.add_parser(
+        "eval", help="score a detector on a NAB-layout corpus with NAB's three profiles"
+    )
+    parser.add_argument("--corpus", required=True, help="directory with data/ and labels/")
+    parser.add_argument(
+        "--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS), help="detector name"
+    )
+    parser.add_argument("--results", help="write NAB results CSVs under this directory")
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="first write a seeded synthetic corpus into --corpus",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --generate")
+    parser.set_defaults(run=_eval_command)

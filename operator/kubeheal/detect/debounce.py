@@ -1,0 +1,63 @@
+"""Debounce: raise an alarm only when k of the last n scored points crossed the threshold.
+
+One anomalous point is often a scrape glitch; a human would not be paged for it and neither
+should a remediation start. :class:`KOfN` keeps the last ``n`` verdicts of one stream (points
+not yet scored count as quiet), alarms once ``k`` of them are anomalous, and remembers since
+when the current episode lasts, for the explanation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from kubeheal.detect.values import AnomalyScore
+
+
+@dataclass(frozen=True)
+class DebouncedScore:
+    """A score with the debounced verdict of its stream."""
+
+    score: AnomalyScore
+    alarm: bool
+    since: float | None
+    """Timestamp of the first anomalous point of the current episode (None when quiet)."""
+
+
+class KOfN:
+    """k-of-n debouncer for one stream.
+
+    >>> from kubeheal.detect.values import AnomalyScore, PointStatus
+    >>> def s(t, p):
+    ...     return AnomalyScore(t, 1.0, 0.0, 0.0, p, PointStatus.SCORED)
+    >>> debouncer = KOfN(k=2, n=3, threshold=0.99)
+    >>> [debouncer.update(s(t, p)).alarm for t, p in enumerate([0.5, 0.999, 0.5, 0.999, 0.2])]
+    [False, False, False, True, True]
+    >>> debouncer.update(s(5, 0.1)).alarm, debouncer.update(s(6, 0.1)).alarm, debouncer.since
+    (True, False, None)
+    """
+
+    def __init__(self, k: int = 2, n: int = 3, threshold: float = 0.9999) -> None:
+        if not 1 <= k <= n:
+            raise ValueError("need 1 <= k <= n")
+        self.k = k
+        self.n = n
+        self.threshold = threshold
+        self._recent: deque[tuple[bool, float]] = deque(maxlen=n)
+        self.alarm = False
+        self.since: float | None = None
+
+    def update(self, score: AnomalyScore) -> DebouncedScore:
+        """Add one score (skipped points are ignored) and return the current verdict."""
+        if score.status.name != "SKIPPED":
+            anomalous = score.ready and score.probability >= self.threshold
+            self._recent.append((anomalous, score.timestamp))
+            hits = [t for flag, t in self._recent if flag]
+            if len(hits) >= self.k:
+                if not self.alarm:
+                    self.since = hits[0]
+                self.alarm = True
+            elif not hits:
+                self.alarm = False
+                self.since = None
+        return DebouncedScore(score, self.alarm, self.since)
