@@ -20,6 +20,42 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decide(args: argparse.Namespace) -> int:
+    from kubernetes import config
+
+    from kubeheal.approve import ApprovalError, record_decision
+
+    try:
+        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+    except Exception as e:  # a missing or broken kubeconfig: say so in one line
+        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return 2
+    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
+    try:
+        result = record_decision(
+            api, namespace, args.name, "approved" if args.command == "approve" else "rejected",
+            args.reason,
+        )
+    except ApprovalError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 1
+    print(result.describe())
+    return 0
+
+
+def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            contexts, _ = config.list_kube_config_contexts(config_file=kubeconfig)
+            active = next(c for c in contexts if c["name"] == context)
+        return str(active["context"].get("namespace") or "default")
+    except Exception:
+        return "default"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubeheal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -27,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     crds = commands.add_parser("crds", help="write the CRD manifests generated from the API models")
     crds.add_argument("--out", default="crds", help="directory to write to (default: crds)")
     crds.set_defaults(run=_crds)
+
+    from kubeheal.detect.corpus import add_eval_command
+
+    add_eval_command(commands)
+
+    for verb, what in (("approve", "approve"), ("reject", "reject")):
+        decide = commands.add_parser(
+            verb, help=f"{what} a remediation awaiting approval, as the current kubeconfig user"
+        )
+        decide.add_argument("name", help="name of the Remediation")
+        decide.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
+        decide.add_argument("--reason", default="", help="why, recorded with the decision")
+        decide.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+        decide.add_argument("--context", help="kubeconfig context")
+        decide.set_defaults(run=_decide)
 
     return parser
 
