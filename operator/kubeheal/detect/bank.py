@@ -39,6 +39,7 @@ class RobustConfig:
     """Parameters of the default detector; the same names as :class:`RobustZScore`'s."""
 
     level_fading: float = 0.1
+    trend_fading: float = 0.2
     scale_fading: float = 0.02
     huber: float = 3.0
     model_warmup: int = 30
@@ -85,6 +86,7 @@ _FLOAT_STATE = (
     "last_timestamp",
     "interval",
     "level",
+    "trend",
     "mad",
     "short",
     "long_mean",
@@ -182,7 +184,7 @@ class DetectorBank:
     def ready(self, rows: ArrayLike) -> NDArray[np.bool_]:
         """Which of ``rows`` have learned enough points to report scores."""
         index = np.asarray(rows, dtype=np.int64)
-        return self._i["learned"][index] >= self.config.warmup  # type: ignore[no-any-return]
+        return self._i["learned"][index] >= self.config.warmup
 
     def counters(self, row: int) -> InputCounters:
         """Counts of skipped or irregular points of one stream, and of its drifts."""
@@ -274,14 +276,15 @@ class DetectorBank:
         n = self._i["n"][a]
         learned = self._i["learned"][a]
         level = f["level"][a]
+        trend = f["trend"][a]
         mad = f["mad"][a]
 
         # Score (RobustZScore.score_one).
         floor = np.maximum(cfg.min_scale, cfg.relative_min_scale * np.abs(level))
         sigma = np.maximum(mad * MAD_TO_STD, floor)
-        residual = v - level
+        expected = level + trend
+        residual = v - expected
         raw = np.where(n == 0, 0.0, np.abs(residual) / sigma)
-        expected = level.copy()
 
         # Calibrate (TailProbability.probability).
         calibrated = self._i["calibrated"][a]
@@ -306,14 +309,17 @@ class DetectorBank:
         )
         level_rate = np.maximum(cfg.level_fading, 1.0 / n1)
         scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n1 - 1, 1))
-        new_level = np.where(first, v, level + level_rate * clipped)
+        new_level = np.where(first, v, level + trend + level_rate * clipped)
+        new_trend = np.where(first, trend, trend + cfg.trend_fading * level_rate * clipped)
         new_mad = np.where(first, mad, mad + scale_rate * (deviation - mad))
-        drift = self._page_hinkley(a[warm], np.clip(residual[warm] / sigma[warm],
-                                                    -cfg.drift_clip, cfg.drift_clip))
+        drift = self._page_hinkley(
+            a[warm], np.clip(residual[warm] / sigma[warm], -cfg.drift_clip, cfg.drift_clip)
+        )
         drifted = np.zeros(len(a), dtype=np.bool_)
         drifted[warm] = drift
         new_level = np.where(drifted, v, new_level)
         f["level"][a] = new_level
+        f["trend"][a] = np.where(drifted, 0.0, new_trend)
         f["mad"][a] = new_mad
         self._i["n"][a] = n1
         self._c["drifts"][a] += drifted
@@ -363,7 +369,7 @@ class DetectorBank:
         f["ph_min_increase"][rows] = min_increase
         f["ph_max_decrease"][rows] = max_decrease
         self._flag[rows] = detected
-        return detected  # type: ignore[no-any-return]
+        return detected
 
 
 def bank_scores(

@@ -120,8 +120,9 @@ def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArr
         scores = np.zeros((len(keys), length))
         for column in range(length):
             present = ~np.isnan(times[:, column])
-            result = bank.score_and_learn(rows[present], times[present, column],
-                                          values[present, column])
+            result = bank.score_and_learn(
+                rows[present], times[present, column], values[present, column]
+            )
             scores[present, column] = result.probability
         return {key: scores[k, : len(corpus[key].values)] for k, key in enumerate(keys)}
     out: dict[str, NDArray[np.float64]] = {}

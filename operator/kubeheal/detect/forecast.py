@@ -12,6 +12,7 @@ error (re-baselined) instead of alarming for days.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from river import anomaly, drift, stats, time_series
@@ -71,32 +72,32 @@ class SeasonalForecast(river_base.AnomalyDetector):
         self.huber = huber
         self.min_scale = min_scale
         self.adwin_delta = adwin_delta
-        self._forecaster = time_series.HoltWinters(
+        self._forecaster = time_series.HoltWinters(  # type: ignore[no-untyped-call]
             alpha=alpha, beta=beta, gamma=gamma, seasonality=season_length
         )
         self._predictive = anomaly.PredictiveAnomalyDetection(self._forecaster, horizon=1)
         self._error = stats.EWMean(error_fading)
-        self._adwin = drift.ADWIN(delta=adwin_delta)
+        self._adwin = drift.ADWIN(delta=adwin_delta)  # type: ignore[no-untyped-call]
         self._last = 0.0
         self.n = 0
         self.drifts = 0
         self.drift_detected = False
 
-    def expected_one(self, x: dict[str, Any]) -> float:
+    def expected_one(self, x: dict[Hashable, Any]) -> float:
         """The one-step forecast (the last value until the forecaster is initialised)."""
         if not self._forecaster._initialized:
             return self._last
-        return float(self._forecaster.forecast(horizon=1)[0])
+        return float(self._forecaster.forecast(horizon=1)[0])  # type: ignore[no-untyped-call]
 
     def _scale(self) -> float:
         return max(float(self._error.get()) * MAD_TO_STD, self.min_scale)
 
-    def score_one(self, x: dict[str, Any]) -> float:
+    def score_one(self, x: dict[Hashable, Any]) -> float:
         if self.n < 2:
             return 0.0
         return abs(float(x["value"]) - self.expected_one(x)) / self._scale()
 
-    def learn_one(self, x: dict[str, Any]) -> None:
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
         value = float(x["value"])
         self.drift_detected = False
         if self.n >= 1:
@@ -105,7 +106,7 @@ class SeasonalForecast(river_base.AnomalyDetector):
             warm = self._forecaster._initialized and self.n > self.season_length + 10
             self._error.update(min(abs(error), bound) if warm else abs(error))
             if warm:
-                self._adwin.update(max(min(error / self._scale(), 6.0), -6.0))
+                self._adwin.update(max(min(error / self._scale(), 6.0), -6.0))  # type: ignore[no-untyped-call]
                 if self._adwin.drift_detected and abs(error) > bound:
                     self._forecaster.level[-1] += error
                     self.drifts += 1
@@ -115,7 +116,7 @@ class SeasonalForecast(river_base.AnomalyDetector):
         if not initialized and self._forecaster._initialized:
             # river seeds an additive season with ratios to the level; make them offsets.
             level = self._forecaster.level[-1]
-            season = self._forecaster.season
+            season: Any = self._forecaster.season
             for k in range(len(season)):
                 season[k] = season[k] * level - level
         self._last = value

@@ -33,6 +33,7 @@ def robust_detector(config: RobustConfig | None = None) -> StreamDetector:
     c = config if config is not None else RobustConfig()
     model = RobustZScore(
         level_fading=c.level_fading,
+        trend_fading=c.trend_fading,
         scale_fading=c.scale_fading,
         huber=c.huber,
         warmup=c.model_warmup,

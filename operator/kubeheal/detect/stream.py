@@ -18,7 +18,7 @@ points through :meth:`StreamDetector.warm_up` before the first live tick.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any, Protocol
 
 from kubeheal.detect.calibration import CalibrationConfig, TailProbability
@@ -34,11 +34,11 @@ class RawModel(Protocol):
 
     drift_detected: bool
 
-    def score_one(self, x: dict[str, Any]) -> float: ...
+    def score_one(self, x: dict[Hashable, Any]) -> float: ...
 
-    def learn_one(self, x: dict[str, Any]) -> None: ...
+    def learn_one(self, x: dict[Hashable, Any]) -> None: ...
 
-    def expected_one(self, x: dict[str, Any]) -> float: ...
+    def expected_one(self, x: dict[Hashable, Any]) -> float: ...
 
 
 class StreamDetector:
@@ -94,7 +94,7 @@ class StreamDetector:
         value = float(value)
         if not self.gate.admit(timestamp, value):
             return AnomalyScore(timestamp, value, value, 0.0, 0.0, PointStatus.SKIPPED)
-        x = {"timestamp": timestamp, "value": value}
+        x: dict[Hashable, Any] = {"timestamp": timestamp, "value": value}
         expected = float(self.model.expected_one(x))
         raw = float(self.model.score_one(x))
         ready = self.ready

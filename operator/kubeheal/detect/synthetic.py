@@ -115,8 +115,8 @@ def generate_series(category: str, signal: str, n: int, seed: int) -> LabeledSer
             windows.append((max(onset - width // 2, 0), min(onset + width // 2, n - 1)))
     if signal in ("error_ratio", "queue_depth", "request_rate", "cpu", "memory"):
         values = np.maximum(values, 0.0)
-    timestamps = START + np.arange(n) * STEP
-    return LabeledSeries(timestamps, values, tuple(windows))
+    timestamps = START + np.arange(n, dtype=np.float64) * STEP
+    return LabeledSeries(timestamps, values.astype(np.float64), tuple(windows))
 
 
 def generate_corpus(

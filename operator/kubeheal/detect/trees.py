@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Hashable
 from typing import Any
 
 from river import anomaly, compose, preprocessing
@@ -38,13 +40,13 @@ class ReferenceTrees(river_base.AnomalyDetector):
         self._last = 0.0
         self.drift_detected = False
 
-    def expected_one(self, x: dict[str, Any]) -> float:
+    def expected_one(self, x: dict[Hashable, Any]) -> float:
         return self._last
 
-    def score_one(self, x: dict[str, Any]) -> float:
+    def score_one(self, x: dict[Hashable, Any]) -> float:
         return float(self._pipeline.score_one({"value": float(x["value"])}))
 
-    def learn_one(self, x: dict[str, Any]) -> None:
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
         self._last = float(x["value"])
         self._pipeline.learn_one({"value": self._last})
 
@@ -97,13 +99,15 @@ class WindowedHalfSpaceTrees(river_base.AnomalyDetector):
         mean = sum(self._recent) / len(self._recent)
         return {"value": value, "step": value - self._recent[-1], "from_mean": value - mean}
 
-    def expected_one(self, x: dict[str, Any]) -> float:
+    def expected_one(self, x: dict[Hashable, Any]) -> float:
         return sum(self._recent) / len(self._recent) if self._recent else float(x["value"])
 
-    def score_one(self, x: dict[str, Any]) -> float:
-        return float(self._pipeline.score_one(self._features(float(x["value"]))))
+    def score_one(self, x: dict[Hashable, Any]) -> float:
+        """``-log(1 - s)`` of HalfSpaceTrees' score ``s``: spreads the scores crowded near 1."""
+        score = float(self._pipeline.score_one(self._features(float(x["value"]))))
+        return -math.log(max(1.0 - score, 1e-6))
 
-    def learn_one(self, x: dict[str, Any]) -> None:
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
         value = float(x["value"])
         self._pipeline.learn_one(self._features(value))
         self._recent.append(value)

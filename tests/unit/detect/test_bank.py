@@ -1,0 +1,93 @@
+"""The vectorized bank against the per-stream default detector, and its bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kubeheal.detect import DetectorBank, PointStatus
+from kubeheal.detect.registry import robust_detector
+
+
+def messy_streams(streams: int, points: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    times = np.tile(np.arange(points) * 30.0, (streams, 1))
+    values = rng.uniform(1, 1000, (streams, 1)) * (
+        1 + 0.1 * np.sin(times / 4000.0) + 0.02 * rng.standard_normal((streams, points))
+    )
+    values[:, points // 2 :] *= rng.uniform(0.5, 2.0, (streams, 1))  # level shifts
+    spikes = rng.random((streams, points)) < 0.01
+    values[spikes] *= 5.0
+    values[rng.random((streams, points)) < 0.01] = np.nan
+    values[rng.random((streams, points)) < 0.005] = np.inf
+    late = rng.random((streams, points)) < 0.01
+    times[late] -= 45.0  # out of order or duplicate
+    times[:, points - 50 :] += 86400.0  # a clock jump
+    return times, values
+
+
+def test_bank_and_stream_detector_give_the_same_scores() -> None:
+    times, values = messy_streams(12, 700, seed=5)
+    bank = DetectorBank()
+    rows = bank.add_streams([f"s{k}" for k in range(12)])
+    bank_scores = np.zeros(times.shape)
+    bank_status = np.zeros(times.shape, dtype=int)
+    for j in range(times.shape[1]):
+        result = bank.score_and_learn(rows, times[:, j], values[:, j])
+        bank_scores[:, j] = result.probability
+        bank_status[:, j] = result.status
+    for k in range(12):
+        detector = robust_detector()
+        scores = [detector.update(t, v) for t, v in zip(times[k], values[k], strict=True)]
+        np.testing.assert_allclose(
+            bank_scores[k], [s.probability for s in scores], rtol=1e-9, atol=1e-12
+        )
+        assert bank_status[k].tolist() == [int(s.status) for s in scores]
+        assert bank.counters(int(rows[k])) == detector.counters
+    assert (bank_status == PointStatus.SCORED).any()
+    assert (bank_status == PointStatus.SKIPPED).any()
+
+
+def test_warm_up_equals_feeding_points_one_tick_at_a_time() -> None:
+    times, values = messy_streams(3, 300, seed=2)
+    warmed = DetectorBank()
+    rows = warmed.add_streams(["a", "b", "c"])
+    padded_times = times.copy()
+    padded_times[1, 250:] = np.nan  # a shorter history
+    warmed.warm_up(rows, padded_times, values)
+    ticked = DetectorBank()
+    ticked.add_streams(["a", "b", "c"])
+    for j in range(300):
+        present = ~np.isnan(padded_times[:, j])
+        ticked.score_and_learn(rows[present], padded_times[present, j], values[present, j])
+    final_t = np.full(3, 1e9)
+    a = warmed.score_and_learn(rows, final_t, np.ones(3))
+    b = ticked.score_and_learn(rows, final_t, np.ones(3))
+    np.testing.assert_array_equal(a.probability, b.probability)
+    assert warmed.ready(rows).all()
+
+
+def test_rows_are_stable_and_registration_idempotent() -> None:
+    bank = DetectorBank(capacity=1)
+    first = bank.add_streams(["x", "y", "z"])
+    again = bank.add_streams(["z", "x"])
+    assert first.tolist() == [0, 1, 2]
+    assert again.tolist() == [2, 0]
+    assert bank.row_of("y") == 1
+
+
+def test_bad_calls_are_refused_with_a_clear_error() -> None:
+    bank = DetectorBank()
+    rows = bank.add_streams(["a"])
+    with pytest.raises(ValueError, match="once per call"):
+        bank.score_and_learn([0, 0], [1.0, 2.0], [1.0, 1.0])
+    with pytest.raises(IndexError):
+        bank.score_and_learn([5], [1.0], [1.0])
+    with pytest.raises(ValueError):
+        bank.score_and_learn(rows, [1.0, 2.0], [1.0])
+
+
+def test_state_stays_small_per_stream() -> None:
+    bank = DetectorBank(capacity=1024)
+    bank.add_streams([f"s{k}" for k in range(1024)])
+    assert bank.state_bytes() / bank.capacity <= 512
