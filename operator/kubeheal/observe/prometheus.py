@@ -1,0 +1,237 @@
+"""An async client of the Prometheus HTTP API: instant and range queries, errors as values.
+
+Every failure a caller can meet becomes a :class:`QueryError` whose ``kind`` says what to do
+about it: ``bad-query`` (fix the PromQL; Prometheus's own parse or execution error is in the
+message), ``unavailable`` (Prometheus is down or failing: retry later), ``timeout`` (the query
+or the server is too slow) and ``empty`` (no series, raised only when the caller asks for data
+with ``require_data=True``). NaN values are kept as ``float('nan')``: detectors count them.
+
+>>> import asyncio
+>>> async def main() -> None:
+...     async with PrometheusClient("http://127.0.0.1:9") as prom:  # nothing listens there
+...         await prom.query("up")
+>>> try:
+...     asyncio.run(main())
+... except QueryError as e:
+...     print(e.kind)
+unavailable
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal, Self
+
+import aiohttp
+
+QueryErrorKind = Literal["bad-query", "unavailable", "timeout", "empty"]
+
+
+class QueryError(Exception):
+    """A query that did not produce data, with a kind a caller can branch on.
+
+    >>> str(QueryError("bad-query", "parse error: unexpected end of input"))
+    'bad-query: parse error: unexpected end of input'
+    """
+
+    def __init__(self, kind: QueryErrorKind, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind: QueryErrorKind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value of an instant query: a series' labels, its value and the evaluation time."""
+
+    labels: Mapping[str, str]
+    value: float
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query: labels and ``(unix seconds, value)`` points, oldest first."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+def _labels(metric: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(metric))
+
+
+def parse_value(text: str) -> float:
+    """A sample value as Prometheus writes it; NaN and infinities included.
+
+    >>> parse_value("0.5"), parse_value("+Inf"), math.isnan(parse_value("NaN"))
+    (0.5, inf, True)
+    """
+    return float(text)
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _unix(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"datetime {moment!r} has no time zone; Prometheus needs absolute times")
+    return f"{moment.timestamp():.3f}"
+
+
+def parse_instant(data: Mapping[str, Any]) -> list[Sample]:
+    """The ``data`` of an instant query response as samples.
+
+    >>> s = parse_instant({"resultType": "vector", "result": [
+    ...     {"metric": {"job": "shop"}, "value": [1700000000, "NaN"]}]})
+    >>> dict(s[0].labels), math.isnan(s[0].value), s[0].timestamp.year
+    ({'job': 'shop'}, True, 2023)
+    >>> parse_instant({"resultType": "scalar", "result": [1700000000, "2"]})[0].value
+    2.0
+    """
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "vector":
+        return [
+            Sample(_labels(item.get("metric", {})), parse_value(item["value"][1]),
+                   _time(float(item["value"][0])))
+            for item in result or []
+        ]
+    if kind in ("scalar", "string"):
+        ts, value = result  # type: ignore[misc]
+        return [Sample(_labels({}), parse_value(value), _time(float(ts)))]
+    if kind == "matrix":
+        raise QueryError(
+            "bad-query",
+            "an instant query returned a range vector; aggregate it over time "
+            "(e.g. rate(x[1m])) or use query_range",
+        )
+    raise QueryError("unavailable", f"unexpected result type {kind!r} from Prometheus")
+
+
+def parse_range(data: Mapping[str, Any]) -> list[Series]:
+    """The ``data`` of a range query response as series.
+
+    >>> parse_range({"resultType": "matrix", "result": [
+    ...     {"metric": {}, "values": [[1, "1"], [2, "3"]]}]})[0].points
+    ((1.0, 1.0), (2.0, 3.0))
+    """
+    if data.get("resultType") != "matrix":
+        raise QueryError("unavailable", f"unexpected result type {data.get('resultType')!r}")
+    return [
+        Series(
+            _labels(item.get("metric", {})),
+            tuple((float(ts), parse_value(v)) for ts, v in item.get("values", [])),
+        )
+        for item in data.get("result") or []
+    ]
+
+
+class PrometheusClient:
+    """Instant and range queries against one Prometheus server.
+
+    The HTTP session is created on first use, inside the running event loop; ``timeout``
+    bounds each request end to end and is also passed to Prometheus as the evaluation
+    timeout, so a slow query is cut short on the server too.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the connection pool; the client may be used again afterwards."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def query(
+        self, promql: str, at: datetime | None = None, *, require_data: bool = False
+    ) -> list[Sample]:
+        """Evaluate ``promql`` at ``at`` (default: now at the server)."""
+        form = {"query": promql}
+        if at is not None:
+            form["time"] = _unix(at)
+        samples = parse_instant(await self._post("/api/v1/query", form))
+        if require_data and not samples:
+            raise QueryError("empty", f"no series for {promql!r}")
+        return samples
+
+    async def query_range(
+        self,
+        promql: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: float,
+        *,
+        require_data: bool = False,
+    ) -> list[Series]:
+        """Evaluate ``promql`` every ``step_seconds`` from ``start`` to ``end``."""
+        if step_seconds <= 0 or not math.isfinite(step_seconds):
+            raise ValueError(f"step_seconds must be a positive number, got {step_seconds}")
+        form = {"query": promql, "start": _unix(start), "end": _unix(end),
+                "step": f"{step_seconds:g}"}
+        series = parse_range(await self._post("/api/v1/query_range", form))
+        if require_data and not any(s.points for s in series):
+            raise QueryError("empty", f"no series for {promql!r} between {start} and {end}")
+        return series
+
+    async def _post(self, path: str, form: dict[str, str]) -> Mapping[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
+        form = {**form, "timeout": f"{self.timeout:g}s"}
+        url = self.base_url + path
+        try:
+            async with self._session.post(url, data=form) as response:
+                status = response.status
+                try:
+                    body: Any = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+        except TimeoutError as e:
+            raise QueryError("timeout", f"no answer from {url} within {self.timeout:g}s") from e
+        except aiohttp.ClientError as e:
+            raise QueryError("unavailable", f"cannot reach Prometheus at {url}: {e}") from e
+        return _payload(url, status, body)
+
+
+def _payload(url: str, status: int, body: Any) -> Mapping[str, Any]:
+    """The ``data`` of a response, or the QueryError that its status and body mean.
+
+    >>> _payload("u", 400, {"status": "error", "errorType": "bad_data", "error": "parse error"})
+    Traceback (most recent call last):
+    ...
+    kubeheal.observe.prometheus.QueryError: bad-query: parse error
+    >>> _payload("u", 503, {"status": "error", "errorType": "timeout", "error": "query timed out"})
+    Traceback (most recent call last):
+    ...
+    kubeheal.observe.prometheus.QueryError: timeout: query timed out
+    """
+    error = body.get("error") if isinstance(body, dict) else None
+    if status == 200 and isinstance(body, dict) and body.get("status") == "success":
+        data: Mapping[str, Any] = body.get("data") or {}
+        return data
+    if isinstance(body, dict) and body.get("errorType") == "timeout":
+        raise QueryError("timeout", str(error or "query timed out in Prometheus"))
+    if status in (400, 422):
+        # 400: the PromQL does not parse; 422: it parses but cannot be evaluated.
+        raise QueryError("bad-query", str(error or f"HTTP {status} from {url}"))
+    raise QueryError("unavailable", f"HTTP {status} from {url}" + (f": {error}" if error else ""))
