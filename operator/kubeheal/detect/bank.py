@@ -49,6 +49,9 @@ class RobustConfig:
     drift_alpha: float = 0.9
     drift_delta: float = 0.005
     drift_clip: float = 6.0
+    repeat_fading: float = 0.02
+    max_run: int = 10
+    min_repeat_rate: float = 1e-3
     warmup: int = 30
     """Points learned before the detector reports scores."""
 
@@ -88,6 +91,8 @@ _FLOAT_STATE = (
     "level",
     "trend",
     "mad",
+    "last",
+    "repeat_rate",
     "short",
     "long_mean",
     "long_var",
@@ -97,7 +102,7 @@ _FLOAT_STATE = (
     "ph_min_increase",
     "ph_max_decrease",
 )
-_INT_STATE = ("n", "learned", "calibrated", "ph_n")
+_INT_STATE = ("n", "learned", "calibrated", "ph_n", "run")
 _COUNTERS = ("non_finite", "duplicate", "out_of_order", "gaps", "clock_jumps", "drifts")
 _INITIAL = {"last_timestamp": np.nan, "ph_min_increase": np.inf, "ph_max_decrease": -1.0}
 
@@ -284,7 +289,13 @@ class DetectorBank:
         sigma = np.maximum(mad * MAD_TO_STD, floor)
         expected = level + trend
         residual = v - expected
-        raw = np.where(n == 0, 0.0, np.abs(residual) / sigma)
+        last = f["last"][a]
+        run = self._i["run"][a]
+        repeat = (v == last) & (n > 0)
+        rate = np.maximum(f["repeat_rate"][a], cfg.min_repeat_rate)
+        stuck = np.sqrt(2.0 * np.minimum(run + 1, cfg.max_run) * -np.log(rate))
+        z = np.abs(residual) / sigma
+        raw = np.where(n == 0, 0.0, np.where(repeat, np.maximum(z, stuck), z))
 
         # Calibrate (TailProbability.probability).
         calibrated = self._i["calibrated"][a]
@@ -311,7 +322,14 @@ class DetectorBank:
         scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n1 - 1, 1))
         new_level = np.where(first, v, level + trend + level_rate * clipped)
         new_trend = np.where(first, trend, trend + cfg.trend_fading * level_rate * clipped)
-        new_mad = np.where(first, mad, mad + scale_rate * (deviation - mad))
+        new_mad = np.where(first | repeat, mad, mad + scale_rate * (deviation - mad))
+        repeat_rate = f["repeat_rate"][a]
+        repeat_step = np.maximum(cfg.repeat_fading, 1.0 / np.maximum(n1 - 1, 1))
+        f["repeat_rate"][a] = np.where(
+            first, repeat_rate, repeat_rate + repeat_step * (repeat - repeat_rate)
+        )
+        self._i["run"][a] = np.where(repeat, run + 1, 0)
+        f["last"][a] = v
         drift = self._page_hinkley(
             a[warm], np.clip(residual[warm] / sigma[warm], -cfg.drift_clip, cfg.drift_clip)
         )

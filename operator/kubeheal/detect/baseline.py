@@ -10,6 +10,10 @@ would take long to catch up; a Page-Hinkley test (``river.drift.PageHinkley``) o
 clipped z-scores confirms such a shift within a few points, and the model then re-baselines
 (the level jumps to the new value) instead of alarming for hours.
 
+A metric that freezes (an exporter stuck on its last value) is the opposite of a spike: no
+residual at all. The model counts exact repeats and scores a run of them by how rarely this
+stream repeats itself.
+
 This is the model behind the default detector; :mod:`kubeheal.detect.bank` runs the same
 arithmetic over thousands of streams at once.
 """
@@ -48,6 +52,11 @@ class RobustZScore(river_base.AnomalyDetector):
         Floor of the scale relative to the level's magnitude.
     drift_threshold, drift_alpha, drift_delta, drift_clip
         The Page-Hinkley test on z-scores clipped at ``drift_clip``.
+    repeat_fading, max_run, min_repeat_rate
+        The stuck-metric test: a run of ``r`` exact repeats of the last value, in a stream
+        that repeats itself with rate ``p``, is as surprising as ``p ** r`` (``r`` capped at
+        ``max_run``, ``p`` floored at ``min_repeat_rate``). Repeats do not shrink the scale,
+        so a frozen exporter neither hides its freeze nor makes its recovery look anomalous.
 
     Examples
     --------
@@ -81,6 +90,9 @@ class RobustZScore(river_base.AnomalyDetector):
         drift_alpha: float = 0.9,
         drift_delta: float = 0.005,
         drift_clip: float = 6.0,
+        repeat_fading: float = 0.02,
+        max_run: int = 10,
+        min_repeat_rate: float = 1e-3,
     ) -> None:
         self.level_fading = level_fading
         self.trend_fading = trend_fading
@@ -93,7 +105,13 @@ class RobustZScore(river_base.AnomalyDetector):
         self.drift_alpha = drift_alpha
         self.drift_delta = drift_delta
         self.drift_clip = drift_clip
+        self.repeat_fading = repeat_fading
+        self.max_run = max_run
+        self.min_repeat_rate = min_repeat_rate
         self.n = 0
+        self.last = 0.0
+        self.run = 0
+        self.repeat_rate = 0.0
         self.level = 0.0
         self.trend = 0.0
         self.mad = 0.0
@@ -115,11 +133,20 @@ class RobustZScore(river_base.AnomalyDetector):
         """The value the model expects next: the level plus one step of trend."""
         return self.level + self.trend
 
+    def stuck_score(self, run: int) -> float:
+        """How surprising ``run`` exact repeats are, as a z-score (``sqrt(2 ln 1/p**run)``)."""
+        rate = max(self.repeat_rate, self.min_repeat_rate)
+        return math.sqrt(2.0 * min(run, self.max_run) * -math.log(rate))
+
     def score_one(self, x: dict[Hashable, Any]) -> float:
-        """Absolute robust z-score of ``x["value"]``; 0 before the first point."""
+        """Robust z-score of ``x["value"]``, or its stuck score if larger; 0 at first."""
         if self.n == 0:
             return 0.0
-        return abs(float(x["value"]) - (self.level + self.trend)) / self.sigma()
+        value = float(x["value"])
+        z = abs(value - (self.level + self.trend)) / self.sigma()
+        if value == self.last:
+            return max(z, self.stuck_score(self.run + 1))
+        return z
 
     def learn_one(self, x: dict[Hashable, Any]) -> None:
         value = float(x["value"])
@@ -127,7 +154,13 @@ class RobustZScore(river_base.AnomalyDetector):
         self.n += 1
         if self.n == 1:
             self.level = value
+            self.last = value
             return
+        repeat = value == self.last
+        self.run = self.run + 1 if repeat else 0
+        repeat_rate = max(self.repeat_fading, 1.0 / (self.n - 1))
+        self.repeat_rate += repeat_rate * (float(repeat) - self.repeat_rate)
+        self.last = value
         sigma = self.sigma()
         residual = value - (self.level + self.trend)
         warm = self.n > self.warmup
@@ -142,7 +175,8 @@ class RobustZScore(river_base.AnomalyDetector):
         scale_rate = max(self.scale_fading, 1.0 / (self.n - 1))
         self.level += self.trend + level_rate * clipped
         self.trend += self.trend_fading * level_rate * clipped
-        self.mad += scale_rate * (deviation - self.mad)
+        if not repeat:
+            self.mad += scale_rate * (deviation - self.mad)
         if warm:
             z = min(max(residual / sigma, -self.drift_clip), self.drift_clip)
             self._page_hinkley.update(z)  # type: ignore[no-untyped-call]

@@ -43,6 +43,9 @@ def robust_detector(config: RobustConfig | None = None) -> StreamDetector:
         drift_alpha=c.drift_alpha,
         drift_delta=c.drift_delta,
         drift_clip=c.drift_clip,
+        repeat_fading=c.repeat_fading,
+        max_run=c.max_run,
+        min_repeat_rate=c.min_repeat_rate,
     )
     return StreamDetector(model, warmup=c.warmup)
 
