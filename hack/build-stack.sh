@@ -19,10 +19,12 @@ stamp() { echo "$2" >"$bin/.$1.version"; }
 log() { printf '[build-stack] %s\n' "$*" >&2; }
 
 build_kubernetes() {
-  local v=$KUBERNETES_VERSION names=(kube-apiserver kube-controller-manager kube-scheduler) n all=1
-  for n in "${names[@]}"; do fresh "$n" "$v" || all=0; done
-  ((all)) && return 0
-  log "building Kubernetes $v components (first time only: 15-30 min on 2 cores)"
+  local v=$KUBERNETES_VERSION n names=()
+  for n in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    fresh "$n" "$v" || names+=("$n")
+  done
+  ((${#names[@]})) || return 0
+  log "building Kubernetes $v: ${names[*]} (first time only: about 10 min on 2 cores)"
   local dir=$work/kubernetes-$v staging minor=${v#v1.}
   minor=${minor%%.*}
   mkdir -p "$dir"
@@ -50,11 +52,11 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true
-   cd "$dir" && GOFLAGS="$GOFLAGS -tags=tools" go mod tidy)
+  (cd "$dir" && go mod tidy)
   for n in "${names[@]}"; do
     (cd "$dir" && go build -ldflags "$ldflags" -o "$bin/$n" "k8s.io/kubernetes/cmd/$n")
     stamp "$n" "$v"
@@ -90,9 +92,22 @@ go_install() { # go_install NAME PACKAGE VERSION
   stamp "$1" "$3"
 }
 
+kwok_stages() { # kwok's default lifecycle stages (what kwokctl feeds it), from its module
+  [[ -f $bin/kwok-stages.yaml ]] && fresh kwok "$KWOK_VERSION" && return 0
+  local dir
+  dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  local stage
+  for stage in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready \
+    pod/fast/pod-complete pod/fast/pod-delete; do
+    cat "$dir/kustomize/stage/$stage.yaml"
+    echo "---"
+  done >"$bin/kwok-stages.yaml"
+}
+
 build_etcd
 go_install opa github.com/open-policy-agent/opa "$OPA_VERSION" "-X github.com/open-policy-agent/opa/v1/version.Version=${OPA_VERSION#v}"
 go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
+kwok_stages
 go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 build_kubernetes
 log "binaries ready in $bin"

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -188,15 +189,19 @@ class Cluster:
                 input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run kubectl against the cluster; its output is returned as text."""
         config = self.kubeconfig if user == "admin" else self.kubeconfig_for(user)
-        return subprocess.run(
-            ["kubectl", f"--kubeconfig={config}", *args],
-            capture_output=True, text=True, check=check, input=input, timeout=120,
+        result = subprocess.run(
+            [binary("kubectl"), f"--kubeconfig={config}", *args],
+            capture_output=True, text=True, input=input, timeout=120,
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
 
     # -- start-up -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.root / "etcd", ignore_errors=True)  # every start is a new cluster
         certs = self.root / "pki"
         certs.mkdir(exist_ok=True)
         _service_account_key(certs / "sa.key", certs / "sa.pub")
@@ -276,7 +281,7 @@ class Cluster:
             "--use-service-account-credentials=false",
             f"--service-account-private-key-file={certs / 'sa.key'}",
             f"--root-ca-file={certs / 'apiserver.crt'}",
-            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
             "--concurrent-deployment-syncs=10",
             "--concurrent-replicaset-syncs=10",
             "--v=1",
@@ -292,12 +297,10 @@ class Cluster:
         ])
 
     def _start_kwok(self) -> None:
-        config = self.root / "kwok.yaml"
-        config.write_text("")  # no custom stages: kwok's built-in defaults
         self._spawn("kwok", [
             binary("kwok"),
             f"--kubeconfig={self.kubeconfig}",
-            f"--config={config}",
+            f"--config={bin_dir() / 'kwok-stages.yaml'}",
             "--manage-all-nodes=true",
             f"--server-address=127.0.0.1:{free_port()}",
             "--cidr=10.244.0.0/16",
@@ -310,12 +313,14 @@ class Cluster:
         """Nodes Ready and the default ServiceAccount present: pods can be admitted."""
 
         def nodes_ready() -> bool:
-            out = self.kubectl(
-                "get", "nodes", "-o",
-                "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status} {end}",
-                check=False,
-            ).stdout.split()
-            return len(out) == len(NODES) and all(s == "True" for s in out)
+            """Ready, and the node lifecycle controller has lifted the not-ready taint."""
+            nodes = json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+            return len(nodes) == len(NODES) and all(
+                not node["spec"].get("taints")
+                and any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in node["status"].get("conditions", []))
+                for node in nodes
+            )
 
         def default_sa() -> bool:
             return self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0

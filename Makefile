@@ -1,0 +1,39 @@
+# kubeheal: the developer's entry points. `make demo` and `make test` set up what is missing.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/kubeheal
+VENV ?= $(CACHE)/venv
+PY := $(VENV)/bin/python
+STACK_DIR ?= .stack
+PYTEST_ARGS ?=
+
+.PHONY: setup crds lint test test-unit cluster-up cluster-down clean
+
+setup: ## install Debian packages, build the stack binaries, create the venv (cached)
+	@hack/setup.sh
+
+crds: ## regenerate crds/ from the API models
+	$(PY) -m kubeheal.cli crds --out crds
+
+lint: ## ruff, mypy --strict, import contracts, opa check
+	$(VENV)/bin/ruff check operator tests hack bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(CACHE)/bin/opa check --strict policies/
+
+test: setup ## every test: unit, policy, integration and end-to-end on the local stack
+	$(MAKE) --no-print-directory lint
+	$(CACHE)/bin/opa test policies/ --coverage --threshold 90 >/dev/null
+	$(CACHE)/bin/opa test policies/
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: ## the tests without I/O
+	$(PY) -m pytest tests/unit operator/kubeheal $(PYTEST_ARGS)
+
+cluster-up: setup ## start the local stack in $(STACK_DIR) and leave it running
+	$(PY) hack/localstack.py up --dir $(STACK_DIR)
+
+cluster-down: ## stop everything cluster-up started
+	$(PY) hack/localstack.py down --dir $(STACK_DIR)
+
+clean: cluster-down
+	rm -rf $(STACK_DIR)

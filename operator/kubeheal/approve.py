@@ -1,0 +1,115 @@
+"""Human approval of a remediation: ``kubeheal approve`` and ``kubeheal reject``.
+
+The approver is whoever the current kubeconfig authenticates as, learnt from the API server
+itself (a SelfSubjectReview), never typed in. The API server's admission policy then checks
+that this user holds the ``approve`` verb and that a decision once made stays made; this module
+only turns its answers into one clear line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubeheal.api.base import GROUP, VERSION
+from kubeheal.api.remediation import ApprovalDecision, Phase
+
+PLURAL = "remediations"
+
+
+class ApprovalError(Exception):
+    """Why a decision could not be recorded, in one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    namespace: str
+    name: str
+    decision: ApprovalDecision
+
+    def describe(self) -> str:
+        """What was done, for the terminal.
+
+        >>> d = ApprovalDecision(decision="approved", approver="alice",
+        ...                      time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), reason="ok")
+        >>> ApprovalResult("shop", "checkout-1", d).describe()
+        'remediation shop/checkout-1 approved by alice at 2026-01-01T00:00:00Z: ok'
+        """
+        d = self.decision
+        when = d.time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = f"remediation {self.namespace}/{self.name} {d.decision} by {d.approver} at {when}"
+        return f"{text}: {d.reason}" if d.reason else text
+
+
+def current_user(api: client.ApiClient) -> str:
+    """The username the API server sees for these credentials."""
+    review = client.AuthenticationV1Api(api).create_self_subject_review(
+        client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1",
+                                   kind="SelfSubjectReview")
+    )
+    username: str = review.status.user_info.username
+    return username
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message from an error response, on one line."""
+    try:
+        message = str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (ValueError, AttributeError):
+        message = str(error.reason)
+    return " ".join(message.split())
+
+
+def record_decision(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    decision: Literal["approved", "rejected"],
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> ApprovalResult:
+    """Write the current user's decision into ``spec.approval`` of a pending remediation."""
+    objects = client.CustomObjectsApi(api)
+    try:
+        body: dict[str, Any] = objects.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as e:
+        if e.status == 404:
+            raise ApprovalError(f"remediation {namespace}/{name} not found") from None
+        raise ApprovalError(f"cannot read remediation {namespace}/{name}: {api_message(e)}") \
+            from None
+    phase = (body.get("status") or {}).get("phase", Phase.DETECTED.value)
+    existing = body["spec"].get("approval")
+    if existing:
+        raise ApprovalError(
+            f"remediation {namespace}/{name} was already {existing['decision']} by "
+            f"{existing['approver']}"
+        )
+    if phase != Phase.AWAITING_APPROVAL.value:
+        raise ApprovalError(f"remediation {namespace}/{name} is not awaiting approval "
+                            f"(phase {phase})")
+    try:
+        user = current_user(api)
+    except ApiException as e:
+        raise ApprovalError(f"cannot tell who you are: {api_message(e)}") from None
+    approval = ApprovalDecision(
+        decision=decision, approver=user, time=now or dt.datetime.now(dt.UTC), reason=reason
+    )
+    patch = {
+        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+        "spec": {"approval": approval.to_api()},
+    }
+    try:
+        objects.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
+    except ApiException as e:
+        if e.status == 409:
+            raise ApprovalError(f"remediation {namespace}/{name} changed meanwhile; "
+                                "look again and retry") from None
+        raise ApprovalError(f"not allowed: {api_message(e)}") from None
+    return ApprovalResult(namespace, name, approval)
