@@ -41,10 +41,10 @@ def main() -> None:
     header = "".join(f"{p:>20}" for p in PROFILES)
     print(f"{'detector':<12}{header}{'points/s':>12}{'x hst':>8}")
     for name, ev in evaluations.items():
-        cells = "".join(
-            f"{ev.results[p].normalized:9.2f} ({ev.results[p].normalized - reference.results[p].normalized:+6.1f})"
-            for p in PROFILES
-        )
+        cells = ""
+        for p in PROFILES:
+            score = ev.results[p].normalized
+            cells += f"{score:9.2f} ({score - reference.results[p].normalized:+6.1f})"
         ratio = ev.points_per_second / reference.points_per_second
         print(f"{name:<12}{cells}{ev.points_per_second:12,.0f}{ratio:8.1f}")
     print("(in parentheses: margin over hst, in NAB points)")
