@@ -80,6 +80,14 @@ def stop_opa(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
+def opa_bin() -> Path:
+    """The OPA binary; the test is skipped when it has not been built."""
+    if not opa_binary().exists():
+        pytest.skip(f"{opa_binary()} missing: run hack/build-stack.sh")
+    return opa_binary()
+
+
+@pytest.fixture
 def opa(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A fresh OPA server for one test: its URL and its process."""
     if not opa_binary().exists():

@@ -258,3 +258,21 @@ async def test_load_against_a_stopped_opa_raises_load_error(
     opa[1].wait(10)
     with pytest.raises(PolicyLoadError, match="cannot load policies"):
         await gate.load_bundle(bundle)
+
+
+CONFLICTING = """package kubeheal.guardrails.conflicting
+
+n := 1 if input.now
+
+n := 2 if input.now
+
+violation contains {"msg": "unreachable", "details": {"n": n}} if n > 5
+"""
+
+
+async def test_evaluation_error_denies(gate: PolicyGate, bundle: PolicyBundle) -> None:
+    await gate.load({**bundle.policies, "conflicting.rego": CONFLICTING}, bundle.config)
+    d = await gate.decide(SAFE_RESTART)
+    assert not d.allow and not d.engine_available
+    assert d.reasons[0].msg.startswith(UNAVAILABLE + "query to")
+    assert "HTTP 500" in d.reasons[0].msg
