@@ -182,8 +182,13 @@ class Cluster:
     def kubeconfig_for(self, user: str, token: str | None = None) -> Path:
         """A kubeconfig acting as ``user`` (one of USERS), or with an arbitrary token."""
         path = self.root / f"kubeconfig-{user}"
-        _write_kubeconfig(path, self.server, user, token or USERS[user][0])
+        _write_kubeconfig(path, self.server, self.ca, user, token or USERS[user][0])
         return path
+
+    @property
+    def ca(self) -> Path:
+        """The CA of the API server's self-signed serving certificate (the chain's last)."""
+        return self.root / "pki" / "apiserver.crt"
 
     def kubectl(self, *args: str, user: str = "admin", check: bool = True,
                 input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -215,7 +220,7 @@ class Cluster:
         try:
             self._start_etcd()
             self._start_apiserver(certs, tokens)
-            _write_kubeconfig(self.kubeconfig, self.server, "admin", ADMIN_TOKEN)
+            _write_kubeconfig(self.kubeconfig, self.server, self.ca, "admin", ADMIN_TOKEN)
             self._start_controllers(certs)
             self._start_kwok()
             self._wait_until_usable()
@@ -334,12 +339,12 @@ class Cluster:
             process.stop()
 
 
-def _write_kubeconfig(path: Path, server: str, user: str, token: str) -> None:
+def _write_kubeconfig(path: Path, server: str, ca: Path, user: str, token: str) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "kubeheal", "cluster": {
-            "server": server, "insecure-skip-tls-verify": True}}],
+            "server": server, "certificate-authority": str(ca)}}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "kubeheal", "context": {"cluster": "kubeheal", "user": user}}],
         "current-context": "kubeheal",
