@@ -210,8 +210,11 @@ class PolicyGate:
         answer = await self._query(doc)
         if "result" not in answer and self._loaded is not None:
             async with self._load_lock:
-                await self._put(self._loaded)
-            answer = await self._query(doc)
+                # Another decision may have reloaded while this one waited for the lock.
+                answer = await self._query(doc)
+                if "result" not in answer:
+                    await self._put(self._loaded)
+                    answer = await self._query(doc)
         if "result" not in answer:
             return PolicyDecision.unavailable(
                 f"no decision at data.{self.decision_path.replace('/', '.')}"
