@@ -1,0 +1,196 @@
+"""Each action on a real Deployment: the API server changes it, controllers and kwok follow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from integration.act.workloads import (
+    INSECURE,
+    api_client,
+    apply,
+    eventually,
+    ready_deployment,
+    rolled_out,
+    set_image,
+)
+from kubeheal.act.actions import KubernetesActions
+from kubeheal.act.intent import TOKEN_ANNOTATION, ActionError, action_applied
+from kubeheal.observe.kubernetes import (
+    KubernetesReader,
+    api_client_from_kubeconfig,
+    revision_number,
+)
+from localstack import Cluster
+
+pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
+
+
+@pytest.fixture(scope="module")
+def api(cluster: Cluster) -> Iterator[client.ApiClient]:
+    with api_client(cluster) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def reader(api: client.ApiClient) -> KubernetesReader:
+    return KubernetesReader(api)
+
+
+@pytest.fixture(scope="module")
+def actions(api: client.ApiClient) -> KubernetesActions:
+    return KubernetesActions(api)
+
+
+def image(deployment: dict[str, Any]) -> str:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    return str(containers[0]["image"])
+
+
+async def test_rollout_restart_rolls_a_new_replica_set(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    before = await ready_deployment(cluster, reader, namespace, "web")
+    assert not action_applied(before, "restart-1")
+
+    result = await actions.restart_rollout(namespace, "web", "restart-1")
+
+    assert (result.kind, result.token, result.already_applied) == (
+        "rollout-restart", "restart-1", False)
+    assert result.generation_after == before["metadata"]["generation"] + 1
+    after = await rolled_out(reader, namespace, "web")
+    assert action_applied(after, "restart-1") and not action_applied(after, "restart-0")
+    assert "kubectl.kubernetes.io/restartedAt" in after["spec"]["template"]["metadata"][
+        "annotations"]
+    history = await reader.rollout_history(namespace, "web")
+    assert [r.number for r in history] == [1, 2]
+    assert [r.replicas for r in history] == [0, 2]
+
+    again = await actions.restart_rollout(namespace, "web", "restart-1")
+    assert again.already_applied
+    assert len(await reader.rollout_history(namespace, "web")) == 2, "no second restart"
+
+
+async def test_scale_brings_more_ready_pods(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+
+    result = await actions.scale(namespace, "web", 3, "scale-1")
+
+    assert "from 1 to 3 replicas" in result.message
+    after = await rolled_out(reader, namespace, "web")
+    assert after["spec"]["replicas"] == 3
+    assert after["status"]["readyReplicas"] == 3
+    assert action_applied(after, "scale-1")
+    assert (await actions.scale(namespace, "web", 5, "scale-1")).already_applied
+    assert (await reader.get_deployment(namespace, "web"))["spec"]["replicas"] == 3
+
+
+async def test_scale_raises_the_floor_of_an_hpa(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+    apply(cluster, {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 2},
+    })
+
+    result = await actions.scale(namespace, "web", 3, "scale-hpa")
+
+    assert "HPA" in result.message
+    hpa = actions.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", namespace)
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (3, 3)
+    assert hpa.metadata.annotations[TOKEN_ANNOTATION] == "scale-hpa"
+    assert action_applied(await reader.get_deployment(namespace, "web"), "scale-hpa")
+
+    async def scaled_by_hpa() -> bool:
+        d = await reader.get_deployment(namespace, "web")
+        return bool(d["spec"]["replicas"] == 3)
+
+    await eventually(scaled_by_hpa, "scaled to 3 by the HPA controller", timeout=120)
+
+
+async def test_rollback_returns_to_the_previous_template_under_a_new_revision(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", image="fake/web:v1")
+    set_image(cluster, namespace, "web", "fake/web:v2")
+    bad = await rolled_out(reader, namespace, "web")
+    assert (image(bad), revision_number(bad)) == ("fake/web:v2", 2)
+
+    result = await actions.rollback_to_previous_revision(namespace, "web", "undo-1")
+
+    assert "to revision 1" in result.message
+    after = await rolled_out(reader, namespace, "web")
+    assert image(after) == "fake/web:v1"
+    assert revision_number(after) == 3
+    assert "pod-template-hash" not in after["spec"]["template"]["metadata"]["labels"]
+    assert action_applied(after, "undo-1")
+    history = await reader.rollout_history(namespace, "web")
+    assert [r.number for r in history] == [2, 3], "revision 1 lives on as revision 3"
+    assert (await actions.rollback_to_previous_revision(namespace, "web", "undo-1")) \
+        .already_applied
+
+
+async def test_rollback_without_a_previous_revision_is_refused(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web")
+
+    with pytest.raises(ActionError) as error:
+        await actions.rollback_to_previous_revision(namespace, "web", "undo-1")
+
+    assert error.value.reason == "no-previous-revision"
+    assert f"deployment {namespace}/web" in error.value.message
+    assert "no revision before revision 1" in error.value.message
+    assert not action_applied(await reader.get_deployment(namespace, "web"), "undo-1")
+
+
+async def test_delete_pod_replaces_one_pod(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    deployment = await ready_deployment(cluster, reader, namespace, "web")
+    pods = await reader.pods(deployment)
+    victim, survivor = pods[0]["metadata"]["name"], pods[1]["metadata"]["name"]
+
+    result = await actions.delete_pod(namespace, victim, "delete-1")
+
+    assert f"deleted pod {namespace}/{victim} of deployment {namespace}/web" == result.message
+    assert action_applied(await reader.get_deployment(namespace, "web"), "delete-1")
+
+    async def replaced() -> list[str] | None:
+        names = sorted(p["metadata"]["name"] for p in await reader.pods(deployment))
+        return names if victim not in names and len(names) == 2 else None
+
+    names = await eventually(replaced, "replaced")
+    assert survivor in names
+    again = await actions.delete_pod(namespace, victim, "delete-1", deployment="web")
+    assert again.already_applied
+
+
+async def test_failures_are_action_errors_with_one_clear_message(
+    cluster: Cluster, actions: KubernetesActions, reader: KubernetesReader, namespace: str
+) -> None:
+    with pytest.raises(ActionError) as missing:
+        await actions.restart_rollout(namespace, "nothing", "t-1")
+    assert missing.value.reason == "not-found"
+    assert 'deployments.apps "nothing" not found' in missing.value.message
+
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+    carol = api_client_from_kubeconfig(cluster.kubeconfig_for("carol"))
+    with carol, pytest.raises(ActionError) as forbidden:
+        await KubernetesActions(carol).scale(namespace, "web", 2, "t-2")
+    assert forbidden.value.reason == "forbidden"
+    assert 'User "carol" cannot get resource "deployments"' in forbidden.value.message
+
+    with pytest.raises(ActionError) as other:
+        await actions.delete_pod(namespace, "not-a-pod", "t-3")
+    assert other.value.reason == "not-found"
+
