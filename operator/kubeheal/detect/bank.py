@@ -52,7 +52,7 @@ class RobustConfig:
     repeat_fading: float = 0.02
     max_run: int = 10
     min_repeat_rate: float = 1e-3
-    warmup: int = 30
+    warmup: int = 60
     """Points learned before the detector reports scores."""
 
 
@@ -345,12 +345,14 @@ class DetectorBank:
         # Learn the raw score (TailProbability.learn), once half warm.
         learn = learned >= cfg.warmup // 2
         cl = a[learn]
-        s = short_new[learn]
         first_cal = calibrated[learn] == 0
         m = long_mean[learn]
+        f["short"][cl] = short_new[learn]
+        s = np.where(
+            first_cal, short_new[learn], np.minimum(short_new[learn], m + cal.winsor * std[learn])
+        )
         diff = s - m
         increment = cal.long_fading * diff
-        f["short"][cl] = s
         f["long_mean"][cl] = np.where(first_cal, s, m + increment)
         f["long_var"][cl] = np.where(
             first_cal, 0.0, (1.0 - cal.long_fading) * (long_var[learn] + diff * increment)

@@ -14,8 +14,9 @@ against the same stream's past raw scores:
 
 Because the reference distribution is the stream's own, the alarm threshold on the
 probability adapts to the stream: a stream that is always jumpy needs a larger jump to alarm.
-Raw scores are capped before they enter the long-term statistics so that one incident does
-not blind the calibrator for days.
+Raw scores are capped, and short-term means winsorized at ``winsor`` standard deviations,
+before they enter the long-term statistics, so that one incident does not blind the
+calibrator for days.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def upper_tail(z: FloatOrArray) -> FloatOrArray:
 class CalibrationConfig:
     """Parameters of :class:`TailProbability` (and of the bank's calibration)."""
 
-    short_fading: float = 0.5
+    short_fading: float = 0.3
     """Fading factor of the short-term mean of raw scores (1 = only the last score)."""
     long_fading: float = 0.002
     """Fading factor of the long-term distribution (about 1/memory in points)."""
@@ -67,6 +68,8 @@ class CalibrationConfig:
     """Raw scores are capped at this value before calibration."""
     min_std: float = 0.05
     """Floor of the long-term standard deviation, so a dead-calm history cannot alarm on dust."""
+    winsor: float = 4.0
+    """Short-term means are learned at most this many standard deviations above the mean."""
 
 
 class TailProbability:
@@ -98,19 +101,23 @@ class TailProbability:
         previous = float(self._short.get())
         return previous + self.config.short_fading * (capped - previous)
 
+    def _std(self) -> float:
+        return max(math.sqrt(max(float(self._long_var.get()), 0.0)), self.config.min_std)
+
     def probability(self, raw: float) -> float:
         """The calibrated probability that ``raw`` is anomalous, without learning it."""
         if self._n == 0:
             return 0.0
         short = self._short_with(raw)
-        std = max(math.sqrt(max(float(self._long_var.get()), 0.0)), self.config.min_std)
-        z = (short - float(self._long_mean.get())) / std
+        z = (short - float(self._long_mean.get())) / self._std()
         return 1.0 - upper_tail(z)
 
     def learn(self, raw: float) -> None:
         """Add ``raw`` to the stream's history of raw scores."""
         short = self._short_with(raw)
         self._short.update(min(raw, self.config.raw_cap))
+        if self._n > 0:
+            short = min(short, float(self._long_mean.get()) + self.config.winsor * self._std())
         self._long_mean.update(short)
         self._long_var.update(short)
         self._n += 1

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from kubeheal.detect.bank import DetectorBank, RobustConfig
 from kubeheal.detect.baseline import RobustZScore
+from kubeheal.detect.calibration import CalibrationConfig
 from kubeheal.detect.forecast import SeasonalForecast
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.trees import ReferenceTrees, WindowedHalfSpaceTrees
@@ -57,7 +58,11 @@ def seasonal_detector(season_length: int = 288) -> StreamDetector:
 
 def windowed_trees_detector() -> StreamDetector:
     """HalfSpaceTrees over a small window of derived features, calibrated."""
-    return StreamDetector(WindowedHalfSpaceTrees(), warmup=300)
+    # HalfSpaceTrees scores only once its first window (250 points) is full; its scores are
+    # already smoothed by the feature window, so they are calibrated one by one.
+    return StreamDetector(
+        WindowedHalfSpaceTrees(), warmup=600, calibration=CalibrationConfig(short_fading=1.0)
+    )
 
 
 def reference_trees_detector() -> StreamDetector:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -139,3 +140,22 @@ def test_level_shift_re_baselines_and_says_so() -> None:
     assert detector.counters.drifts >= 1
     assert max(s.probability for s in scores[100:]) < THRESHOLD
     assert np.isclose(scores[-1].expected, scores[-1].observed, atol=15.0)
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_contract_pickle_round_trip_keeps_the_scores(name: str) -> None:
+    detector = make(name)
+    t, v = seasonal_stream(400, seed=9, period=PERIOD)
+    detector.warm_up(zip(t[:350].tolist(), v[:350].tolist(), strict=True))
+    copy = pickle.loads(pickle.dumps(detector))
+    for a, b in zip(t[350:].tolist(), v[350:].tolist(), strict=True):
+        assert copy.update(a, b) == detector.update(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_contract_fresh_detectors_are_independent(name: str) -> None:
+    spec = DETECTORS[name]
+    first, second = spec.stream(), spec.stream()
+    first.warm_up([(60.0 * i, float(i % 5)) for i in range(50)])
+    assert second.learned == 0
+    assert second.update(0.0, 1.0).status is PointStatus.WARMING_UP
