@@ -1,0 +1,152 @@
+"""What diagnosis is told about an incident: plain frozen values the controller builds from what
+it observed (detector evidence, ReplicaSet revisions, pod statuses, upstream incidents).
+
+Times are aware datetimes; naive ones are refused, since a rollout and an onset compared across
+time zones would make a wrong diagnosis look right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+from kubeheal.api.runbook import SignalRole
+
+OOM_KILLED = "OOMKilled"
+
+
+class Direction(enum.StrEnum):
+    """Which way an anomalous signal moved from what was expected."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+def _aware(moment: dt.datetime, what: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} {moment!r} has no time zone")
+
+
+@dataclass(frozen=True)
+class SignalAnomaly:
+    """One anomalous signal of the workload.
+
+    ``observed`` and ``expected`` are optional; when both are known and positive,
+    :attr:`ratio` says how far the signal moved.
+
+    >>> SignalAnomaly("error-ratio", SignalRole.ERRORS, Direction.UP, 0.3, 0.005).ratio
+    60.0
+    """
+
+    name: str
+    role: SignalRole
+    direction: Direction
+    observed: float | None = None
+    expected: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """observed / expected, or None when either is unknown or expected is not positive."""
+        if self.observed is None or self.expected is None or self.expected <= 0:
+            return None
+        return self.observed / self.expected
+
+    def describe(self) -> str:
+        """A short text such as ``error-ratio (errors) up: 0.3 vs 0.005 expected``."""
+        text = f"{self.name} ({self.role.value}) {self.direction.value}"
+        if self.observed is not None and self.expected is not None:
+            text += f": {self.observed:.4g} vs {self.expected:.4g} expected"
+        elif self.observed is not None:
+            text += f": {self.observed:.4g}"
+        return text
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A ReplicaSet revision of the workload (``deployment.kubernetes.io/revision``).
+
+    ``template_changed`` is False for a revision that only restarted the pods (a rollout
+    restart changes nothing but the ``restartedAt`` annotation): it is not a change that a
+    rollback would undo.
+    """
+
+    number: int
+    created_at: dt.datetime
+    name: str = ""
+    template_changed: bool = True
+
+    def __post_init__(self) -> None:
+        _aware(self.created_at, f"revision {self.number} creation time")
+
+
+@dataclass(frozen=True)
+class PodHealth:
+    """Health facts of one pod of the workload."""
+
+    name: str
+    restarts: int = 0
+    oom_kills: int = 0
+    last_termination_reason: str | None = None
+
+    @property
+    def oom_killed(self) -> bool:
+        """Whether the pod was OOM-killed: counted, or as its last termination reason."""
+        return self.oom_kills > 0 or self.last_termination_reason == OOM_KILLED
+
+
+@dataclass(frozen=True)
+class UpstreamAnomaly:
+    """A dependency of the workload that is itself anomalous, and since when."""
+
+    name: str
+    onset: dt.datetime
+
+    def __post_init__(self) -> None:
+        _aware(self.onset, f"onset of upstream {self.name}")
+
+
+@dataclass(frozen=True)
+class DiagnosisInput:
+    """Everything diagnosis knows about one incident of one workload.
+
+    ``memory_slope`` is the trend of the workload's memory in bytes per second (None when not
+    measured); ``upstream`` lists anomalous dependencies with their onsets.
+    """
+
+    onset: dt.datetime
+    signals: tuple[SignalAnomaly, ...] = ()
+    revisions: tuple[Revision, ...] = ()
+    pods: tuple[PodHealth, ...] = ()
+    memory_slope: float | None = None
+    upstream: tuple[UpstreamAnomaly, ...] = ()
+
+    def __post_init__(self) -> None:
+        _aware(self.onset, "onset")
+        for name in ("signals", "revisions", "pods", "upstream"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def moved(self, role: SignalRole, direction: Direction) -> tuple[SignalAnomaly, ...]:
+        """The anomalous signals of a role that moved in a direction."""
+        return tuple(s for s in self.signals if s.role is role and s.direction is direction)
+
+
+@dataclass(frozen=True)
+class DiagnosisSettings:
+    """Tunables of the rules.
+
+    ``change_window``: how long before the onset a new revision counts as the likely change;
+    ``clock_skew``: how far after the onset a revision may be stamped and still count (clocks
+    of the API server and of Prometheus differ a little); ``min_upstream_lead``: how much
+    earlier a dependency must have turned anomalous to count as anomalous first.
+    """
+
+    change_window: dt.timedelta = field(default=dt.timedelta(minutes=10))
+    clock_skew: dt.timedelta = field(default=dt.timedelta(seconds=30))
+    min_upstream_lead: dt.timedelta = field(default=dt.timedelta(seconds=0))
+
+    def __post_init__(self) -> None:
+        if self.change_window <= dt.timedelta(0):
+            raise ValueError("change_window must be positive")
+        if self.clock_skew < dt.timedelta(0) or self.min_upstream_lead < dt.timedelta(0):
+            raise ValueError("clock_skew and min_upstream_lead must not be negative")
