@@ -24,7 +24,7 @@ the last has none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubeheal.api import remediation as api
 from kubeheal.api.runbook import Cause
@@ -82,8 +82,12 @@ class Diagnosis:
 
 
 def rank(candidates: list[Candidate]) -> tuple[Candidate, ...]:
-    """Most confident first; ties broken by :data:`TIE_ORDER`."""
-    return tuple(sorted(candidates, key=lambda c: (-c.confidence, TIE_ORDER.index(c.cause))))
+    """Most confident first; ties broken by :data:`TIE_ORDER`.
+
+    Confidences are rounded to 9 decimals first, so that float noise never decides a tie.
+    """
+    rounded = [replace(c, confidence=round(c.confidence, 9)) for c in candidates]
+    return tuple(sorted(rounded, key=lambda c: (-c.confidence, TIE_ORDER.index(c.cause))))
 
 
 def diagnose(facts: DiagnosisInput, settings: DiagnosisSettings | None = None,
