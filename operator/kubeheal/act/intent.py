@@ -57,6 +57,9 @@ class ActionError(Exception):
 def action_applied(deployment: Mapping[str, Any], token: str) -> bool:
     """Whether the Deployment carries the action token ``token``: then that action ran.
 
+    The annotation holds the token of the last action only, which is what settling needs:
+    the controller settles an intent before it issues the next one on the same target.
+
     >>> d = {"metadata": {"annotations": {TOKEN_ANNOTATION: "rem-1-a"}}}
     >>> action_applied(d, "rem-1-a"), action_applied(d, "rem-1-b"), action_applied({}, "x")
     (True, False, False)

@@ -6,15 +6,13 @@ message), ``unavailable`` (Prometheus is down or failing: retry later), ``timeou
 or the server is too slow) and ``empty`` (no series, raised only when the caller asks for data
 with ``require_data=True``). NaN values are kept as ``float('nan')``: detectors count them.
 
->>> import asyncio
->>> async def main() -> None:
-...     async with PrometheusClient("http://127.0.0.1:9") as prom:  # nothing listens there
-...         await prom.query("up")
->>> try:
-...     asyncio.run(main())
-... except QueryError as e:
-...     print(e.kind)
-unavailable
+Use::
+
+    async with PrometheusClient("http://prometheus:9090", timeout=5.0) as prom:
+        try:
+            samples = await prom.query('sum by (deployment) (rate(http_requests_total[1m]))')
+        except QueryError as e:
+            ...  # e.kind is one of bad-query, unavailable, timeout, empty
 """
 
 from __future__ import annotations
