@@ -5,7 +5,8 @@ reward_low_FN_rate), the margin over the reference (river's HalfSpaceTrees with 
 parameters after MinMaxScaler) and the throughput of the evaluation run. With ``--corpus``
 it scores an existing NAB-layout corpus instead (for example NAB's own data).
 
-    python bench/detect_quality.py [--seed 0] [--files 4] [--corpus DIR] [--detectors a,b]
+    python bench/detect_quality.py [--seed 0] [--files 4] [--intensity 1.0] [--corpus DIR]
+                                   [--detectors a,b]
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--files", type=int, default=4, help="files per synthetic category")
+    parser.add_argument(
+        "--intensity", type=float, default=1.0, help="size of synthetic anomalies (0.5: harder)"
+    )
     parser.add_argument("--corpus", help="score this NAB-layout corpus instead")
     parser.add_argument("--detectors", default=",".join(DETECTORS))
     args = parser.parse_args()
@@ -30,7 +34,9 @@ def main() -> None:
     if args.corpus:
         corpus = read_corpus(Path(args.corpus))
     else:
-        corpus = generate_corpus(seed=args.seed, files_per_category=args.files)
+        corpus = generate_corpus(
+            seed=args.seed, files_per_category=args.files, intensity=args.intensity
+        )
     points = sum(len(s.values) for s in corpus.values())
     print(f"corpus: {len(corpus)} files, {points} points")
     names = args.detectors.split(",")

@@ -74,9 +74,15 @@ def _base(signal: str, n: int, rng: np.random.Generator) -> tuple[NDArray[np.flo
 
 
 def _inject(
-    category: str, values: NDArray[np.float64], sigma: float, onset: int, rng: np.random.Generator
+    category: str,
+    values: NDArray[np.float64],
+    sigma: float,
+    onset: int,
+    rng: np.random.Generator,
+    intensity: float,
 ) -> None:
     n = len(values)
+    sigma *= intensity
     sign = 1.0 if rng.random() < 0.8 else -1.0
     if category == "spikes":
         width = int(rng.integers(1, 4))
@@ -96,8 +102,13 @@ def _inject(
         values[onset : min(onset + length, n)] = values[onset]
 
 
-def generate_series(category: str, signal: str, n: int, seed: int) -> LabeledSeries:
-    """One labeled series; the same arguments always give the same series."""
+def generate_series(
+    category: str, signal: str, n: int, seed: int, intensity: float = 1.0
+) -> LabeledSeries:
+    """One labeled series; the same arguments always give the same series.
+
+    ``intensity`` scales the size of the anomalies (0.5 makes them half as large: harder).
+    """
     rng = np.random.default_rng(seed)
     values, sigma = _base(signal, n, rng)
     count = 0 if category == "clean" else int(rng.integers(1, 4))
@@ -111,7 +122,7 @@ def generate_series(category: str, signal: str, n: int, seed: int) -> LabeledSer
         for k in range(count):
             low = int(slots[k])
             onset = int(rng.integers(low, max(int(slots[k + 1]) - width, low + 1)))
-            _inject(category, values, sigma, onset, rng)
+            _inject(category, values, sigma, onset, rng, intensity)
             windows.append((max(onset - width // 2, 0), min(onset + width // 2, n - 1)))
     if signal in ("error_ratio", "queue_depth", "request_rate", "cpu", "memory"):
         values = np.maximum(values, 0.0)
@@ -120,7 +131,7 @@ def generate_series(category: str, signal: str, n: int, seed: int) -> LabeledSer
 
 
 def generate_corpus(
-    seed: int = 0, files_per_category: int = 4, rows: int = 4000
+    seed: int = 0, files_per_category: int = 4, rows: int = 4000, intensity: float = 1.0
 ) -> dict[str, LabeledSeries]:
     """A corpus keyed by NAB relative path, ``<category>/<name>.csv``.
 
@@ -136,6 +147,6 @@ def generate_corpus(
             signal = SIGNALS[(c + k) % len(SIGNALS)]
             series_seed = seed * 1_000_003 + c * 1000 + k
             corpus[f"{category}/{signal}_{k}.csv"] = generate_series(
-                category, signal, rows, series_seed
+                category, signal, rows, series_seed, intensity
             )
     return corpus
