@@ -159,3 +159,21 @@ def test_scale_out_lowers_p99_latency_under_load(scene: Scene) -> None:
     scene.rollout("search")
     eventually(lambda: scene.query(LATENCY_P99).get("search"), lambda v: v < saturated / 2,
                f"p99 latency of search after scaling out (saturated: {saturated:.3f}s)")
+
+
+def test_leaking_pods_grow_until_a_restart_replaces_them(scene: Scene) -> None:
+    scene.deploy("cart", replicas=1, annotations={})
+    # 10 MiB/s from 100 MiB: a fresh pod stays under 250 MiB for its first 15 s.
+    leak = {"spec": {"template": {"metadata": {"annotations": {
+        "demo.kubeheal.io/fault": "leak", "demo.kubeheal.io/leak-mib-per-second": "10"}}}}}
+    scene.cluster.kubectl("patch", "-n", scene.namespace, "deployment/cart",
+                          "--type=merge", "-p", json.dumps(leak))
+    scene.rollout("cart")
+    memory = 'max by (deployment) (demo_memory_bytes{{namespace="{ns}"}})'
+    eventually(lambda: scene.query(memory).get("cart"), lambda v: v > 300 * 2**20,
+               "memory of the leaking cart")
+
+    scene.cluster.kubectl("rollout", "restart", "-n", scene.namespace, "deployment/cart")
+    scene.rollout("cart")
+    eventually(lambda: scene.query(memory).get("cart"), lambda v: v < 250 * 2**20,
+               "memory of cart after the restart")
