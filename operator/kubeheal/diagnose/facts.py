@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kubeheal.api.runbook import SignalRole
@@ -26,6 +27,26 @@ class Direction(enum.StrEnum):
 def _aware(moment: dt.datetime, what: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} {moment!r} has no time zone")
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (time in seconds, value) points, e.g. memory in bytes per second;
+    None with fewer than two distinct times.
+
+    >>> slope([(0.0, 100.0), (10.0, 120.0), (20.0, 140.0)])
+    2.0
+    >>> slope([(5.0, 1.0)]) is None
+    True
+    """
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return None
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
 
 
 @dataclass(frozen=True)

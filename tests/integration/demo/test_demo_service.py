@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeheal.diagnose import revisions_from_replicasets
 from localstack import Cluster, Process, Prometheus, free_port, http_ok
 
 pytestmark = pytest.mark.stack
@@ -177,3 +178,11 @@ def test_leaking_pods_grow_until_a_restart_replaces_them(scene: Scene) -> None:
     scene.rollout("cart")
     eventually(lambda: scene.query(memory).get("cart"), lambda v: v < 250 * 2**20,
                "memory of cart after the restart")
+
+    # Diagnosis must not blame the restart as a change: its template differs only by the
+    # restartedAt annotation that kubectl adds.
+    sets = json.loads(scene.cluster.kubectl(
+        "get", "rs", "-n", scene.namespace, "-l", "app=cart", "-o", "json").stdout)["items"]
+    revisions = revisions_from_replicasets(sets)
+    assert [(r.number, r.template_changed) for r in revisions] == [
+        (1, True), (2, True), (3, False)]

@@ -1,0 +1,104 @@
+"""Facts for diagnosis from Kubernetes objects as the API returns them (JSON mappings).
+
+Pure: the controller lists the ReplicaSets and Pods of a workload and hands their JSON here, so
+that what counts as a template change or an OOM kill is decided in one place, and tested.
+
+A rollout restart (``kubectl rollout restart``) creates a new revision whose template differs
+only by the ``kubectl.kubernetes.io/restartedAt`` annotation; :func:`revisions_from_replicasets`
+marks it ``template_changed=False`` so that diagnosis does not blame it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubeheal.diagnose.facts import OOM_KILLED, PodHealth, Revision
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+TEMPLATE_HASH_LABEL = "pod-template-hash"
+
+Json = Mapping[str, Any]
+
+
+def _time(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _essential_template(replicaset: Json) -> Any:
+    """The pod template without what a restart or the ReplicaSet itself adds."""
+    template = dict(replicaset.get("spec", {}).get("template") or {})
+    meta = dict(template.get("metadata") or {})
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k != RESTARTED_AT_ANNOTATION
+    }
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != TEMPLATE_HASH_LABEL}
+    meta.update(annotations=annotations, labels=labels)
+    meta.pop("creationTimestamp", None)
+    template["metadata"] = meta
+    return template
+
+
+def revisions_from_replicasets(replicasets: Iterable[Json]) -> tuple[Revision, ...]:
+    """The revisions of a Deployment from its ReplicaSets, oldest first.
+
+    ReplicaSets without a revision annotation or creation time are skipped. A revision whose
+    template equals the previous one's but for a restart is marked ``template_changed=False``.
+
+    >>> def rs(n, minute, image, restarted=None):
+    ...     annotations = {RESTARTED_AT_ANNOTATION: restarted} if restarted else {}
+    ...     return {"metadata": {"name": f"web-{n}", "creationTimestamp":
+    ...             f"2026-11-28T12:{minute:02d}:00Z",
+    ...             "annotations": {REVISION_ANNOTATION: str(n)}},
+    ...             "spec": {"template": {"metadata": {"annotations": annotations},
+    ...                      "spec": {"containers": [{"name": "app", "image": image}]}}}}
+    >>> revisions = revisions_from_replicasets(
+    ...     [rs(3, 10, "app:2", restarted="now"), rs(1, 0, "app:1"), rs(2, 5, "app:2")])
+    >>> [(r.number, r.template_changed) for r in revisions]
+    [(1, True), (2, True), (3, False)]
+    """
+    parsed: list[tuple[int, dt.datetime, str, Any]] = []
+    for replicaset in replicasets:
+        meta = replicaset.get("metadata", {})
+        number = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+        created = meta.get("creationTimestamp")
+        if number is None or not created:
+            continue
+        try:
+            parsed.append((int(number), _time(created), str(meta.get("name", "")),
+                           _essential_template(replicaset)))
+        except ValueError:
+            continue
+    parsed.sort(key=lambda p: p[0])
+    revisions = []
+    for i, (number, created, name, template) in enumerate(parsed):
+        changed = i == 0 or template != parsed[i - 1][3]
+        revisions.append(Revision(number, created, name=name, template_changed=changed))
+    return tuple(revisions)
+
+
+def pod_health_from(pod: Json) -> PodHealth:
+    """Restarts and OOM kills of a pod from its container statuses.
+
+    Kubernetes keeps only each container's last termination, so ``oom_kills`` counts the
+    containers whose last termination was an OOM kill.
+
+    >>> pod = {"metadata": {"name": "web-1"}, "status": {"containerStatuses": [
+    ...     {"restartCount": 3, "lastState": {"terminated": {"reason": "OOMKilled"}}},
+    ...     {"restartCount": 1, "lastState": {}}]}}
+    >>> pod_health_from(pod)
+    PodHealth(name='web-1', restarts=4, oom_kills=1, last_termination_reason='OOMKilled')
+    """
+    statuses = list((pod.get("status") or {}).get("containerStatuses") or [])
+    reasons = [
+        ((s.get("lastState") or {}).get("terminated") or {}).get("reason") for s in statuses
+    ]
+    return PodHealth(
+        name=str((pod.get("metadata") or {}).get("name", "")),
+        restarts=sum(int(s.get("restartCount", 0)) for s in statuses),
+        oom_kills=sum(1 for r in reasons if r == OOM_KILLED),
+        last_termination_reason=next((r for r in reasons if r), None),
+    )
