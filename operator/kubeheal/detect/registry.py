@@ -9,7 +9,7 @@ name                    model
 ======================  =====================================================================
 ``robust`` (default)    Huber-clipped EW level and scale, Page-Hinkley re-baselining
 ``seasonal``            Holt-Winters (daily season) in PredictiveAnomalyDetection, ADWIN
-``hst_window``          HalfSpaceTrees over value, step and distance from the recent mean
+``hst_window``          HalfSpaceTrees over standardized step and distance from recent mean
 ``hst``                 reference: MinMaxScaler then HalfSpaceTrees, defaults, uncalibrated
 ======================  =====================================================================
 """
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from kubeheal.detect.bank import DetectorBank, RobustConfig
 from kubeheal.detect.baseline import RobustZScore
-from kubeheal.detect.calibration import CalibrationConfig
 from kubeheal.detect.forecast import SeasonalForecast
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.trees import ReferenceTrees, WindowedHalfSpaceTrees
@@ -58,11 +57,8 @@ def seasonal_detector(season_length: int = 288) -> StreamDetector:
 
 def windowed_trees_detector() -> StreamDetector:
     """HalfSpaceTrees over a small window of derived features, calibrated."""
-    # HalfSpaceTrees scores only once its first window (250 points) is full; its scores are
-    # already smoothed by the feature window, so they are calibrated one by one.
-    return StreamDetector(
-        WindowedHalfSpaceTrees(), warmup=600, calibration=CalibrationConfig(short_fading=1.0)
-    )
+    # HalfSpaceTrees scores only once its first window (250 points) is full.
+    return StreamDetector(WindowedHalfSpaceTrees(), warmup=600)
 
 
 def reference_trees_detector() -> StreamDetector:

@@ -4,8 +4,8 @@
   ``preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees()`` with river's default parameters,
   on the raw value alone.
 - :class:`WindowedHalfSpaceTrees` feeds HalfSpaceTrees a small window of derived features
-  (the value, its step from the previous value, its distance from the recent mean), so that a
-  jump that stays within the historical range is still out of the ordinary.
+  (the step from the previous value and the distance from the recent mean, standardized), so
+  that a jump that stays within the historical range is still out of the ordinary.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-from river import anomaly, compose, preprocessing
+from river import anomaly, compose, preprocessing, stats
 from river import base as river_base
 
 
@@ -52,12 +52,22 @@ class ReferenceTrees(river_base.AnomalyDetector):
 
 
 class WindowedHalfSpaceTrees(river_base.AnomalyDetector):
-    """HalfSpaceTrees over derived features of the last ``window`` values.
+    """HalfSpaceTrees over standardized features of the last ``window`` values.
+
+    The features are the value's distance from the recent mean and its step from the previous
+    value, each in units of its running standard deviation (``river.stats.EWMean`` and
+    ``EWVar``) and squashed into (0, 1) with ``0.5 + 0.5 * tanh(z / squash)``. Unlike a
+    MinMaxScaler, which maps every point beyond the seen range onto the edge, the squashing
+    keeps far outliers in the sparsely populated corners where HalfSpaceTrees sees little mass.
 
     Parameters
     ----------
     window
-        Number of recent values the features are computed from.
+        Number of recent values the mean is computed over.
+    fading
+        Fading factor of the running standard deviations.
+    squash
+        Scale of the tanh squashing, in standard deviations.
     n_trees, height, tree_window
         HalfSpaceTrees' parameters.
     seed
@@ -77,37 +87,63 @@ class WindowedHalfSpaceTrees(river_base.AnomalyDetector):
     def __init__(
         self,
         window: int = 6,
+        fading: float = 0.02,
+        squash: float = 4.0,
         n_trees: int = 10,
         height: int = 8,
         tree_window: int = 250,
         seed: int = 42,
     ) -> None:
         self.window = window
+        self.fading = fading
+        self.squash = squash
         self.n_trees = n_trees
         self.height = height
         self.tree_window = tree_window
         self.seed = seed
         self._recent: deque[float] = deque(maxlen=window)
-        self._pipeline = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
-            n_trees=n_trees, height=height, window_size=tree_window, seed=seed
+        self._distance_var = stats.EWVar(fading)
+        self._step_var = stats.EWVar(fading)
+        self._trees = anomaly.HalfSpaceTrees(
+            n_trees=n_trees,
+            height=height,
+            window_size=tree_window,
+            limits={"distance": (0.0, 1.0), "step": (0.0, 1.0)},
+            seed=seed,
         )
         self.drift_detected = False
 
-    def _features(self, value: float) -> dict[str, float]:
+    def _squashed(self, x: float, variance: float) -> float:
+        std = math.sqrt(max(variance, 0.0))
+        if std <= 0.0:
+            return 0.5 if x == 0.0 else 0.5 + 0.5 * math.copysign(1.0, x)
+        return 0.5 + 0.5 * math.tanh(x / (self.squash * std))
+
+    def _raw_features(self, value: float) -> tuple[float, float]:
         if not self._recent:
-            return {"value": value, "step": 0.0, "from_mean": 0.0}
-        mean = sum(self._recent) / len(self._recent)
-        return {"value": value, "step": value - self._recent[-1], "from_mean": value - mean}
+            return 0.0, 0.0
+        return value - sum(self._recent) / len(self._recent), value - self._recent[-1]
+
+    def _features(self, value: float) -> dict[Hashable, float]:
+        distance, step = self._raw_features(value)
+        return {
+            "distance": self._squashed(distance, float(self._distance_var.get())),
+            "step": self._squashed(step, float(self._step_var.get())),
+        }
 
     def expected_one(self, x: dict[Hashable, Any]) -> float:
         return sum(self._recent) / len(self._recent) if self._recent else float(x["value"])
 
     def score_one(self, x: dict[Hashable, Any]) -> float:
         """``-log(1 - s)`` of HalfSpaceTrees' score ``s``: spreads the scores crowded near 1."""
-        score = float(self._pipeline.score_one(self._features(float(x["value"]))))
+        score = float(self._trees.score_one(self._features(float(x["value"]))))  # type: ignore[no-untyped-call]
         return -math.log(max(1.0 - score, 1e-6))
 
     def learn_one(self, x: dict[Hashable, Any]) -> None:
         value = float(x["value"])
-        self._pipeline.learn_one(self._features(value))
+        self._trees.learn_one(self._features(value))  # type: ignore[no-untyped-call]
+        if self._recent:
+            distance, step = self._raw_features(value)
+            self._distance_var.update(distance)
+            self._step_var.update(step)
         self._recent.append(value)
