@@ -246,7 +246,7 @@ class DetectorBank:
     def _gate(self, index: Ints, t: Floats, v: Floats) -> NDArray[np.bool_]:
         g = self.gate
         c = self._c
-        finite = np.isfinite(v) & np.isfinite(t)
+        finite = (np.abs(v) <= g.max_abs) & np.isfinite(t)
         last = self._f["last_timestamp"][index]
         step = t - last
         seen = finite & ~np.isnan(last)

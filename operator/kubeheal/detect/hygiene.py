@@ -5,7 +5,8 @@ same sample arrives twice, a late sample arrives after a newer one, a node's clo
 corrected, a target is down for an hour. None of these may crash a detector, and none of them
 should be learned as if it were a regular point. The rules, applied in order:
 
-- a non-finite value or timestamp is skipped (``non_finite``);
+- a non-finite value or timestamp is skipped (``non_finite``), and so is a value beyond
+  ``max_abs`` in magnitude (no metric is 1e100; arithmetic on it would overflow);
 - a timestamp equal to the last accepted one is skipped (``duplicate``);
 - a timestamp slightly older than the last accepted one is skipped (``out_of_order``);
 - a timestamp that jumps by more than ``clock_jump`` seconds, backwards or forwards, is
@@ -33,6 +34,8 @@ class GateConfig:
     """A step this many times the usual interval counts as missing points."""
     interval_fading: float = 0.1
     """Fading factor of the running mean of the sampling interval."""
+    max_abs: float = 1e100
+    """Values larger in magnitude are treated as non-finite."""
 
 
 class InputGate:
@@ -55,7 +58,7 @@ class InputGate:
 
     def admit(self, timestamp: float, value: float) -> bool:
         """True if the point may be scored and learned; counts it otherwise."""
-        if not (math.isfinite(value) and math.isfinite(timestamp)):
+        if not (abs(value) <= self.config.max_abs and math.isfinite(timestamp)):
             self.counters.non_finite += 1
             return False
         last = self.last_timestamp

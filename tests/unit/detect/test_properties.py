@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kubeheal.detect import DETECTORS, DetectorBank, PointStatus
 from kubeheal.detect.registry import robust_detector
 
-finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
+finite = st.floats(allow_nan=False, allow_infinity=False)
 anything = st.floats(allow_nan=True, allow_infinity=True)
 steps = st.floats(min_value=-100.0, max_value=1e5, allow_nan=False)
 
@@ -34,7 +34,7 @@ def test_finite_input_gives_finite_scores_in_range(points: list[tuple[float, flo
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(anything, anything), min_size=1, max_size=80))
 def test_any_input_never_crashes_any_detector(points: list[tuple[float, float]]) -> None:
-    for name in ("robust", "hst"):
+    for name in sorted(DETECTORS):
         detector = DETECTORS[name].stream()
         for t, value in points:
             score = detector.update(t, value)
