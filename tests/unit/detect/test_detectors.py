@@ -68,7 +68,7 @@ def test_level_shift_is_flagged_within_a_few_points(name: str) -> None:
     assert any(flagged)
 
 
-@pytest.mark.parametrize("name", ["robust", "seasonal"])
+@pytest.mark.parametrize("name", QUALITY)
 def test_clean_seasonal_stream_raises_no_alarm_after_warm_up(name: str) -> None:
     detector = make(name)
     debouncer = KOfN(k=2, n=3, threshold=THRESHOLD)
@@ -78,17 +78,6 @@ def test_clean_seasonal_stream_raises_no_alarm_after_warm_up(name: str) -> None:
         score = detector.update(timestamp, value)
         if debouncer.update(score).alarm and score.ready:
             alarms += 1
-    assert alarms == 0
-
-
-def test_clean_seasonal_stream_windowed_trees_raise_no_alarm() -> None:
-    detector = make("hst_window")
-    debouncer = KOfN(k=2, n=3, threshold=THRESHOLD)
-    t, v = seasonal_stream(3000, seed=3, period=PERIOD)
-    alarms = sum(
-        debouncer.update(detector.update(a, b)).alarm
-        for a, b in zip(t.tolist(), v.tolist(), strict=True)
-    )
     assert alarms == 0
 
 
