@@ -5,9 +5,10 @@ the daily rise as a surprise each morning; a seasonal forecaster expects it. Thi
 ``river.time_series.HoltWinters`` (additive level, trend and season) inside
 ``river.anomaly.PredictiveAnomalyDetection``, measures each value's one-step forecast error in
 units of the running mean absolute error (``river.stats.EWMean``), and watches the signed
-errors with ``river.drift.ADWIN``: when ADWIN confirms that the error distribution changed
-(a level shift the forecaster did not follow), the forecaster's level is moved by the current
-error (re-baselined) instead of alarming for days.
+errors with ``river.drift.ADWIN``. Like the robust baseline it learns Huber-clipped values, so
+that a spike at 10:00 today is not expected again at 10:00 tomorrow; and when ADWIN confirms
+that the error distribution changed (a level shift the forecaster did not follow), the
+forecaster's level is moved by the current error (re-baselined) instead of alarming for days.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class SeasonalForecast(river_base.AnomalyDetector):
     def __init__(
         self,
         season_length: int = 288,
-        alpha: float = 0.3,
+        alpha: float = 0.1,
         beta: float = 0.001,
         gamma: float = 0.1,
         error_fading: float = 0.02,
@@ -100,19 +101,26 @@ class SeasonalForecast(river_base.AnomalyDetector):
     def learn_one(self, x: dict[Hashable, Any]) -> None:
         value = float(x["value"])
         self.drift_detected = False
+        learned = value
         if self.n >= 1:
-            error = value - self.expected_one(x)
+            expected = self.expected_one(x)
+            error = value - expected
             bound = self.huber * self._scale()
             warm = self._forecaster._initialized and self.n > self.season_length + 10
             self._error.update(min(abs(error), bound) if warm else abs(error))
             if warm:
-                self._adwin.update(max(min(error / self._scale(), 6.0), -6.0))  # type: ignore[no-untyped-call]
+                # The forecaster learns the value clipped to the expected one +- bound, so a
+                # spike today is not expected again tomorrow at the same time.
+                learned = expected + max(min(error, bound), -bound)
+                z = max(min(error / self._scale(), 6.0), -6.0)
+                self._adwin.update(z)  # type: ignore[no-untyped-call]
                 if self._adwin.drift_detected and abs(error) > bound:
                     self._forecaster.level[-1] += error
+                    learned = value
                     self.drifts += 1
                     self.drift_detected = True
         initialized = self._forecaster._initialized
-        self._predictive.learn_one(None, value)
+        self._predictive.learn_one(None, learned)
         if not initialized and self._forecaster._initialized:
             # river seeds an additive season with ratios to the level; make them offsets.
             level = self._forecaster.level[-1]
