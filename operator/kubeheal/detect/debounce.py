@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from kubeheal.detect.values import AnomalyScore
+from kubeheal.detect.values import AnomalyScore, PointStatus
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class KOfN:
 
     def update(self, score: AnomalyScore) -> DebouncedScore:
         """Add one score (skipped points are ignored) and return the current verdict."""
-        if score.status.name != "SKIPPED":
+        if score.status is not PointStatus.SKIPPED:
             anomalous = score.ready and score.probability >= self.threshold
             self._recent.append((anomalous, score.timestamp))
             hits = [t for flag, t in self._recent if flag]

@@ -6,6 +6,7 @@ none of them holds a reference to a model.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import NewType
@@ -127,7 +128,5 @@ def format_timestamp(timestamp: float) -> str:
     >>> format_timestamp(0.0)
     '1970-01-01T00:00:00Z'
     """
-    import datetime as _dt
-
-    moment = _dt.datetime.fromtimestamp(timestamp, tz=_dt.UTC)
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
