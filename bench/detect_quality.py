@@ -5,8 +5,8 @@ reward_low_FN_rate), the margin over the reference (river's HalfSpaceTrees with 
 parameters after MinMaxScaler) and the throughput of the evaluation run. With ``--corpus``
 it scores an existing NAB-layout corpus instead (for example NAB's own data).
 
-    python bench/detect_quality.py [--seed 0] [--files 4] [--intensity 1.0] [--corpus DIR]
-                                   [--detectors a,b]
+    PYTHONPATH=operator python bench/detect_quality.py [--seed 0] [--files 4]
+        [--intensity 1.0] [--corpus DIR] [--detectors robust,seasonal,hst_window,hst]
 """
 
 from __future__ import annotations

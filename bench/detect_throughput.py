@@ -5,7 +5,7 @@ bank, the same detector run per stream in pure Python, and the reference (river'
 HalfSpaceTrees with default parameters after MinMaxScaler), measured in the same run; and the
 ratios to the reference. Figures on a busy machine are noisy: compare the ratios.
 
-    python bench/detect_throughput.py [--streams 10000] [--ticks 50]
+    PYTHONPATH=operator python bench/detect_throughput.py [--streams 10000] [--ticks 50]
 """
 
 from __future__ import annotations
