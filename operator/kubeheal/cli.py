@@ -56,6 +56,31 @@ def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
         return "default"
 
 
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from kubeheal.controller.handlers import run
+    from kubeheal.controller.runtime import OperatorConfig
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    env = OperatorConfig.from_env()
+    config = OperatorConfig(
+        prometheus_url=args.prometheus_url or env.prometheus_url,
+        opa_url=args.opa_url or env.opa_url,
+        policies=Path(args.policies) if args.policies else env.policies,
+        kubeconfig=args.kubeconfig or env.kubeconfig,
+        namespaces=tuple(args.namespace) or env.namespaces,
+        metrics_port=args.metrics_port if args.metrics_port is not None else env.metrics_port,
+        escalation_webhook=args.escalation_webhook or env.escalation_webhook,
+    )
+    if not config.policies.is_dir():
+        print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
+        return 2
+    run(config, liveness_port=args.liveness_port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubeheal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -78,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
         decide.add_argument("--context", help="kubeconfig context")
         decide.set_defaults(run=_decide)
+
+    operate = commands.add_parser("run", help="run the operator (settings default to KUBEHEAL_*)")
+    operate.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG, else in-cluster)")
+    operate.add_argument("--namespace", action="append", default=[],
+                         help="watch only this namespace (repeatable; default: all)")
+    operate.add_argument("--prometheus-url", help="Prometheus HTTP API base URL")
+    operate.add_argument("--opa-url", help="OPA server base URL")
+    operate.add_argument("--policies", help="directory of Rego policies and data.json")
+    operate.add_argument("--metrics-port", type=int, help="port of /metrics (default 8080)")
+    operate.add_argument("--liveness-port", type=int, help="port of kopf's /healthz probe")
+    operate.add_argument("--escalation-webhook", help="URL that escalations are POSTed to")
+    operate.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    operate.set_defaults(run=_run)
 
     return parser
 

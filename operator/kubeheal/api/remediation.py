@@ -187,6 +187,12 @@ class ExecutionRecord(ApiModel):
 class VerificationRecord(ApiModel):
     result: Literal["pending", "succeeded", "failed"] = Field(description="Verification result.")
     started_at: dt.datetime | None = Field(default=None, description="Start of verification.")
+    rollout_completed_at: dt.datetime | None = Field(
+        default=None, description="When the target's rollout completed."
+    )
+    healthy_since: dt.datetime | None = Field(
+        default=None, description="Since when the SLO and signal thresholds have held."
+    )
     completed_at: dt.datetime | None = Field(default=None, description="End of verification.")
     message: str = Field(default="", max_length=1024, description="Details.")
 
@@ -206,6 +212,9 @@ class RemediationStatus(ApiModel):
     action: ChosenAction | None = Field(default=None, description="The current action.")
     risk: RiskRecord | None = Field(default=None, description="Risk of the current action.")
     policy: PolicyRecord | None = Field(default=None, description="Policy decision on it.")
+    approval_requested_at: dt.datetime | None = Field(
+        default=None, description="When the current action started waiting for approval."
+    )
     intent: Intent | None = Field(
         default=None, description="An action about to run or running, without an outcome yet."
     )
@@ -217,6 +226,9 @@ class RemediationStatus(ApiModel):
     )
     tried_actions: list[str] = Field(
         default_factory=list, max_length=16, description="Actions already tried, by name."
+    )
+    completed_at: dt.datetime | None = Field(
+        default=None, description="When the incident reached a terminal phase."
     )
     timeline: list[TimelineEntry] = Field(
         default_factory=list, max_length=64, description="Each step with its time."

@@ -105,11 +105,13 @@ class DetectionSettings(ApiModel):
         )
     )
 
-    detector: Literal["robust", "seasonal", "half-space-trees"] = Field(
+    detector: Literal["robust", "seasonal", "hst_window", "hst"] = Field(
         default="robust",
         description=(
-            "Online model per stream: robust (median/MAD baseline, the default), seasonal "
-            "(forecast with daily seasonality) or half-space-trees."
+            "Online model per stream: robust (robust z-score with re-baselining, the default), "
+            "seasonal "
+            "(Holt-Winters forecast), hst_window (HalfSpaceTrees on windowed features) or hst "
+            "(river's HalfSpaceTrees as is, the reference)."
         ),
     )
     sensitivity: float = Field(

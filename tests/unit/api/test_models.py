@@ -109,3 +109,14 @@ def test_remediation_round_trip() -> None:
     assert not model.status.phase.terminal
     assert Remediation.model_validate(model.to_api()) == model
     assert model.to_api()["spec"]["trigger"]["evidence"][0]["signal"] == "error-ratio"
+
+
+def test_detector_names_are_the_registry() -> None:
+    from typing import get_args
+
+    from kubeheal.api.runbook import DetectionSettings
+    from kubeheal.detect import DEFAULT_DETECTOR, DETECTORS
+
+    field = DetectionSettings.model_fields["detector"]
+    assert set(get_args(field.annotation)) == set(DETECTORS)
+    assert field.default == DEFAULT_DETECTOR

@@ -1,0 +1,287 @@
+"""The kopf handlers: every ``@kopf.on`` and ``@kopf.daemon`` of kubeheal, each a few lines.
+
+Handlers are registered on :data:`registry` (not kopf's global one, so importing this module
+has no side effect) and call the loop's pieces: one daemon per Runbook evaluates it at its
+interval, one per open Remediation drives it to a verified outcome, one per
+ServiceLevelObjective keeps its status current. A bad custom resource gets a status condition
+and an Event; no handler lets an exception take the operator down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, cast
+
+import kopf
+
+from kubeheal.api.base import GROUP, VERSION, explain
+from kubeheal.api.remediation import Phase
+from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.runbooks import Evaluation, parse_runbook
+from kubeheal.controller.runtime import OperatorConfig, Runtime
+from kubeheal.controller.slos import evaluate_slo
+from kubeheal.controller.store import RUNBOOK_LABEL, Json, now, rfc3339
+from kubeheal.controller.store import set_condition_json as with_condition
+from kubeheal.observe.kubernetes import KubernetesError
+from kubeheal.observe.prometheus import QueryError
+
+log = logging.getLogger(__name__)
+registry = kopf.OperatorRegistry()
+INVALID_RETRY_SECONDS = 10.0
+
+
+def post_event(body: Json, type_: str, reason: str, message: str) -> None:
+    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=type_, reason=reason,
+               message=message[:1024])
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The in-cluster ServiceAccount, else $KUBECONFIG (read now, not at import time)."""
+    info: kopf.ConnectionInfo | None = (kopf.login_with_service_account(**kwargs)
+                                        or kopf.login_with_kubeconfig(**kwargs))
+    return info
+
+
+@kopf.on.startup(registry=registry)
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.WARNING  # our own Events only, not kopf's chatter
+    settings.watching.server_timeout = 120
+    memo.runtime = await Runtime.start(memo.config)
+
+
+@kopf.on.cleanup(registry=registry)
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.runtime.close()
+
+
+@kopf.daemon(GROUP, VERSION, "runbooks", registry=registry, cancellation_timeout=5.0)
+async def runbook_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
+                         memo: Any, **_: Any) -> None:
+    await evaluate_runbook(memo.runtime, namespace or "", name, stopped)
+
+
+@kopf.daemon(GROUP, VERSION, "remediations", registry=registry, cancellation_timeout=5.0,
+             when=lambda status, **_: not Phase((status or {}).get("phase", "Detected")).terminal)
+async def remediation_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
+                             memo: Any, **_: Any) -> None:
+    await drive_remediation(memo.runtime, namespace or "", name, stopped)
+
+
+@kopf.daemon(GROUP, VERSION, "servicelevelobjectives", registry=registry,
+             cancellation_timeout=5.0)
+async def slo_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: Any,
+                     **_: Any) -> None:
+    await evaluate_slo_forever(memo.runtime, namespace or "", name, stopped)
+
+
+# -- Runbooks --------------------------------------------------------------------------------
+
+
+async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
+                           stopped: kopf.DaemonStopped) -> None:
+    """Evaluate a runbook at its interval until it is deleted or the operator stops."""
+    evaluator = runtime.evaluator(namespace, name)
+    said: dict[str, str] = {}  # what was last posted, by topic: a steady state posts once
+    while not stopped:
+        try:
+            body = await runtime.store.get("runbooks", namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                runtime.evaluators.pop((namespace, name), None)
+                return
+            await stopped.wait(INVALID_RETRY_SECONDS)
+            continue
+        generation = body["metadata"].get("generation")
+        runbook, problem = parse_runbook(body)
+        if runbook is None:
+            await _runbook_status(runtime, body, Evaluation(False, "InvalidSpec", problem),
+                                  valid=False)
+            _on_change(said, "state", body, "Warning", "InvalidSpec", problem)
+            await stopped.wait(INVALID_RETRY_SECONDS)
+            continue
+        if generation != evaluator.generation:
+            evaluator.reset()
+            evaluator.generation = generation
+        try:
+            evaluation = await evaluator.evaluate(runbook)
+        except KubernetesError as e:
+            evaluation = Evaluation(False, "KubernetesUnavailable", str(e))
+        except Exception as e:  # the operator never dies on one runbook
+            log.exception("runbook %s/%s: evaluation failed", namespace, name)
+            evaluation = Evaluation(False, "EvaluationError", f"{type(e).__name__}: {e}")
+        await _runbook_status(runtime, body, evaluation, valid=True)
+        _on_change(said, "state", body, "Normal" if evaluation.ok else "Warning",
+                   evaluation.reason, evaluation.message)
+        for workload in evaluation.opened:
+            post_event(body, "Normal", "IncidentOpened", f"incident opened for {workload}")
+        for why in evaluation.held_back:
+            _on_change(said, f"held/{why.split(':')[0]}", body, "Normal", "IncidentHeldBack", why)
+        await stopped.wait(runbook.spec.interval_seconds)
+
+
+def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,
+               message: str) -> None:
+    """Post an Event when a topic's message changes, not on every evaluation."""
+    if said.get(topic) != message:
+        said[topic] = message
+        post_event(body, type_, reason, message)
+
+
+async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
+                          valid: bool) -> None:
+    meta = body["metadata"]
+    status = body.get("status") or {}
+    generation = meta.get("generation")
+    conditions = with_condition(
+        list(status.get("conditions") or []), "Ready", valid,
+        "Evaluating" if valid else "InvalidSpec",
+        "the runbook is valid and evaluated every interval" if valid else evaluation.message,
+        generation)
+    if valid:
+        conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
+                                   evaluation.message, generation)
+    mine = await runtime.store.list("remediations", meta["namespace"],
+                                    {RUNBOOK_LABEL: meta["name"]})
+    patch: Json = {
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "openRemediations": sum(
+            1 for r in mine
+            if not Phase((r.get("status") or {}).get("phase", "Detected")).terminal),
+    }
+    if valid:
+        patch |= {
+            "lastEvaluationTime": rfc3339(now()),
+            "watchedWorkloads": list(evaluation.workloads),
+            "warmup": {"readyStreams": evaluation.ready_streams,
+                       "totalStreams": evaluation.total_streams},
+        }
+    try:
+        await runtime.store.patch_status("runbooks", meta["namespace"], meta["name"], patch)
+    except KubernetesError as e:
+        log.warning("runbook %s/%s: status not written: %s", meta["namespace"], meta["name"], e)
+
+
+# -- Remediations ----------------------------------------------------------------------------
+
+
+async def drive_remediation(runtime: Runtime, namespace: str, name: str,
+                            stopped: kopf.DaemonStopped) -> None:
+    """Step a remediation until it is terminal; transient API failures are retried."""
+    driver = runtime.driver(post_event)
+    poll = runtime.config.remediation_poll_seconds
+    while not stopped:
+        try:
+            step = await driver.step(namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return
+            log.warning("remediation %s/%s: %s; retrying", namespace, name, e)
+            await stopped.wait(poll)
+            continue
+        except Exception:
+            log.exception("remediation %s/%s: step failed; retrying", namespace, name)
+            await stopped.wait(poll * 5)
+            continue
+        if step is None:
+            return
+        if step.wait:
+            await stopped.wait(poll)
+
+
+# -- ServiceLevelObjectives ------------------------------------------------------------------
+
+
+async def evaluate_slo_forever(runtime: Runtime, namespace: str, name: str,
+                               stopped: kopf.DaemonStopped) -> None:
+    said: dict[str, str] = {}
+    while not stopped:
+        try:
+            body = await runtime.store.get("servicelevelobjectives", namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return
+            await stopped.wait(INVALID_RETRY_SECONDS)
+            continue
+        interval = await _evaluate_slo_once(runtime, body, said)
+        await stopped.wait(interval)
+
+
+async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str]) -> float:
+    from pydantic import ValidationError
+
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    generation = meta.get("generation")
+    conditions = list((body.get("status") or {}).get("conditions") or [])
+    patch: Json
+    try:
+        slo = ServiceLevelObjective.model_validate(
+            {k: body[k] for k in ("metadata", "spec") if k in body})
+    except ValidationError as e:
+        message = explain(e)
+        patch = {"conditions": with_condition(conditions, "Ready", False, "InvalidSpec", message,
+                                             generation)}
+        _on_change(said, "state", body, "Warning", "InvalidSpec", message)
+        await runtime.store.patch_status("servicelevelobjectives", namespace, name, patch)
+        return INVALID_RETRY_SECONDS
+    try:
+        result = await evaluate_slo(runtime.prometheus, slo)
+    except QueryError as e:
+        message = str(e)
+        patch = {"conditions": with_condition(conditions, "Ready", False, "QueryFailed", message,
+                                             generation)}
+        _on_change(said, "state", body, "Warning", "QueryFailed", message)
+    else:
+        said.pop("state", None)
+        metrics = runtime.metrics
+        if result.error_budget_remaining is not None:
+            metrics.slo_error_budget.labels(namespace, name).set(result.error_budget_remaining)
+        for window, rate in (("short", result.burn_rate_short), ("long", result.burn_rate_long)):
+            if rate is not None:
+                metrics.slo_burn_rate.labels(namespace, name, window).set(rate)
+        metrics.slo_breaching.labels(namespace, name).set(1 if result.breaching else 0)
+        conditions = with_condition(conditions, "Ready", True, "Evaluated",
+                                   "the SLI is evaluated every interval", generation)
+        conditions = with_condition(conditions, "Breaching", result.breaching,
+                                   "BurnRateExceeded" if result.breaching else "WithinBudget",
+                                   f"burn rates short={result.burn_rate_short} "
+                                   f"long={result.burn_rate_long}", generation)
+        patch = {
+            "observedGeneration": generation,
+            "conditions": conditions,
+            "sliValue": result.sli,
+            "errorBudgetRemaining": result.error_budget_remaining,
+            "burnRates": {"short": result.burn_rate_short, "long": result.burn_rate_long},
+            "breaching": result.breaching,
+            "lastEvaluationTime": rfc3339(now()),
+        }
+    try:
+        await runtime.store.patch_status("servicelevelobjectives", namespace, name, patch)
+    except KubernetesError as e:
+        log.warning("slo %s/%s: status not written: %s", namespace, name, e)
+    return float(slo.spec.interval_seconds)
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def run(config: OperatorConfig, liveness_port: int | None = None) -> None:
+    """Run the operator until interrupted."""
+    if config.kubeconfig:
+        os.environ["KUBECONFIG"] = config.kubeconfig
+    memo = kopf.Memo(config=config)
+    asyncio.run(kopf.operator(
+        registry=registry,
+        memo=memo,
+        standalone=True,
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None,
+    ))
+

@@ -1,0 +1,64 @@
+"""The operator's own Prometheus metrics, on a registry of their own (no import-time globals).
+
+Every decision the controller makes moves one of these, so nobody needs the logs to know what
+it did: incidents opened, actions by kind and outcome, policy decisions, approvals pending,
+time to detect and to recover, evaluation duration and failures, warm-up state, SLO state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
+
+
+@dataclass
+class OperatorMetrics:
+    """All of kubeheal's metrics, registered on ``registry``."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.incidents_opened = Counter(
+            "kubeheal_incidents_opened_total", "Incidents opened (Remediations created).",
+            ["namespace", "runbook", "cause"], registry=r)
+        self.actions = Counter(
+            "kubeheal_actions_total", "Remediation actions by kind and outcome.",
+            ["namespace", "runbook", "kind", "outcome"], registry=r)
+        self.policy_decisions = Counter(
+            "kubeheal_policy_decisions_total", "Policy engine decisions by outcome.",
+            ["namespace", "runbook", "outcome"], registry=r)
+        self.remediations_closed = Counter(
+            "kubeheal_remediations_closed_total", "Remediations by terminal phase.",
+            ["namespace", "runbook", "phase"], registry=r)
+        self.approvals_pending = Gauge(
+            "kubeheal_approvals_pending", "Remediations awaiting a human's approval.",
+            ["namespace"], registry=r)
+        self.time_to_detect = Histogram(
+            "kubeheal_time_to_detect_seconds", "Anomaly onset to Remediation created.",
+            ["namespace", "runbook"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.time_to_recover = Histogram(
+            "kubeheal_time_to_recover_seconds", "Anomaly onset to recovery verified.",
+            ["namespace", "runbook"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.evaluation_duration = Histogram(
+            "kubeheal_evaluation_duration_seconds", "Duration of one runbook evaluation.",
+            ["namespace", "runbook"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
+        self.evaluation_failures = Counter(
+            "kubeheal_evaluation_failures_total", "Evaluations skipped, by reason.",
+            ["namespace", "runbook", "reason"], registry=r)
+        self.streams = Gauge(
+            "kubeheal_detector_streams", "Detector streams by warm-up state.",
+            ["namespace", "runbook", "state"], registry=r)
+        self.slo_error_budget = Gauge(
+            "kubeheal_slo_error_budget_remaining", "Share of the error budget left.",
+            ["namespace", "slo"], registry=r)
+        self.slo_burn_rate = Gauge(
+            "kubeheal_slo_burn_rate", "Error budget burn rate by window.",
+            ["namespace", "slo", "window"], registry=r)
+        self.slo_breaching = Gauge(
+            "kubeheal_slo_breaching", "1 when both burn-rate windows exceed the threshold.",
+            ["namespace", "slo"], registry=r)

@@ -1,0 +1,359 @@
+"""One evaluation of a Runbook: observe, detect, diagnose, and open incidents.
+
+:class:`RunbookEvaluator` keeps the detectors of one Runbook (one stream per selected workload
+and signal) across evaluations. Each :meth:`RunbookEvaluator.evaluate` reads every signal
+once from Prometheus (one query serves all workloads), scores and learns each point, debounces,
+fuses the signals of each workload, and for a workload in alarm without an open incident
+diagnoses the probable cause and creates a ``Remediation``.
+
+No data, no action: a failed query (bad PromQL, Prometheus down, no series at all) skips the
+whole tick and says why; a workload missing from a query's answer is simply not scored.
+Signals with role ``load`` explain (saturation) but never open an incident on their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
+from kubeheal.api.remediation import (
+    Phase,
+    Remediation,
+    RemediationSpec,
+    SignalEvidence,
+    TimelineEntry,
+    Trigger,
+)
+from kubeheal.api.runbook import BadDirection, Runbook, Signal, SignalRole
+from kubeheal.controller.metrics import OperatorMetrics
+from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, ObjectStore, now
+from kubeheal.detect import DETECTORS, AnomalyScore, DebouncedScore, KOfN, fuse
+from kubeheal.detect.stream import StreamDetector
+from kubeheal.detect.values import IncidentScore, PointStatus
+from kubeheal.diagnose import diagnosis as diagnosis_mod
+from kubeheal.diagnose import facts as dfacts
+from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
+from kubeheal.observe.kubernetes import KubernetesReader
+from kubeheal.observe.prometheus import PrometheusClient, QueryError
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    "bad-query": "BadQuery",
+    "unavailable": "PrometheusUnavailable",
+    "timeout": "PrometheusTimeout",
+    "empty": "NoData",
+}
+
+
+@dataclass
+class Stream:
+    """The detector and debouncer of one (workload, signal)."""
+
+    detector: StreamDetector
+    debouncer: KOfN
+    last: DebouncedScore | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation saw and did, for the Runbook's status."""
+
+    ok: bool
+    reason: str
+    message: str
+    workloads: tuple[str, ...] = ()
+    ready_streams: int = 0
+    total_streams: int = 0
+    incidents: tuple[IncidentScore, ...] = ()
+    opened: tuple[str, ...] = ()
+    held_back: tuple[str, ...] = ()
+
+
+def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
+    """The score with the runbook's view applied: only the bad direction counts, and a value
+    past the static threshold is anomalous whatever the model says.
+
+    >>> from kubeheal.api.runbook import Signal
+    >>> s = AnomalyScore(0.0, 0.01, 0.05, -3.0, 0.9999, PointStatus.SCORED)
+    >>> directional(s, Signal(name="e", query="q", bad_direction="up")).probability
+    0.0
+    >>> warm = AnomalyScore(0.0, 0.4, 0.0, 0.0, 0.0, PointStatus.WARMING_UP)
+    >>> directional(warm, Signal(name="e", query="q", threshold=0.05)).probability
+    1.0
+    """
+    if score.status is PointStatus.SKIPPED:
+        return score
+    if signal.threshold is not None and _past(score.observed, signal.threshold,
+                                              signal.bad_direction):
+        return dataclasses.replace(score, probability=1.0, status=PointStatus.SCORED)
+    if signal.bad_direction is BadDirection.UP and score.observed < score.expected:
+        return dataclasses.replace(score, probability=0.0)
+    if signal.bad_direction is BadDirection.DOWN and score.observed > score.expected:
+        return dataclasses.replace(score, probability=0.0)
+    return score
+
+
+def _past(value: float, threshold: float, direction: BadDirection) -> bool:
+    if direction is BadDirection.UP:
+        return value > threshold
+    if direction is BadDirection.DOWN:
+        return value < threshold
+    return abs(value) > abs(threshold)
+
+
+def within_threshold(value: float, signal: Signal) -> bool:
+    """Whether a signal value is on the good side of its threshold (true when it has none)."""
+    return signal.threshold is None or not _past(value, signal.threshold, signal.bad_direction)
+
+
+@dataclass
+class RunbookEvaluator:
+    """The state of one Runbook between evaluations."""
+
+    namespace: str
+    name: str
+    prometheus: PrometheusClient
+    reader: KubernetesReader
+    store: ObjectStore
+    metrics: OperatorMetrics
+    streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
+    generation: int | None = None
+
+    def reset(self) -> None:
+        """Forget every model (the runbook's signals or detection settings changed)."""
+        self.streams.clear()
+
+    async def evaluate(self, runbook: Runbook) -> Evaluation:
+        started = time.perf_counter()
+        try:
+            return await self._evaluate(runbook)
+        finally:
+            self.metrics.evaluation_duration.labels(self.namespace, self.name).observe(
+                time.perf_counter() - started)
+
+    async def _evaluate(self, runbook: Runbook) -> Evaluation:
+        spec = runbook.spec
+        deployments = await self.reader.list_deployments(self.namespace,
+                                                         spec.selector.as_query())
+        workloads = {d["metadata"]["name"]: d for d in deployments}
+        values: dict[str, dict[str, tuple[float, float]]] = {}
+        for signal in spec.signals:
+            try:
+                samples = await self.prometheus.query(signal.query)
+            except QueryError as e:
+                return self._skipped(e.kind, f"signal {signal.name}: {e}", workloads)
+            by_workload = {
+                s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
+                for s in samples
+            }
+            if not any(w in by_workload for w in workloads) and workloads:
+                return self._skipped(
+                    "empty",
+                    f"signal {signal.name}: no series for any watched workload (by label "
+                    f"{signal.workload_label!r}); no action is taken on missing data",
+                    workloads)
+            values[signal.name] = by_workload
+            await self._warm_new_streams(runbook, signal, [w for w in workloads
+                                                            if w in by_workload])
+
+        incidents: list[IncidentScore] = []
+        alarms: list[tuple[str, IncidentScore]] = []
+        for workload in sorted(workloads):
+            scored: dict[str, DebouncedScore] = {}
+            for signal in spec.signals:
+                point = values[signal.name].get(workload)
+                stream = self.streams.get((workload, signal.name))
+                if point is None or stream is None:
+                    continue
+                score = directional(stream.detector.update(*point), signal)
+                stream.last = stream.debouncer.update(score)
+                scored[signal.name] = stream.last
+            if not scored:
+                continue
+            incident = fuse(f"{self.namespace}/{workload}", scored)
+            incidents.append(incident)
+            roles = {s.name: s.role for s in spec.signals}
+            if any(d.alarm and roles[name] is not SignalRole.LOAD for name, d in scored.items()):
+                alarms.append((workload, incident))
+
+        opened: list[str] = []
+        held: list[str] = []
+        for workload, incident in alarms:
+            why_not = await self._open_incident(runbook, workloads[workload], incident)
+            if why_not is None:
+                opened.append(workload)
+            else:
+                held.append(why_not)
+        ready = sum(1 for s in self.streams.values() if s.detector.ready)
+        self.metrics.streams.labels(self.namespace, self.name, "ready").set(ready)
+        self.metrics.streams.labels(self.namespace, self.name, "warming").set(
+            len(self.streams) - ready)
+        return Evaluation(
+            ok=True, reason="Evaluated",
+            message=f"{len(workloads)} workloads, {ready}/{len(self.streams)} streams warm, "
+                    f"{len(alarms)} in alarm",
+            workloads=tuple(sorted(workloads)), ready_streams=ready,
+            total_streams=len(self.streams), incidents=tuple(incidents),
+            opened=tuple(opened), held_back=tuple(held))
+
+    def _skipped(self, kind: str, message: str, workloads: Mapping[str, Any]) -> Evaluation:
+        reason = REASONS.get(kind, "QueryFailed")
+        self.metrics.evaluation_failures.labels(self.namespace, self.name, reason).inc()
+        ready = sum(1 for s in self.streams.values() if s.detector.ready)
+        return Evaluation(ok=False, reason=reason, message=message,
+                          workloads=tuple(sorted(workloads)), ready_streams=ready,
+                          total_streams=len(self.streams))
+
+    async def _warm_new_streams(self, runbook: Runbook, signal: Signal,
+                                workloads: Sequence[str]) -> None:
+        """Create the streams of new workloads and warm them from Prometheus history."""
+        new = [w for w in workloads if (w, signal.name) not in self.streams]
+        if not new:
+            return
+        detection = runbook.spec.detection
+        history: dict[str, tuple[tuple[float, float], ...]] = {}
+        if detection.history_seconds > 0:
+            end = now()
+            start = end - dt.timedelta(seconds=detection.history_seconds)
+            try:
+                series = await self.prometheus.query_range(
+                    signal.query, start, end - dt.timedelta(seconds=runbook.spec.interval_seconds),
+                    runbook.spec.interval_seconds)
+                history = {s.labels.get(signal.workload_label, ""): s.points for s in series}
+            except QueryError as e:  # warm-up is a bonus: start cold and say so in the log
+                log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
+                            signal.name, e)
+        for workload in new:
+            detector = DETECTORS[detection.detector].stream()
+            detector.warmup = detection.warmup_points
+            detector.warm_up(history.get(workload, ()))
+            self.streams[(workload, signal.name)] = Stream(detector, KOfN(
+                detection.debounce_k, detection.debounce_n, detection.probability_threshold))
+
+    async def _open_incident(self, runbook: Runbook, deployment: Json,
+                             incident: IncidentScore) -> str | None:
+        """Create a Remediation for a workload in alarm; None when opened, else why not."""
+        workload = deployment["metadata"]["name"]
+        existing = await self.store.list("remediations", self.namespace,
+                                         {TARGET_LABEL: workload})
+        guard = runbook.spec.guardrails
+        open_here = [r for r in existing if not _terminal(r)]
+        if open_here:
+            return f"{workload}: remediation {open_here[0]['metadata']['name']} is still open"
+        mine = await self.store.list("remediations", self.namespace, {RUNBOOK_LABEL: self.name})
+        concurrent = sum(1 for r in mine if not _terminal(r))
+        if concurrent >= guard.max_concurrent_remediations:
+            return (f"{workload}: {concurrent} remediations of this runbook are open "
+                    f"(max {guard.max_concurrent_remediations})")
+        last_closed = max((_closed_at(r) for r in existing if _terminal(r)), default=None)
+        if last_closed and now() - last_closed < dt.timedelta(seconds=guard.cooldown_seconds):
+            left = guard.cooldown_seconds - (now() - last_closed).total_seconds()
+            return f"{workload}: cooling down for {left:.0f}s more after the last remediation"
+
+        detected = now()
+        explanations = incident.explanations
+        onset_ts = min((e.since for e in explanations if e.since is not None),
+                       default=detected.timestamp())
+        onset = dt.datetime.fromtimestamp(onset_ts, dt.UTC)
+        diagnosis = await self._diagnose(runbook, deployment, incident, onset)
+        evidence = [
+            SignalEvidence(
+                signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
+                score=min(1.0, max(0.0, e.probability)),
+                since=dt.datetime.fromtimestamp(e.since, dt.UTC) if e.since else None,
+                explanation=e.sentence()[:1024])
+            for e in explanations[:16]
+        ]
+        remediation = Remediation(
+            metadata=ObjectMeta.model_validate({
+                "generateName": f"{self.name}-{workload}-"[:57], "namespace": self.namespace,
+                "labels": {RUNBOOK_LABEL: self.name, TARGET_LABEL: workload}}),
+            spec=RemediationSpec(
+                runbook_ref=ObjectReference(name=self.name),
+                target=WorkloadReference(namespace=self.namespace, name=workload),
+                trigger=Trigger(started_at=onset, detected_at=detected,
+                                score=min(1.0, max(0.0, incident.probability)),
+                                evidence=evidence),
+                diagnosis=diagnosis.to_api(),
+            ),
+        )
+        body = remediation.to_api()
+        body.pop("status", None)
+        created = await self.store.create("remediations", self.namespace, body)
+        name = created["metadata"]["name"]
+        summary = "; ".join(e.sentence() for e in explanations[:3])
+        timeline = [
+            TimelineEntry(time=detected, step="detected", message=summary[:1024]),
+            TimelineEntry(time=detected, step="diagnosed",
+                          message=_diagnosis_message(diagnosis)[:1024]),
+        ]
+        await self.store.patch_status("remediations", self.namespace, name, {
+            "phase": Phase.DETECTED.value,
+            "timeline": [t.to_api() for t in timeline],
+        })
+        self.metrics.incidents_opened.labels(self.namespace, self.name,
+                                             diagnosis.cause.value).inc()
+        self.metrics.time_to_detect.labels(self.namespace, self.name).observe(
+            max(0.0, (detected - onset).total_seconds()))
+        log.info("runbook %s/%s opened %s for %s: %s", self.namespace, self.name, name, workload,
+                 summary)
+        return None
+
+    async def _diagnose(self, runbook: Runbook, deployment: Json, incident: IncidentScore,
+                        onset: dt.datetime) -> diagnosis_mod.Diagnosis:
+        roles = {s.name: s.role for s in runbook.spec.signals}
+        anomalies = []
+        for e in incident.explanations:
+            stream = self.streams.get((deployment["metadata"]["name"], e.signal))
+            if stream is None or stream.last is None or not stream.last.alarm:
+                continue
+            anomalies.append(dfacts.SignalAnomaly(
+                name=e.signal, role=roles[e.signal],
+                direction=dfacts.Direction.UP if e.observed >= e.expected
+                else dfacts.Direction.DOWN,
+                observed=_finite(e.observed), expected=_finite(e.expected)))
+        facts = dfacts.DiagnosisInput(
+            onset=onset,
+            signals=tuple(anomalies),
+            revisions=revisions_from_replicasets(await self.reader.replica_sets(deployment)),
+            pods=tuple(pod_health_from(p) for p in await self.reader.pods(deployment)),
+        )
+        return diagnosis_mod.diagnose(facts)
+
+
+def _diagnosis_message(diagnosis: diagnosis_mod.Diagnosis) -> str:
+    top = diagnosis.candidates[0]
+    return f"probable cause {top.cause.value} ({top.confidence:.2f}): " + "; ".join(
+        top.evidence[:3])
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _terminal(body: Json) -> bool:
+    phase = (body.get("status") or {}).get("phase", Phase.DETECTED.value)
+    return Phase(phase).terminal
+
+
+def _closed_at(body: Json) -> dt.datetime:
+    status = body.get("status") or {}
+    stamp = status.get("completedAt") or body["metadata"]["creationTimestamp"]
+    return dt.datetime.fromisoformat(stamp)
+
+
+def parse_runbook(body: Mapping[str, Any]) -> tuple[Runbook | None, str]:
+    """The Runbook model of a body, or None and a message naming each bad field."""
+    from pydantic import ValidationError
+
+    try:
+        return Runbook.model_validate({k: body[k] for k in ("metadata", "spec") if k in body}), ""
+    except ValidationError as e:
+        return None, explain(e)

@@ -1,0 +1,122 @@
+"""What the handlers share: clients, the policy gate, metrics, and each runbook's detectors.
+
+Built once at start-up from :class:`OperatorConfig`. Loading the policies into OPA is retried
+in the background until it works; until then every decision fails closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import start_http_server
+
+from kubeheal.act.actions import KubernetesActions
+from kubeheal.controller.metrics import OperatorMetrics
+from kubeheal.controller.remediations import EventSink, RemediationDriver
+from kubeheal.controller.runbooks import RunbookEvaluator
+from kubeheal.controller.store import ObjectStore
+from kubeheal.observe.kubernetes import (
+    KubernetesReader,
+    api_client_from_kubeconfig,
+    in_cluster_api_client,
+)
+from kubeheal.observe.prometheus import PrometheusClient
+from kubeheal.policy import PolicyGate, PolicyLoadError, read_policy_directory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """How the operator is wired to its surroundings."""
+
+    prometheus_url: str
+    opa_url: str
+    policies: Path
+    kubeconfig: str | None = None
+    namespaces: tuple[str, ...] = ()
+    metrics_port: int = 8080
+    metrics_address: str = "0.0.0.0"
+    policy_timeout: float = 1.0
+    prometheus_timeout: float = 5.0
+    remediation_poll_seconds: float = 2.0
+    escalation_webhook: str | None = None
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        """Settings from KUBEHEAL_* variables (what the Helm chart sets)."""
+        env = os.environ
+        return cls(
+            prometheus_url=env.get("KUBEHEAL_PROMETHEUS_URL", "http://prometheus:9090"),
+            opa_url=env.get("KUBEHEAL_OPA_URL", "http://127.0.0.1:8181"),
+            policies=Path(env.get("KUBEHEAL_POLICIES", "/etc/kubeheal/policies")),
+            kubeconfig=env.get("KUBECONFIG") or None,
+            namespaces=tuple(n for n in env.get("KUBEHEAL_NAMESPACES", "").split(",") if n),
+            metrics_port=int(env.get("KUBEHEAL_METRICS_PORT", "8080")),
+            escalation_webhook=env.get("KUBEHEAL_ESCALATION_WEBHOOK") or None,
+        )
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    store: ObjectStore
+    reader: KubernetesReader
+    actions: KubernetesActions
+    prometheus: PrometheusClient
+    gate: PolicyGate
+    metrics: OperatorMetrics
+    evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
+    _loader: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, config: OperatorConfig) -> Runtime:
+        api = (api_client_from_kubeconfig(config.kubeconfig) if config.kubeconfig
+               else in_cluster_api_client())
+        metrics = OperatorMetrics()
+        start_http_server(config.metrics_port, addr=config.metrics_address,
+                          registry=metrics.registry)
+        gate = PolicyGate(config.opa_url, timeout=config.policy_timeout)
+        await gate.open()
+        runtime = cls(
+            config=config, store=ObjectStore(api), reader=KubernetesReader(api),
+            actions=KubernetesActions(api),
+            prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
+            gate=gate, metrics=metrics)
+        runtime._loader = asyncio.create_task(runtime._load_policies())
+        return runtime
+
+    async def _load_policies(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                bundle = read_policy_directory(self.config.policies)
+                version = await self.gate.load_bundle(bundle)
+                log.info("policies %s loaded into OPA at %s", version, self.config.opa_url)
+                return
+            except (PolicyLoadError, OSError) as e:
+                log.warning("policies not loaded yet (every action is denied meanwhile): %s", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def evaluator(self, namespace: str, name: str) -> RunbookEvaluator:
+        key = (namespace, name)
+        if key not in self.evaluators:
+            self.evaluators[key] = RunbookEvaluator(namespace, name, self.prometheus, self.reader,
+                                                    self.store, self.metrics)
+        return self.evaluators[key]
+
+    def driver(self, event: EventSink) -> RemediationDriver:
+        return RemediationDriver(self.store, self.reader, self.actions, self.gate,
+                                 self.prometheus, self.metrics, event, self.evaluators,
+                                 self.config.escalation_webhook)
+
+    async def close(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+        await self.prometheus.close()
+        await self.gate.close()

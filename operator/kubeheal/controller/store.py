@@ -1,0 +1,101 @@
+"""Reading and writing kubeheal's own objects through the API, immediately.
+
+kopf applies a handler's patches when the handler returns; the remediation loop cannot wait
+for that (an intent must be on record *before* the action runs), so it writes through
+:class:`ObjectStore`, whose every call is one request that has landed when it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+
+from kubeheal.api.base import GROUP, VERSION, Condition, ConditionStatus
+from kubeheal.observe.kubernetes import call
+
+Json = dict[str, Any]
+
+RUNBOOK_LABEL = "kubeheal.io/runbook"
+TARGET_LABEL = "kubeheal.io/target"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """Kubernetes' time format, to the second.
+
+    >>> rfc3339(dt.datetime(2026, 11, 28, 10, 0, 5, 123, tzinfo=dt.UTC))
+    '2026-11-28T10:00:05Z'
+    """
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: list[Condition], type_: str, status: bool | None, reason: str, message: str,
+    generation: int | None = None, at: dt.datetime | None = None,
+) -> list[Condition]:
+    """The conditions with ``type_`` set; lastTransitionTime moves only when status changes.
+
+    >>> c = set_condition([], "Ready", True, "Evaluating", "ok",
+    ...                   at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    >>> c = set_condition(c, "Ready", True, "Evaluating", "still ok",
+    ...                   at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    >>> rfc3339(c[0].last_transition_time), c[0].message
+    ('2026-01-01T00:00:00Z', 'still ok')
+    """
+    value = ConditionStatus.UNKNOWN if status is None else (
+        ConditionStatus.TRUE if status else ConditionStatus.FALSE)
+    old = next((c for c in conditions if c.type == type_), None)
+    transition = old.last_transition_time if old and old.status is value else (at or now())
+    new = Condition(type=type_, status=value, reason=reason, message=message[:32000],
+                    last_transition_time=transition.replace(microsecond=0),
+                    observed_generation=generation)
+    return [c for c in conditions if c.type != type_] + [new]
+
+
+def set_condition_json(conditions: list[Json], type_: str, status: bool | None, reason: str,
+                       message: str, generation: int | None = None) -> list[Json]:
+    """:func:`set_condition` on conditions as the API returns them."""
+    models = [Condition.model_validate(c) for c in conditions]
+    return [c.to_api() for c in set_condition(models, type_, status, reason, message,
+                                              generation)]
+
+
+class ObjectStore:
+    """kubeheal's custom objects in the API server."""
+
+    def __init__(self, api_client: client.ApiClient, timeout: float = 10.0) -> None:
+        self.objects = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.timeout = timeout
+
+    async def get(self, plural: str, namespace: str, name: str) -> Json:
+        return await call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace,
+                          plural, name, timeout=self.timeout)
+
+    async def list(self, plural: str, namespace: str, labels: Mapping[str, str] | None = None,
+                   ) -> list[Json]:
+        selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+        result = await call(self.objects.list_namespaced_custom_object, GROUP, VERSION,
+                            namespace, plural, label_selector=selector, timeout=self.timeout)
+        items: list[Json] = result.get("items", [])
+        return items
+
+    async def create(self, plural: str, namespace: str, body: Json) -> Json:
+        return await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
+                          namespace, plural, body, timeout=self.timeout)
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Json) -> Json:
+        """Merge ``status`` into the object's status subresource."""
+        return await call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION,
+                          namespace, plural, name, {"status": status}, timeout=self.timeout)
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        ns = await call(self.core.read_namespace, namespace, timeout=self.timeout)
+        labels: dict[str, str] = (ns.get("metadata") or {}).get("labels") or {}
+        return labels
