@@ -69,7 +69,8 @@ class Signal(ApiModel):
     query: str = Field(
         description=(
             "PromQL instant query returning one series per workload, grouped with "
-            "`by (<workloadLabel>)`, e.g. `sum by (deployment) (rate(http_requests_total[1m]))`."
+            "`by (namespace, <workloadLabel>)`, e.g. `sum by (namespace, deployment) "
+            "(rate(http_requests_total[1m]))`; series of other namespaces are ignored."
         ),
         min_length=1,
         max_length=4096,
@@ -92,6 +93,16 @@ class Signal(ApiModel):
         description=(
             "Optional static threshold: a value past it (in the bad direction) is anomalous "
             "whatever the model says, and verification requires the signal back within it."
+        ),
+    )
+    min_relative_deviation: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "Deviations from the expected value smaller than this share of it are never "
+            "anomalous, however unusual for the model: 0.2 ignores changes under 20% (useful "
+            "for flat signals such as memory, whose tiny noise makes any change look rare)."
         ),
     )
 

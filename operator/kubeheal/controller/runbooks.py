@@ -84,6 +84,9 @@ def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
     >>> s = AnomalyScore(0.0, 0.01, 0.05, -3.0, 0.9999, PointStatus.SCORED)
     >>> directional(s, Signal(name="e", query="q", bad_direction="up")).probability
     0.0
+    >>> small = AnomalyScore(0.0, 105.0, 100.0, 9.0, 0.9999, PointStatus.SCORED)
+    >>> directional(small, Signal(name="m", query="q", min_relative_deviation=0.1)).probability
+    0.0
     >>> warm = AnomalyScore(0.0, 0.4, 0.0, 0.0, 0.0, PointStatus.WARMING_UP)
     >>> directional(warm, Signal(name="e", query="q", threshold=0.05)).probability
     1.0
@@ -93,6 +96,8 @@ def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
     if signal.threshold is not None and _past(score.observed, signal.threshold,
                                               signal.bad_direction):
         return dataclasses.replace(score, probability=1.0, status=PointStatus.SCORED)
+    if abs(score.observed - score.expected) < signal.min_relative_deviation * abs(score.expected):
+        return dataclasses.replace(score, probability=0.0)
     if signal.bad_direction is BadDirection.UP and score.observed < score.expected:
         return dataclasses.replace(score, probability=0.0)
     if signal.bad_direction is BadDirection.DOWN and score.observed > score.expected:
@@ -152,6 +157,8 @@ class RunbookEvaluator:
             by_workload = {
                 s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
                 for s in samples
+                # A series labelled with another namespace is another namespace's workload.
+                if s.labels.get("namespace", self.namespace) == self.namespace
             }
             if not any(w in by_workload for w in workloads) and workloads:
                 return self._skipped(
@@ -226,7 +233,8 @@ class RunbookEvaluator:
                 series = await self.prometheus.query_range(
                     signal.query, start, end - dt.timedelta(seconds=runbook.spec.interval_seconds),
                     runbook.spec.interval_seconds)
-                history = {s.labels.get(signal.workload_label, ""): s.points for s in series}
+                history = {s.labels.get(signal.workload_label, ""): s.points for s in series
+                           if s.labels.get("namespace", self.namespace) == self.namespace}
             except QueryError as e:  # warm-up is a bonus: start cold and say so in the log
                 log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
                             signal.name, e)

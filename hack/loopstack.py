@@ -1,0 +1,244 @@
+"""The closed loop on the local stack: cluster, OPA, the demo service, Prometheus, the operator.
+
+Shared by the end-to-end tests (``tests/e2e``) and the demo (``hack/demo.py``): it starts the
+real components (see :mod:`localstack`), the simulated service that serves metrics for the
+pods of demo Deployments, a Prometheus scraping it, and kubeheal itself as its own process;
+and it offers the few moves a scenario needs (deploy a workload, inject a fault, wait for a
+remediation, read its timeline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from localstack import Cluster, ComponentError, Opa, Process, Prometheus, free_port, http_ok
+
+ROOT = Path(__file__).resolve().parent.parent
+Json = dict[str, Any]
+
+
+def demo_deployment(name: str, replicas: int = 3, load: float = 60, capacity: float = 40,
+                    template_annotations: dict[str, str] | None = None) -> Json:
+    """A Deployment that the demo service simulates (label kubeheal.io/demo=true)."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "labels": {"app": name, "kubeheal.io/demo": "true"},
+            "annotations": {"demo.kubeheal.io/load": f"{load:g}",
+                            "demo.kubeheal.io/capacity": f"{capacity:g}"},
+        },
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name},
+                             "annotations": dict(template_annotations or {})},
+                "spec": {"containers": [{"name": name,
+                                         "image": f"registry.example/{name}:1.4"}]},
+            },
+        },
+    }
+
+
+def demo_runbook(workload: str, namespace: str, **spec: Any) -> Json:
+    """deploy/demo's runbook aimed at ``workload`` and its SLO, with ``spec`` merged in."""
+    body: Json = yaml.safe_load((ROOT / "deploy" / "demo" / "30-runbook.yaml").read_text())
+    body["metadata"] = {"name": workload, "namespace": namespace}
+    body["spec"]["selector"] = {"matchLabels": {"app": workload}}
+    body["spec"]["sloRef"] = {"name": f"{workload}-availability"}
+    body["spec"].update(spec)
+    return body
+
+
+def demo_slo(workload: str, namespace: str) -> Json:
+    """deploy/demo's availability SLO for ``workload`` in ``namespace``."""
+    text = (ROOT / "deploy" / "demo" / "20-slo.yaml").read_text()
+    text = text.replace('namespace="shop",deployment="checkout"',
+                        f'namespace="{namespace}",deployment="{workload}"')
+    body: Json = yaml.safe_load(text)
+    body["metadata"] = {"name": f"{workload}-availability", "namespace": namespace}
+    return body
+
+
+@dataclass
+class LoopStack:
+    """Everything the closed loop needs, rooted in one directory."""
+
+    root: Path
+    namespaces: Sequence[str]
+    scrape_interval: str = "5s"
+    cluster: Cluster = field(init=False)
+    opa: Opa = field(init=False)
+    prometheus: Prometheus = field(init=False)
+    demo: Process | None = None
+    operator: Process | None = None
+    metrics_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.cluster = Cluster(self.root / "cluster")
+        self.opa = Opa(self.root / "opa")
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cluster.kubeconfig
+
+    def start(self) -> None:
+        try:
+            self.cluster.start()
+            self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
+                         str(ROOT / "crds"))
+            self.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
+            self.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac"))
+            for namespace in self.namespaces:
+                self.kubectl("create", "namespace", namespace)
+            self.opa.start()
+            demo_port = free_port()
+            self.demo = Process("demo", [
+                sys.executable, "-m", "kubeheal.demo", "--kubeconfig", str(self.kubeconfig),
+                *[a for n in self.namespaces for a in ("--namespace", n)],
+                "--port", str(demo_port), "--interval", "0.5",
+            ], self.root / "logs" / "demo.log")
+            self.demo.start(env=_python_env())
+            self.demo.wait_until(lambda: http_ok(f"http://127.0.0.1:{demo_port}/metrics"),
+                                 "serving /metrics", 30)
+            self.prometheus = Prometheus(self.root / "prometheus", [f"127.0.0.1:{demo_port}"],
+                                         scrape_interval=self.scrape_interval)
+            self.prometheus.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_operator(self, kubeconfig: Path | None = None, opa_url: str | None = None,
+                       prometheus_url: str | None = None, extra: Sequence[str] = ()) -> Process:
+        """Run kubeheal as its own process; its log is logs/operator.log."""
+        self.metrics_port = free_port()
+        self.operator = Process("operator", [
+            sys.executable, "-m", "kubeheal.cli", "run",
+            "--kubeconfig", str(kubeconfig or self.kubeconfig),
+            "--prometheus-url", prometheus_url or self.prometheus.url,
+            "--opa-url", opa_url or self.opa.url,
+            "--policies", str(ROOT / "policies"),
+            "--metrics-port", str(self.metrics_port),
+            *extra,
+        ], self.root / "logs" / "operator.log")
+        self.operator.start(env=_python_env())
+        self.operator.wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{self.metrics_port}/metrics"), "serving /metrics",
+            60)
+        return self.operator
+
+    def kill_operator(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop the operator abruptly (SIGKILL: no clean-up at all)."""
+        if self.operator is not None and self.operator.pid is not None:
+            os.killpg(self.operator.pid, sig)
+            deadline = time.monotonic() + 10
+            while self.operator.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.operator = None
+
+    def stop(self) -> None:
+        for process in (self.operator, self.demo):
+            if process is not None:
+                process.stop()
+        for component in ("prometheus", "opa", "cluster"):
+            if hasattr(self, component):
+                getattr(self, component).stop()
+
+    # -- moves of a scenario ----------------------------------------------------------------
+
+    def kubectl(self, *args: str, **kwargs: Any) -> Any:
+        return self.cluster.kubectl(*args, **kwargs)
+
+    def apply(self, namespace: str, *objects: Json) -> None:
+        for body in objects:
+            self.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+    def wait_available(self, namespace: str, name: str, timeout: int = 120) -> None:
+        self.kubectl("rollout", "status", "-n", namespace, f"deployment/{name}",
+                     f"--timeout={timeout}s")
+
+    def inject_bad_rollout(self, namespace: str, name: str) -> dt.datetime:
+        """Roll out a bad build; returns when the fault started."""
+        started = dt.datetime.now(dt.UTC)
+        self.kubectl("patch", "deployment", name, "-n", namespace, "--type=merge", "-p",
+                     json.dumps({"spec": {"template": {"metadata": {"annotations": {
+                         "demo.kubeheal.io/fault": "bad-build"}}}}}))
+        return started
+
+    def remediations(self, namespace: str) -> list[Json]:
+        out = self.kubectl("get", "remediations", "-n", namespace, "-o", "json").stdout
+        items: list[Json] = json.loads(out)["items"]
+        return sorted(items, key=lambda r: r["metadata"]["creationTimestamp"])
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float,
+                 poll: float = 1.0) -> Any:
+        """Poll ``check`` until it returns something truthy; fail with the operator's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(poll)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n"
+                             f"{self.diagnostics()}")
+
+    def wait_for_phase(self, namespace: str, phases: Iterable[str], timeout: float,
+                       ) -> Json:
+        wanted = set(phases)
+
+        def reached() -> Json | None:
+            return next((r for r in self.remediations(namespace)
+                         if (r.get("status") or {}).get("phase") in wanted), None)
+
+        found: Json = self.wait_for(f"a remediation in {namespace} to reach {sorted(wanted)}",
+                                    reached, timeout)
+        return found
+
+    def operator_metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as response:
+            return str(response.read().decode())
+
+    def diagnostics(self) -> str:
+        """What a person debugging a failed scenario would look at first."""
+        parts = []
+        for namespace in self.namespaces:
+            out = self.kubectl("get", "remediations,runbooks,deployments", "-n", namespace,
+                               "-o", "wide", check=False).stdout
+            parts.append(f"--- {namespace} ---\n{out}")
+        log = self.root / "logs" / "operator.log"
+        if log.exists():
+            parts.append("--- operator log (tail) ---\n" +
+                         "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+        return "\n".join(parts)
+
+
+def timeline(remediation: Json) -> list[tuple[str, str, str]]:
+    """(time, step, message) of a remediation's timeline."""
+    return [(e["time"], e["step"], e["message"])
+            for e in (remediation.get("status") or {}).get("timeline", [])]
+
+
+def _python_env() -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(ROOT / "operator"),
+                                         os.environ.get("PYTHONPATH", "")]))
+    return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+
+
+__all__ = ["ComponentError", "LoopStack", "demo_deployment", "demo_runbook", "demo_slo",
+           "timeline"]
