@@ -6,7 +6,10 @@ PY := $(VENV)/bin/python
 STACK_DIR ?= .stack
 PYTEST_ARGS ?=
 
-.PHONY: setup crds lint test test-unit cluster-up cluster-down clean
+.PHONY: setup crds lint test test-unit cluster-up cluster-down clean demo
+
+demo: setup ## the closed loop on the local stack: a bad rollout, detected, rolled back, verified
+	$(PY) hack/demo.py --dir $(STACK_DIR) $(if $(KEEP),--keep)
 
 setup: ## install Debian packages, build the stack binaries, create the venv (cached)
 	@hack/setup.sh
