@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     if not config.policies.is_dir():
         print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
         return 2
-    run(config, liveness_port=args.liveness_port)
+    run(config, liveness_port=args.liveness_port, peering=args.peering)
     return 0
 
 
@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     operate.add_argument("--metrics-port", type=int, help="port of /metrics (default 8080)")
     operate.add_argument("--liveness-port", type=int, help="port of kopf's /healthz probe")
     operate.add_argument("--escalation-webhook", help="URL that escalations are POSTed to")
+    operate.add_argument("--peering", metavar="NAME",
+                         help="kopf peering object shared by replicas, one of which is active "
+                              "(default: run standalone)")
     operate.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operate.set_defaults(run=_run)
 

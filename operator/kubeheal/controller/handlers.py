@@ -271,15 +271,21 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
 # -- running -----------------------------------------------------------------------------------
 
 
-def run(config: OperatorConfig, liveness_port: int | None = None) -> None:
-    """Run the operator until interrupted."""
+def run(config: OperatorConfig, liveness_port: int | None = None,
+        peering: str | None = None) -> None:
+    """Run the operator until interrupted.
+
+    With ``peering`` (the name of a KopfPeering or ClusterKopfPeering object), replicas elect
+    one active operator through kopf peering; without it, this process acts alone.
+    """
     if config.kubeconfig:
         os.environ["KUBECONFIG"] = config.kubeconfig
     memo = kopf.Memo(config=config)
     asyncio.run(kopf.operator(
         registry=registry,
         memo=memo,
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering,
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None,
