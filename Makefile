@@ -5,8 +5,10 @@ VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 STACK_DIR ?= .stack
 PYTEST_ARGS ?=
+CHART := deploy/chart
+IMAGE ?= kubeheal:dev
 
-.PHONY: setup crds lint test test-unit cluster-up cluster-down clean demo
+.PHONY: setup crds lint test test-unit cluster-up cluster-down clean chart image kind-e2e demo
 
 demo: setup ## the closed loop on the local stack: a bad rollout, detected, rolled back, verified
 	$(PY) hack/demo.py --dir $(STACK_DIR) $(if $(KEEP),--keep)
@@ -22,6 +24,7 @@ lint: ## ruff, mypy --strict, import contracts, opa check
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(CACHE)/bin/opa check --strict policies/
+	$(CACHE)/bin/helm lint --strict $(CHART)
 
 test: setup ## every test: unit, policy, integration and end-to-end on the local stack
 	$(MAKE) --no-print-directory lint
@@ -40,3 +43,19 @@ cluster-down: ## stop everything cluster-up started
 
 clean: cluster-down
 	rm -rf $(STACK_DIR)
+
+chart: ## copy into the chart what it ships from elsewhere: CRDs, admission policy, RBAC, policies
+	rm -f $(CHART)/crds/kubeheal.io_*.yaml
+	cp crds/kubeheal.io_*.yaml $(CHART)/crds/
+	rm -rf $(CHART)/files/admission $(CHART)/files/rbac $(CHART)/files/policies
+	mkdir -p $(CHART)/files/admission $(CHART)/files/rbac $(CHART)/files/policies
+	cp deploy/admission/*.yaml $(CHART)/files/admission/
+	cp deploy/rbac/*.yaml $(CHART)/files/rbac/
+	cd policies && find kubeheal -type f \( -name '*.rego' ! -name '*_test.rego' -o -name data.json \) \
+		-exec cp --parents -t ../$(CHART)/files/policies {} +
+
+image: ## build the operator's container image (needs Docker): make image IMAGE=kubeheal:dev
+	docker build -f operator/Dockerfile -t $(IMAGE) .
+
+kind-e2e: ## on kind (needs Docker): the chart, a minimal Prometheus, the demo and a bad rollout
+	IMAGE=$(IMAGE) hack/kind-e2e.sh
