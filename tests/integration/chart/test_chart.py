@@ -1,0 +1,296 @@
+"""The Helm chart: it lints and renders, its copies are fresh, it installs into a real API
+server, and the identity it gives the operator can do its job and nothing more."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from localstack import Cluster, binary
+
+pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "deploy" / "chart"
+Json = dict[str, Any]
+
+# Namespace-scoped, with the Prometheus Operator's objects, without peering.
+NAMESPACED = ("--set", "scope=namespaced", "--set", "watchNamespaces={team-a,team-b}",
+              "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
+              "--set", "grafanaDashboard.enabled=true", "--set", "peering.enabled=false",
+              "--set", "replicas=1")
+
+
+def helm(*args: str, kubeconfig: Path | None = None, check: bool = True,
+         ) -> subprocess.CompletedProcess[str]:
+    config = [f"--kubeconfig={kubeconfig}"] if kubeconfig else []
+    result = subprocess.run([binary("helm"), *args, *config], capture_output=True, text=True,
+                            timeout=180)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def render(*values: str, namespace: str = "kubeheal-system") -> list[Json]:
+    out = helm("template", "kubeheal", str(CHART), "-n", namespace, *values).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(docs: Sequence[Json], kind: str, name: str | None = None) -> list[Json]:
+    return [d for d in docs
+            if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def operator_rules(docs: Sequence[Json]) -> list[Json]:
+    (role,) = find(docs, "ClusterRole", "kubeheal-operator")
+    rules: list[Json] = role["rules"]
+    return rules
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [(), NAMESPACED], ids=["default", "namespaced"])
+def test_chart_lints(values: tuple[str, ...]) -> None:
+    result = helm("lint", "--strict", str(CHART), *values)
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
+    docs = render()
+    (deployment,) = find(docs, "Deployment")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["replicas"] == 2
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert set(containers) == {"operator", "opa"}
+    for container in containers.values():
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert {"requests", "limits"} <= set(container["resources"])
+        assert container["livenessProbe"] and container["readinessProbe"]
+    operator = containers["operator"]
+    assert operator["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert "--peering=kubeheal" in operator["args"]
+    assert "--addr=127.0.0.1:8181" in containers["opa"]["args"]
+    assert find(docs, "ClusterKopfPeering", "kubeheal")
+    assert find(docs, "ClusterRoleBinding", "kubeheal-operator")
+    assert not find(docs, "RoleBinding")
+    for kind in ("ServiceAccount", "Service", "NetworkPolicy", "ConfigMap",
+                 "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        assert find(docs, kind), kind
+    assert find(docs, "ClusterRole", "kubeheal-approver")
+    assert not find(docs, "ServiceMonitor") and not find(docs, "PrometheusRule")
+    verbs = {(group, resource): set(rule["verbs"]) for rule in operator_rules(docs)
+             for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert ("", "secrets") not in verbs
+    assert all("approve" not in v and "*" not in v for v in verbs.values())
+    assert verbs[("kopf.dev", "clusterkopfpeerings")] == {"get", "list", "watch", "patch"}
+
+
+def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
+    docs = render(*NAMESPACED)
+    (deployment,) = find(docs, "Deployment")
+    operator = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in operator["env"]}
+    assert env["KUBEHEAL_NAMESPACES"] == "team-a,team-b"
+    assert not any(a.startswith("--peering") for a in operator["args"])
+    assert not find(docs, "ClusterRoleBinding") and not find(docs, "ClusterKopfPeering")
+    assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == \
+        ["team-a", "team-b"]
+    resources = {r for rule in operator_rules(docs) for r in rule["resources"]}
+    assert not resources & {"customresourcedefinitions", "clusterkopfpeerings", "kopfpeerings"}
+    assert find(docs, "ServiceMonitor") and find(docs, "PrometheusRule")
+    (dashboard,) = find(docs, "ConfigMap", "kubeheal-dashboard")
+    assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
+
+
+@pytest.mark.parametrize("values, message", [
+    (("--set", "scope=everywhere"), "/scope"),
+    (("--set", "replicas=2", "--set", "peering.enabled=false"), "/peering/enabled"),
+    (("--set", "prometheus.url=prometheus:9090"), "/prometheus/url"),
+    (("--set", "watchNamespaces={Team_A}"), "/watchNamespaces/0"),
+    (("--set", "metricsPort=0"), "/metricsPort"),
+    (("--set", "unknown=1"), "unknown"),
+], ids=["scope", "replicas-without-peering", "url", "namespace", "port", "unknown-key"])
+def test_schema_rejects_bad_values(values: tuple[str, ...], message: str) -> None:
+    result = helm("template", "kubeheal", str(CHART), *values, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_chart_copies_are_what_make_chart_writes() -> None:
+    """`make chart` copies CRDs, the admission policy, RBAC and policies; none is stale."""
+    stale = "deploy/chart is stale: run `make chart`"
+    for source in sorted((ROOT / "crds").glob("*.yaml")):
+        assert (CHART / "crds" / source.name).read_text() == source.read_text(), stale
+    extra = {p.name for p in (CHART / "crds").glob("*.yaml")} - \
+        {p.name for p in (ROOT / "crds").glob("*.yaml")}
+    assert extra == {"kopf.dev_peerings.yaml"}, stale
+    for folder in ("admission", "rbac"):
+        sources = sorted((ROOT / "deploy" / folder).glob("*.yaml"))
+        copies = sorted((CHART / "files" / folder).glob("*.yaml"))
+        assert [p.name for p in copies] == [p.name for p in sources], stale
+        for source in sources:
+            assert (CHART / "files" / folder / source.name).read_text() == source.read_text()
+    # The rendered ConfigMap holds policies/ (tests excepted), mounted back at the same paths.
+    policies = ROOT / "policies"
+    expected = {p.relative_to(policies).as_posix(): p.read_text()
+                for p in policies.rglob("*")
+                if p.is_file() and (p.name == "data.json" or (
+                    p.suffix == ".rego" and not p.name.endswith("_test.rego")))}
+    docs = render()
+    (configmap,) = find(docs, "ConfigMap", "kubeheal-policies")
+    (deployment,) = find(docs, "Deployment")
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                 if v["name"] == "policies"]
+    mounted = {item["path"]: configmap["data"][item["key"]]
+               for item in volume["configMap"]["items"]}
+    assert mounted == expected, stale
+    assert set(configmap["data"]) == {item["key"] for item in volume["configMap"]["items"]}
+
+
+# -- on the API server ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Cluster) -> Iterator[Cluster]:
+    """Two releases: cluster-wide in kubeheal-system; namespace-scoped in team-a for team-a."""
+    for namespace in ("kubeheal-system", "team-a", "team-b"):
+        cluster.kubectl("create", "namespace", namespace)
+    helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system",
+         kubeconfig=cluster.kubeconfig)
+    # One admission policy and approver role per cluster: the second release leaves them out.
+    helm("install", "team", str(CHART), "-n", "team-a", "--skip-crds",
+         "--set", "scope=namespaced", "--set", "admission.enabled=false",
+         "--set", "approverRole.enabled=false", kubeconfig=cluster.kubeconfig)
+    yield cluster
+    for release, namespace in (("team", "team-a"), ("kubeheal", "kubeheal-system")):
+        helm("uninstall", release, "-n", namespace, kubeconfig=cluster.kubeconfig, check=False)
+
+
+@pytest.mark.parametrize("release, namespace", [("kubeheal", "kubeheal-system"),
+                                                ("team", "team-a")])
+def test_every_object_of_a_release_exists(installed: Cluster, release: str,
+                                          namespace: str) -> None:
+    manifest = helm("get", "manifest", release, "-n", namespace,
+                    kubeconfig=installed.kubeconfig).stdout
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    assert len(docs) >= 8
+    for doc in docs:
+        meta = doc["metadata"]
+        where = ["-n", meta["namespace"]] if "namespace" in meta else []
+        group = doc["apiVersion"].rpartition("/")[0]
+        kind = f"{doc['kind']}.{group}" if group else doc["kind"]
+        installed.kubectl("get", kind, meta["name"], *where)
+    # And the API server finds nothing to object to, not even an unknown field.
+    installed.kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-",
+                      input=manifest)
+
+
+def test_non_default_render_passes_server_side_validation(installed: Cluster) -> None:
+    """The namespace-scoped variant, less the Prometheus Operator's kinds (no CRDs here)."""
+    docs = [d for d in render(*NAMESPACED) if d["kind"] not in ("ServiceMonitor",
+                                                                 "PrometheusRule")]
+    installed.kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-",
+                      input="\n---\n".join(yaml.safe_dump(d) for d in docs))
+
+
+def token_kubeconfig(cluster: Cluster, namespace: str, account: str) -> Path:
+    """A kubeconfig with a TokenRequest token of the ServiceAccount."""
+    token = cluster.kubectl("create", "token", account, "-n", namespace,
+                            "--duration=1h").stdout.strip()
+    return cluster.kubeconfig_for(f"{namespace}-{account}", token)
+
+
+def run_as(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary("kubectl"), f"--kubeconfig={kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def can_i(kubeconfig: Path, *args: str) -> bool:
+    result = run_as(kubeconfig, "auth", "can-i", *args)
+    answer = result.stdout.strip()
+    assert answer in ("yes", "no"), result.stderr
+    return answer == "yes"
+
+
+CAN = [
+    ("get", "deployments.apps"), ("patch", "deployments.apps"), ("list", "replicasets.apps"),
+    ("delete", "pods"), ("patch", "horizontalpodautoscalers.autoscaling"),
+    ("create", "events"), ("list", "events"), ("watch", "runbooks.kubeheal.io"),
+    ("create", "remediations.kubeheal.io"), ("patch", "remediations.kubeheal.io"),
+    ("patch", "remediations.kubeheal.io", "--subresource=status"),
+    ("patch", "runbooks.kubeheal.io", "--subresource=status"),
+    ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
+]
+CANNOT = [
+    ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
+    ("update", "remediations.kubeheal.io"), ("delete", "remediations.kubeheal.io"),
+    ("delete", "deployments.apps"), ("create", "pods"), ("create", "pods", "--subresource=exec"),
+    ("update", "deployments.apps", "--subresource=scale"), ("list", "configmaps"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+]
+
+
+def test_cluster_wide_identity_does_its_job_and_no_more(installed: Cluster) -> None:
+    config = token_kubeconfig(installed, "kubeheal-system", "kubeheal-operator")
+    for namespace in ("team-b", "default"):
+        for check in CAN:
+            assert can_i(config, *check, "-n", namespace), (check, namespace)
+        for check in CANNOT:
+            assert not can_i(config, *check, "-n", namespace), (check, namespace)
+    assert can_i(config, "patch", "clusterkopfpeerings.kopf.dev")
+    assert can_i(config, "watch", "customresourcedefinitions.apiextensions.k8s.io")
+    assert not can_i(config, "get", "secrets", "-n", "kubeheal-system")
+    assert not can_i(config, "list", "secrets", "--all-namespaces")
+    assert not can_i(config, "patch", "namespaces")
+
+
+def test_namespaced_identity_stays_in_its_namespace(installed: Cluster) -> None:
+    config = token_kubeconfig(installed, "team-a", "team-kubeheal-operator")
+    for check in CAN:
+        assert can_i(config, *check, "-n", "team-a"), check
+    for check in CANNOT:
+        assert not can_i(config, *check, "-n", "team-a"), check
+    # The namespace's tier label feeds the risk score: its own namespace object is readable.
+    assert can_i(config, "get", "namespaces/team-a", "-n", "team-a")
+    assert run_as(config, "get", "namespace", "team-a").returncode == 0
+    assert run_as(config, "get", "namespace", "team-b").returncode != 0
+    assert can_i(config, "patch", "kopfpeerings.kopf.dev", "-n", "team-a")
+    for outside in (("list", "deployments.apps", "-n", "team-b"),
+                    ("patch", "deployments.apps", "-n", "kubeheal-system"),
+                    ("list", "deployments.apps", "--all-namespaces"),
+                    ("watch", "runbooks.kubeheal.io", "--all-namespaces"),
+                    ("get", "namespaces/team-b", "-n", "team-b"), ("list", "namespaces"),
+                    ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+                    ("patch", "clusterkopfpeerings.kopf.dev")):
+        assert not can_i(config, *outside), outside
+
+
+def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> None:
+    """Not only lacking the verb: the API server's admission policy rejects the write."""
+    installed.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
+        "metadata": {"name": "checkout-1", "namespace": "team-b"},
+        "spec": {"runbookRef": {"name": "checkout"},
+                 "target": {"namespace": "team-b", "name": "checkout"},
+                 "trigger": {"startedAt": "2026-11-28T10:00:00Z",
+                             "detectedAt": "2026-11-28T10:00:10Z", "score": 0.99},
+                 "diagnosis": {"cause": "change"}},
+    }))
+    config = token_kubeconfig(installed, "kubeheal-system", "kubeheal-operator")
+    me = "system:serviceaccount:kubeheal-system:kubeheal-operator"
+    patch = {"spec": {"approval": {"decision": "approved", "approver": me,
+                                   "time": "2026-11-28T10:05:00Z"}}}
+    result = run_as(config, "patch", "remediation", "checkout-1", "-n", "team-b",
+                    "--type=merge", "-p", json.dumps(patch))
+    assert result.returncode != 0
+    assert 'the RBAC verb "approve"' in result.stderr
