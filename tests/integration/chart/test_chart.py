@@ -3,6 +3,7 @@ server, and the identity it gives the operator can do its job and nothing more."
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -124,6 +125,17 @@ def test_schema_rejects_bad_values(values: tuple[str, ...], message: str) -> Non
     result = helm("template", "kubeheal", str(CHART), *values, check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_every_value_is_documented_and_in_the_schema() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = [line for before, line in itertools.pairwise(lines)
+                    if line.strip() and not line.lstrip().startswith("#")
+                    and not before.lstrip().startswith("#")]
+    assert not undocumented
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values) == set(schema["properties"])
 
 
 def test_chart_copies_are_what_make_chart_writes() -> None:
