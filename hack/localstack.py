@@ -420,6 +420,15 @@ class Opa:
         if self.process:
             self.process.stop()
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it accepts connections and never answers."""
+        if self.process and self.process.pid:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process and self.process.pid:
+            os.killpg(self.process.pid, signal.SIGCONT)
+
 
 @dataclass
 class Prometheus:
@@ -435,8 +444,8 @@ class Prometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "prometheus.yml"
         config.write_text(json.dumps({
@@ -459,6 +468,11 @@ class Prometheus:
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+
+    def restart(self) -> None:
+        """Start again on the same port and storage (the URL stays valid)."""
+        self.stop()
+        self.start(port=self.port)
 
 
 # -- make cluster-up / cluster-down ---------------------------------------------------------

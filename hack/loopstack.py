@@ -28,6 +28,9 @@ from localstack import Cluster, ComponentError, Opa, Process, Prometheus, free_p
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
 
+OPEN = ("Detected", "AwaitingApproval", "Executing", "Verifying")
+TERMINAL = ("Succeeded", "Escalated", "Blocked", "DryRun")
+
 
 def demo_deployment(name: str, replicas: int = 3, load: float = 60, capacity: float = 40,
                     template_annotations: dict[str, str] | None = None) -> Json:
@@ -124,8 +127,13 @@ class LoopStack:
             raise
 
     def start_operator(self, kubeconfig: Path | None = None, opa_url: str | None = None,
-                       prometheus_url: str | None = None, extra: Sequence[str] = ()) -> Process:
-        """Run kubeheal as its own process; its log is logs/operator.log."""
+                       prometheus_url: str | None = None, extra: Sequence[str] = (),
+                       env: dict[str, str] | None = None) -> Process:
+        """Run kubeheal as its own process; its log is logs/operator.log.
+
+        ``env`` adds environment variables, such as the fault-injection hook
+        KUBEHEAL_PAUSE_AFTER_INTENT.
+        """
         self.metrics_port = free_port()
         self.operator = Process("operator", [
             sys.executable, "-m", "kubeheal.cli", "run",
@@ -136,7 +144,7 @@ class LoopStack:
             "--metrics-port", str(self.metrics_port),
             *extra,
         ], self.root / "logs" / "operator.log")
-        self.operator.start(env=_python_env())
+        self.operator.start(env={**_python_env(), **(env or {})})
         self.operator.wait_until(
             lambda: http_ok(f"http://127.0.0.1:{self.metrics_port}/metrics"), "serving /metrics",
             60)
@@ -180,9 +188,61 @@ class LoopStack:
                          "demo.kubeheal.io/fault": "bad-build"}}}}}))
         return started
 
-    def remediations(self, namespace: str) -> list[Json]:
-        out = self.kubectl("get", "remediations", "-n", namespace, "-o", "json").stdout
+    def inject_leak(self, namespace: str, name: str, mib_per_second: float = 1.0,
+                    ) -> dt.datetime:
+        """Make the running pods leak memory (pod annotations: no rollout, and a restart
+        brings pods from the healthy template); returns when the fault started."""
+        started = dt.datetime.now(dt.UTC)
+        self.kubectl("annotate", "pods", "-n", namespace, "-l", f"app={name}", "--overwrite",
+                     "demo.kubeheal.io/fault=leak",
+                     f"demo.kubeheal.io/leak-mib-per-second={mib_per_second:g}")
+        return started
+
+    def set_load(self, namespace: str, name: str, load: float) -> dt.datetime:
+        """Change the requests/s the Deployment receives; returns when the change started."""
+        started = dt.datetime.now(dt.UTC)
+        self.kubectl("annotate", "deployment", name, "-n", namespace, "--overwrite",
+                     f"demo.kubeheal.io/load={load:g}")
+        return started
+
+    def deployment(self, namespace: str, name: str) -> Json:
+        body: Json = json.loads(self.kubectl("get", "deployment", name, "-n", namespace, "-o",
+                                             "json").stdout)
+        return body
+
+    def runbook(self, namespace: str, name: str) -> Json:
+        body: Json = json.loads(self.kubectl("get", "runbook", name, "-n", namespace, "-o",
+                                             "json").stdout)
+        return body
+
+    def warm(self, namespace: str, runbook: str) -> bool:
+        """Whether every stream of the runbook is past its warm-up."""
+        out = self.kubectl("get", "runbook", runbook, "-n", namespace, "-o",
+                           "jsonpath={.status.warmup.readyStreams}/"
+                           "{.status.warmup.totalStreams}", check=False).stdout
+        ready, _, total = out.partition("/")
+        return bool(total) and total != "0" and ready == total
+
+    def watch(self, namespace: str, workload: str, timeout: float = 240, **runbook: Any,
+              ) -> None:
+        """The demo SLO and runbook for a running workload, once its streams are warm."""
+        self.apply(namespace, demo_slo(workload, namespace),
+                   demo_runbook(workload, namespace, **runbook))
+        self.wait_available(namespace, workload)
+        self.wait_for(f"runbook {namespace}/{workload} to be warm",
+                      lambda: self.warm(namespace, workload), timeout)
+
+    def events(self, namespace: str, reason: str) -> list[Json]:
+        out = self.kubectl("get", "events", "-n", namespace, "-o", "json",
+                           f"--field-selector=reason={reason}").stdout
         items: list[Json] = json.loads(out)["items"]
+        return items
+
+    def remediations(self, namespace: str, target: str | None = None) -> list[Json]:
+        """The remediations in ``namespace`` (of ``target``, if given), oldest first."""
+        out = self.kubectl("get", "remediations", "-n", namespace, "-o", "json").stdout
+        items: list[Json] = [r for r in json.loads(out)["items"]
+                             if target is None or r["spec"]["target"]["name"] == target]
         return sorted(items, key=lambda r: r["metadata"]["creationTimestamp"])
 
     def wait_for(self, what: str, check: Callable[[], Any], timeout: float,
@@ -198,15 +258,17 @@ class LoopStack:
                              f"{self.diagnostics()}")
 
     def wait_for_phase(self, namespace: str, phases: Iterable[str], timeout: float,
-                       ) -> Json:
+                       target: str | None = None) -> Json:
+        """The first remediation in ``namespace`` (of ``target``, if given) in one of
+        ``phases``."""
         wanted = set(phases)
 
         def reached() -> Json | None:
-            return next((r for r in self.remediations(namespace)
+            return next((r for r in self.remediations(namespace, target)
                          if (r.get("status") or {}).get("phase") in wanted), None)
 
-        found: Json = self.wait_for(f"a remediation in {namespace} to reach {sorted(wanted)}",
-                                    reached, timeout)
+        what = f"a remediation in {namespace}" + (f" of {target}" if target else "")
+        found: Json = self.wait_for(f"{what} to reach {sorted(wanted)}", reached, timeout)
         return found
 
     def operator_metrics(self) -> str:
@@ -228,6 +290,31 @@ class LoopStack:
         return "\n".join(parts)
 
 
+TIMINGS_ENV = "KUBEHEAL_TIMINGS"
+
+
+def record_timing(scenario: str, fault: dt.datetime, remediation: Json | None) -> None:
+    """Record a scenario's time to detect (fault to Remediation created) and time to recover
+    (fault to Succeeded) into the JSON file named by $KUBEHEAL_TIMINGS, when it is set."""
+    path = os.environ.get(TIMINGS_ENV)
+    if not path:
+        return
+    ttd = ttr = None
+    phase = None
+    if remediation is not None:
+        created = dt.datetime.fromisoformat(remediation["metadata"]["creationTimestamp"])
+        ttd = round((created - fault).total_seconds(), 1)
+        status = remediation.get("status") or {}
+        phase = status.get("phase")
+        if phase == "Succeeded" and status.get("completedAt"):
+            done = dt.datetime.fromisoformat(status["completedAt"])
+            ttr = round((done - fault).total_seconds(), 1)
+    file = Path(path)
+    timings: Json = json.loads(file.read_text()) if file.exists() else {}
+    timings[scenario] = {"ttd": ttd, "ttr": ttr, "phase": phase}
+    file.write_text(json.dumps(timings, indent=2))
+
+
 def timeline(remediation: Json) -> list[tuple[str, str, str]]:
     """(time, step, message) of a remediation's timeline."""
     return [(e["time"], e["step"], e["message"])
@@ -240,5 +327,5 @@ def _python_env() -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-__all__ = ["ComponentError", "LoopStack", "demo_deployment", "demo_runbook", "demo_slo",
-           "timeline"]
+__all__ = ["OPEN", "ROOT", "TERMINAL", "ComponentError", "Json", "LoopStack", "demo_deployment",
+           "demo_runbook", "demo_slo", "record_timing", "timeline"]

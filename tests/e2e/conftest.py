@@ -3,6 +3,10 @@
 One stack per session (cluster, OPA, demo service, Prometheus scraping it every 5 s, and the
 operator as its own process); each scenario has a namespace of its own, so scenarios do not
 see each other's workloads or remediations.
+
+Every scenario's workloads are deployed when the session starts: by the time a scenario
+creates its runbook, Prometheus holds enough healthy history for the detectors to warm up
+from it at once (``detection.historySeconds``), instead of each scenario waiting a minute.
 """
 
 from __future__ import annotations
@@ -11,16 +15,34 @@ from collections.abc import Iterator
 
 import pytest
 
-from loopstack import LoopStack
+from loopstack import LoopStack, demo_deployment
 
-NAMESPACES = ("rollout", "leak", "saturation", "approval", "deny", "blind", "crash", "flap",
-              "pair")
+# namespace -> the demo Deployments its scenario uses
+WORKLOADS: dict[str, tuple[str, ...]] = {
+    "rollout": ("checkout",),
+    "leak": ("cart",),
+    "saturation": ("search",),
+    "approval": ("pay-approved", "pay-rejected", "pay-late"),
+    "deny": ("ledger",),
+    "opadown": ("billing",),
+    "blind": ("catalog", "reviews"),
+    "crash": ("orders",),
+    "flap": ("profile",),
+    "pair": ("front", "back"),
+}
+NAMESPACES = tuple(WORKLOADS)
 
 
 @pytest.fixture(scope="session")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
     stack = LoopStack(tmp_path_factory.mktemp("loop"), NAMESPACES)
     stack.start()
-    stack.start_operator()
+    try:
+        for namespace, names in WORKLOADS.items():
+            stack.apply(namespace, *(demo_deployment(name) for name in names))
+        stack.start_operator()
+    except BaseException:
+        stack.stop()
+        raise
     yield stack
     stack.stop()

@@ -6,25 +6,22 @@ import datetime as dt
 
 import pytest
 
-from loopstack import LoopStack, demo_deployment, demo_runbook, demo_slo, timeline
+from loopstack import OPEN, TERMINAL, LoopStack, record_timing, timeline
 
 pytestmark = pytest.mark.stack
-
-WARM = 75  # seconds of healthy traffic before the fault: past the detectors' warm-up
 
 
 def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     ns, name = "rollout", "checkout"
-    loop.apply(ns, demo_deployment(name), demo_slo(name, ns), demo_runbook(name, ns))
-    loop.wait_available(ns, name)
-    loop.wait_for("the runbook's streams to be warm", lambda: _warm(loop, ns, name), WARM * 2)
+    loop.watch(ns, name)
 
     fault = loop.inject_bad_rollout(ns, name)
-    opened = loop.wait_for_phase(ns, {"Detected", "Executing", "Verifying", "Succeeded"}, 60)
+    opened = loop.wait_for_phase(ns, {*OPEN, *TERMINAL}, 90)
     assert opened["spec"]["diagnosis"]["cause"] == "change"
     assert {e["signal"] for e in opened["spec"]["trigger"]["evidence"]} & {"error-ratio",
                                                                           "latency-p99"}
-    done = loop.wait_for_phase(ns, {"Succeeded", "Escalated", "Blocked"}, 180)
+    done = loop.wait_for_phase(ns, TERMINAL, 240)
+    record_timing("bad rollout", fault, done)
     assert done["status"]["phase"] == "Succeeded", timeline(done)
     status = done["status"]
     assert status["action"]["kind"] == "rollback"
@@ -33,7 +30,8 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     assert "SLO" in status["verification"]["message"]
     steps = [step for _, step, _ in timeline(done)]
     for step in ("detected", "diagnosed", "decided", "gated", "acted", "verified"):
-        assert step in steps
+        assert step in steps, timeline(done)
+    assert len(loop.remediations(ns)) == 1
 
     # The template is the good one again, under a new revision.
     template = loop.kubectl("get", "deployment", name, "-n", ns, "-o",
@@ -46,11 +44,3 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     metrics = loop.operator_metrics()
     assert 'kubeheal_actions_total{kind="rollback",namespace="rollout",outcome="executed"' \
         in metrics
-
-
-def _warm(loop: LoopStack, ns: str, name: str) -> bool:
-    out = loop.kubectl("get", "runbook", name, "-n", ns, "-o",
-                       "jsonpath={.status.warmup.readyStreams}/{.status.warmup.totalStreams}",
-                       check=False).stdout
-    ready, _, total = out.partition("/")
-    return bool(total) and total != "0" and ready == total

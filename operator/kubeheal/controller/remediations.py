@@ -20,8 +20,10 @@ up where it was:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,7 +47,7 @@ from kubeheal.api.remediation import (
     TimelineEntry,
     VerificationRecord,
 )
-from kubeheal.api.runbook import Action, ActionKind, Runbook
+from kubeheal.api.runbook import Action, ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
@@ -64,6 +66,10 @@ from kubeheal.policy import PolicyDecision, PolicyGate
 from kubeheal.verify.rollout import rollout_complete
 
 log = logging.getLogger(__name__)
+
+INITIAL_STATUS_GRACE_SECONDS = 30.0
+"""How long the driver leaves a new Remediation's first status to the evaluator."""
+PAUSE_AFTER_INTENT_ENV = "KUBEHEAL_PAUSE_AFTER_INTENT"
 
 EventSink = Callable[[Json, str, str, str], None]
 """Posts a Kubernetes Event: (object body, type Normal|Warning, reason, message)."""
@@ -96,6 +102,15 @@ class RemediationDriver:
         except ValidationError as e:  # only a hand-edited object gets here
             await self._escalate(body, RemediationStatus(), "InvalidRemediation", explain(e))
             return None
+        if not (body.get("status") or {}).get("phase"):
+            # The evaluator creates the object, then writes its first status (phase Detected
+            # and the detected/diagnosed timeline). Acting before that write would race it:
+            # its merge patch would put the phase back to Detected after ours.
+            created = parse_time(body["metadata"].get("creationTimestamp")) or now()
+            if now() - created < dt.timedelta(seconds=INITIAL_STATUS_GRACE_SECONDS):
+                return Step(wait=True)
+            await self._initialize(body, remediation)  # the evaluator died in between
+            return Step(wait=False)
         status = remediation.status or RemediationStatus()
         if status.phase.terminal:
             return None
@@ -119,13 +134,7 @@ class RemediationDriver:
                       runbook: Runbook) -> Step | None:
         namespace, target_name = rem.spec.target.namespace, rem.spec.target.name
         cause = rem.spec.diagnosis.cause
-        anomalous = {e.signal for e in rem.spec.trigger.evidence}
-        fitting = [
-            a for a in runbook.spec.actions
-            if a.name not in status.tried_actions
-            and (not a.when.causes or cause in a.when.causes)
-            and (not a.when.signals or anomalous & set(a.when.signals))
-        ]
+        fitting = fitting_actions(runbook.spec.actions, rem, status.tried_actions)
         if not fitting:
             tried = ", ".join(status.tried_actions) or "none"
             await self._escalate(body, status, "NoActionLeft",
@@ -303,6 +312,7 @@ class RemediationDriver:
                 action=status.action, issued_at=now(),
                 token=f"{body['metadata']['name']}.{len(status.executions) + 1}")
             await self._save(body, status)  # on record before the call: never twice
+            await _pause_after_intent()
         intent = status.intent
         assert intent is not None
         runbook_name = runbook.metadata.name or ""
@@ -461,9 +471,12 @@ class RemediationDriver:
             checks.append(why)
         evaluator = self.evaluators.get((namespace, runbook.metadata.name or ""))
         if evaluator is not None:
+            # Load explains saturation and never opens an incident; it may well stay high
+            # after a scale-out that fixed the latency, so it does not hold recovery back.
+            load = {s.name for s in runbook.spec.signals if s.role is SignalRole.LOAD}
             alarming = [
                 signal for (workload, signal), stream in evaluator.streams.items()
-                if workload == target and signal in triggered
+                if workload == target and signal in triggered and signal not in load
                 and stream.last is not None and stream.last.alarm
             ]
             if alarming:
@@ -502,6 +515,12 @@ class RemediationDriver:
 
     async def _close(self, body: Json, status: RemediationStatus, type_: str, reason: str,
                      message: str) -> None:
+        # Writing a terminal phase makes kopf stop this remediation's daemon, which may cancel
+        # it mid-way: the Event, metrics and log of the outcome must not be lost with it.
+        await asyncio.shield(self._close_now(body, status, type_, reason, message))
+
+    async def _close_now(self, body: Json, status: RemediationStatus, type_: str, reason: str,
+                         message: str) -> None:
         status.completed_at = now()
         if status.phase is not Phase.SUCCEEDED and not any(
                 c.type == "Ready" for c in status.conditions):
@@ -530,6 +549,15 @@ class RemediationDriver:
 
     # -- persistence ----------------------------------------------------------------------------
 
+    async def _initialize(self, body: Json, rem: Remediation) -> None:
+        trigger = rem.spec.trigger
+        status = RemediationStatus(phase=Phase.DETECTED)
+        status.timeline = [TimelineEntry(
+            time=trigger.detected_at, step="detected",
+            message=f"detected (score {trigger.score:.2f}); the first status was written by "
+                    "the driver")]
+        await self._save(body, status)
+
     @staticmethod
     def _note(status: RemediationStatus, step: str, message: str) -> None:
         status.timeline = [*status.timeline, TimelineEntry.model_validate(
@@ -549,6 +577,37 @@ class RemediationDriver:
             if e.kind == "not-found":
                 return None
             raise
+
+
+def fitting_actions(actions: Sequence[Action], rem: Remediation,
+                    tried: Sequence[str]) -> list[Action]:
+    """The untried actions that fit the incident, for the most probable cause first.
+
+    A diagnosis ranks causes; when no action of the most probable cause is left (or it
+    cannot apply, such as a rollback without an earlier revision), the actions of the next
+    cause in the ranking follow, then actions that name no cause. Signal conditions hold
+    throughout.
+    """
+    anomalous = {e.signal for e in rem.spec.trigger.evidence}
+    causes = [rem.spec.diagnosis.cause] + [c.cause for c in rem.spec.diagnosis.candidates]
+    ranked: list[Action] = []
+    for cause in [*dict.fromkeys(causes), None]:
+        for a in actions:
+            fits_cause = (not a.when.causes) if cause is None else cause in a.when.causes
+            if fits_cause and a.name not in {r.name for r in ranked} | set(tried) \
+                    and (not a.when.signals or anomalous & set(a.when.signals)):
+                ranked.append(a)
+    return ranked
+
+
+async def _pause_after_intent() -> None:
+    """Fault-injection hook for the end-to-end tests, never set in production: with
+    KUBEHEAL_PAUSE_AFTER_INTENT=<seconds>, the driver sleeps that long after writing an
+    intent and before calling the API, so that a test can kill the operator in between."""
+    pause = float(os.environ.get(PAUSE_AFTER_INTENT_ENV) or 0)
+    if pause > 0:
+        log.warning("%s: pausing %.0fs after writing the intent", PAUSE_AFTER_INTENT_ENV, pause)
+        await asyncio.sleep(pause)
 
 
 def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Json],

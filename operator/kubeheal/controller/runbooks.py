@@ -32,7 +32,14 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import BadDirection, Runbook, Signal, SignalRole
 from kubeheal.controller.metrics import OperatorMetrics
-from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, ObjectStore, now
+from kubeheal.controller.store import (
+    RUNBOOK_LABEL,
+    TARGET_LABEL,
+    Json,
+    ObjectStore,
+    now,
+    rfc3339,
+)
 from kubeheal.detect import DETECTORS, AnomalyScore, DebouncedScore, KOfN, fuse
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import IncidentScore, PointStatus
@@ -262,8 +269,10 @@ class RunbookEvaluator:
                     f"(max {guard.max_concurrent_remediations})")
         last_closed = max((_closed_at(r) for r in existing if _terminal(r)), default=None)
         if last_closed and now() - last_closed < dt.timedelta(seconds=guard.cooldown_seconds):
-            left = guard.cooldown_seconds - (now() - last_closed).total_seconds()
-            return f"{workload}: cooling down for {left:.0f}s more after the last remediation"
+            # A message that stays the same for the whole cooldown: one Event, not one a tick.
+            until = last_closed + dt.timedelta(seconds=guard.cooldown_seconds)
+            return (f"{workload}: cooling down until {rfc3339(until)} "
+                    f"({guard.cooldown_seconds}s after the last remediation closed)")
 
         detected = now()
         explanations = incident.explanations

@@ -1,0 +1,80 @@
+"""A risky action in a production-tier namespace waits for a human: approved, it runs and is
+verified; rejected, or not decided in time, the incident is escalated and nothing runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from loopstack import ROOT, TERMINAL, Json, LoopStack, record_timing, timeline
+
+pytestmark = pytest.mark.stack
+
+NS = "approval"
+APPROVED, REJECTED, LATE = "pay-approved", "pay-rejected", "pay-late"
+
+
+def kubeheal(loop: LoopStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The kubeheal CLI as alice, who holds the approve verb in the namespace."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    return subprocess.run(
+        [sys.executable, "-m", "kubeheal.cli", *args, "-n", NS, "--kubeconfig",
+         str(loop.cluster.kubeconfig_for("alice"))],
+        capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
+    loop.kubectl("label", "namespace", NS, "kubeheal.io/tier=production", "--overwrite")
+    loop.kubectl("create", "rolebinding", "alice-approves", "-n", NS,
+                 "--clusterrole=kubeheal-approver", "--user=alice")
+    loop.watch(NS, APPROVED)
+    loop.watch(NS, REJECTED)
+    loop.watch(NS, LATE, approval={"mode": "never", "timeoutSeconds": 10})
+
+    faults = {name: loop.inject_bad_rollout(NS, name) for name in (APPROVED, REJECTED, LATE)}
+    waiting = {name: loop.wait_for_phase(NS, {"AwaitingApproval"}, 120, target=name)
+               for name in (APPROVED, REJECTED)}
+    for remediation in waiting.values():
+        assert remediation["status"]["action"]["kind"] == "rollback"
+        assert remediation["status"]["policy"]["requireApproval"] is True
+        assert any("production" in r for r in remediation["status"]["policy"]["reasons"])
+
+    approve = kubeheal(loop, "approve", waiting[APPROVED]["metadata"]["name"],
+                       "--reason", "the release is bad")
+    assert approve.returncode == 0, approve.stderr
+    reject = kubeheal(loop, "reject", waiting[REJECTED]["metadata"]["name"],
+                      "--reason", "we roll forward instead")
+    assert reject.returncode == 0, reject.stderr
+
+    approved = loop.wait_for_phase(NS, TERMINAL, 240, target=APPROVED)
+    record_timing("approval: approved", faults[APPROVED], approved)
+    assert approved["status"]["phase"] == "Succeeded", timeline(approved)
+    assert approved["spec"]["approval"]["approver"] == "alice"
+    assert [e["outcome"] for e in approved["status"]["executions"]] == ["executed"]
+
+    rejected = loop.wait_for_phase(NS, TERMINAL, 60, target=REJECTED)
+    assert rejected["status"]["phase"] == "Escalated", timeline(rejected)
+    assert _condition(rejected, "Approved")["reason"] == "Rejected"
+    assert rejected["status"].get("executions", []) == []
+
+    late = loop.wait_for_phase(NS, TERMINAL, 120, target=LATE)
+    assert late["status"]["phase"] == "Escalated", timeline(late)
+    assert _condition(late, "Approved")["reason"] == "ApprovalTimedOut"
+    assert late["status"].get("executions", []) == []
+
+    # Nothing touched the two workloads whose rollback was not approved.
+    for name in (REJECTED, LATE):
+        template = loop.deployment(NS, name)["spec"]["template"]["metadata"]
+        assert (template.get("annotations") or {}).get("demo.kubeheal.io/fault") == "bad-build"
+        assert "kubeheal.io/action-token" not in (
+            loop.deployment(NS, name)["metadata"].get("annotations") or {})
+    for name in (APPROVED, REJECTED, LATE):
+        loop.kubectl("delete", "runbook", name, "-n", NS)
+
+
+def _condition(remediation: Json, type_: str) -> Json:
+    found: Json = next(c for c in remediation["status"]["conditions"] if c["type"] == type_)
+    return found
