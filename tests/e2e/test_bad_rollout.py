@@ -44,3 +44,4 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     metrics = loop.operator_metrics()
     assert 'kubeheal_actions_total{kind="rollback",namespace="rollout",outcome="executed"' \
         in metrics
+    loop.kubectl("delete", "runbook", name, "-n", ns)
