@@ -26,7 +26,8 @@ fi
 "$here/build-stack.sh"
 
 stamp=$venv/.kubeheal-setup
-want=$(cat "$repo/pyproject.toml" | sha256sum | cut -d' ' -f1)
+# The editable install points at this checkout: a new checkout or pyproject reinstalls.
+want=$( (cat "$repo/pyproject.toml"; echo "$repo") | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   log "creating the Python environment in $venv"
   python3 -m venv "$venv"
