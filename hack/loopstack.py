@@ -188,14 +188,25 @@ class LoopStack:
                          "demo.kubeheal.io/fault": "bad-build"}}}}}))
         return started
 
-    def inject_leak(self, namespace: str, name: str, mib_per_second: float = 1.0,
-                    ) -> dt.datetime:
-        """Make the running pods leak memory (pod annotations: no rollout, and a restart
-        brings pods from the healthy template); returns when the fault started."""
+    def inject_leak(self, namespace: str, name: str, grown_mib: float = 100.0) -> dt.datetime:
+        """Make the running pods leak memory; returns when the fault started.
+
+        Pod annotations, so no rollout (and a restart brings pods from the healthy template).
+        The demo grows a leaking pod's memory from its start, so each pod gets the rate that
+        puts it ``grown_mib`` above its healthy 100 MiB now, whatever its age, and grows on
+        from there.
+        """
         started = dt.datetime.now(dt.UTC)
-        self.kubectl("annotate", "pods", "-n", namespace, "-l", f"app={name}", "--overwrite",
-                     "demo.kubeheal.io/fault=leak",
-                     f"demo.kubeheal.io/leak-mib-per-second={mib_per_second:g}")
+        pods = json.loads(self.kubectl("get", "pods", "-n", namespace, "-l", f"app={name}",
+                                       "-o", "json").stdout)["items"]
+        for pod in pods:
+            since = pod.get("status", {}).get("startTime")
+            if not since or pod["metadata"].get("deletionTimestamp"):
+                continue
+            age = (started - dt.datetime.fromisoformat(since)).total_seconds()
+            self.kubectl("annotate", "pod", pod["metadata"]["name"], "-n", namespace,
+                         "--overwrite", "demo.kubeheal.io/fault=leak",
+                         f"demo.kubeheal.io/leak-mib-per-second={grown_mib / max(age, 1.0):.4f}")
         return started
 
     def set_load(self, namespace: str, name: str, load: float) -> dt.datetime:

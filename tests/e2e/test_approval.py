@@ -56,11 +56,13 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
     assert [e["outcome"] for e in approved["status"]["executions"]] == ["executed"]
 
     rejected = loop.wait_for_phase(NS, TERMINAL, 60, target=REJECTED)
+    record_timing("approval: rejected", faults[REJECTED], rejected)
     assert rejected["status"]["phase"] == "Escalated", timeline(rejected)
     assert _condition(rejected, "Approved")["reason"] == "Rejected"
     assert rejected["status"].get("executions", []) == []
 
     late = loop.wait_for_phase(NS, TERMINAL, 120, target=LATE)
+    record_timing("approval: timed out", faults[LATE], late)
     assert late["status"]["phase"] == "Escalated", timeline(late)
     assert _condition(late, "Approved")["reason"] == "ApprovalTimedOut"
     assert late["status"].get("executions", []) == []

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loopstack import Json, LoopStack, demo_runbook, demo_slo
+from loopstack import Json, LoopStack, demo_runbook, demo_slo, record_timing
 
 pytestmark = pytest.mark.stack
 
@@ -43,8 +43,9 @@ def test_bad_promql_takes_no_action(loop: LoopStack) -> None:
     assert condition["reason"] == "BadQuery"
     assert "memory" in condition["message"]
 
-    loop.inject_bad_rollout(NS, name)
+    fault = loop.inject_bad_rollout(NS, name)
     stays_quiet(loop, name, "BadQuery")
+    record_timing("bad PromQL", fault, None)
     loop.kubectl("delete", "runbook", name, "-n", NS)
 
 
@@ -53,11 +54,12 @@ def test_prometheus_down_takes_no_action(loop: LoopStack) -> None:
     loop.watch(NS, name)
     loop.prometheus.stop()
     try:
-        loop.inject_bad_rollout(NS, name)
+        fault = loop.inject_bad_rollout(NS, name)
         condition = loop.wait_for("the runbook to be Degraded",
                                   lambda: degraded(loop, name), 60)
         assert condition["reason"] == "PrometheusUnavailable", condition
         stays_quiet(loop, name, "PrometheusUnavailable")
+        record_timing("Prometheus down", fault, None)
     finally:
         # Back on the same port, with the runbook gone: later scenarios need Prometheus.
         loop.kubectl("delete", "runbook", name, "-n", NS, check=False)

@@ -24,7 +24,7 @@ def test_cooldown_and_rate_limit_hold(loop: LoopStack) -> None:
     assert first["status"]["phase"] == "Succeeded", timeline(first)
     closed = dt.datetime.fromisoformat(first["status"]["completedAt"])
 
-    loop.inject_bad_rollout(ns, name)  # the fault is back at once
+    again = loop.inject_bad_rollout(ns, name)  # the fault is back at once
 
     def held_back() -> list[Json]:
         return [e for e in loop.events(ns, "IncidentHeldBack") if "cooling down" in e["message"]]
@@ -39,6 +39,7 @@ def test_cooldown_and_rate_limit_hold(loop: LoopStack) -> None:
 
     blocked: Json = loop.wait_for("a second incident, after the cooldown, to be closed",
                                   second, COOLDOWN + 120)
+    record_timing("flapping: second incident", again, blocked)
     created = dt.datetime.fromisoformat(blocked["metadata"]["creationTimestamp"])
     assert (created - closed).total_seconds() >= COOLDOWN - 1  # timestamps are to the second
     assert blocked["status"]["phase"] == "Blocked", timeline(blocked)

@@ -15,8 +15,9 @@ def test_memory_leak_is_restarted_and_verified(loop: LoopStack) -> None:
     ns, name = "leak", "cart"
     loop.watch(ns, name)
 
-    # The running pods leak (0.3 MiB/s since they started): memory well up, no pressure yet.
-    fault = loop.inject_leak(ns, name, mib_per_second=0.3)
+    # The running pods leak: memory doubles (100 MiB more), short of the pressure that
+    # slows a pod down and makes it fail.
+    fault = loop.inject_leak(ns, name, grown_mib=100)
     opened = loop.wait_for_phase(ns, {*OPEN, *TERMINAL}, 90)
     assert "memory" in {e["signal"] for e in opened["spec"]["trigger"]["evidence"]}
     causes = [c["cause"] for c in opened["spec"]["diagnosis"]["candidates"]]

@@ -18,7 +18,7 @@ def test_two_runbooks_at_once(loop: LoopStack) -> None:
     loop.watch(ns, back)
 
     faults = {front: loop.inject_bad_rollout(ns, front),
-              back: loop.inject_leak(ns, back, mib_per_second=0.3)}
+              back: loop.inject_leak(ns, back, grown_mib=100)}
     done = {name: loop.wait_for_phase(ns, TERMINAL, 300, target=name) for name in faults}
     record_timing("two at once: bad rollout", faults[front], done[front])
     record_timing("two at once: memory leak", faults[back], done[back])

@@ -10,8 +10,10 @@ and an Event; no handler lets an exception take the operator down.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
+import time
 from typing import Any, cast
 
 import kopf
@@ -19,7 +21,12 @@ import kopf
 from kubeheal.api.base import GROUP, VERSION, explain
 from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.controller.runbooks import Evaluation, parse_runbook
+from kubeheal.controller.runbooks import (
+    Evaluation,
+    evaluation_slot,
+    parse_runbook,
+    until_next_slot,
+)
 from kubeheal.controller.runtime import OperatorConfig, Runtime
 from kubeheal.controller.slos import evaluate_slo
 from kubeheal.controller.store import RUNBOOK_LABEL, Json, now, rfc3339
@@ -107,8 +114,14 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         if generation != evaluator.generation:
             evaluator.reset()
             evaluator.generation = generation
+        interval = runbook.spec.interval_seconds
+        slot = evaluation_slot(time.time(), interval)
+        if slot == evaluator.slot:  # evaluated already (a restart of this loop)
+            await stopped.wait(until_next_slot(time.time(), interval))
+            continue
+        evaluator.slot = slot
         try:
-            evaluation = await evaluator.evaluate(runbook)
+            evaluation = await evaluator.evaluate(runbook, dt.datetime.fromtimestamp(slot, dt.UTC))
         except KubernetesError as e:
             evaluation = Evaluation(False, "KubernetesUnavailable", str(e))
         except Exception as e:  # the operator never dies on one runbook
@@ -121,7 +134,7 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
             post_event(body, "Normal", "IncidentOpened", f"incident opened for {workload}")
         for why in evaluation.held_back:
             _on_change(said, f"held/{why.split(':')[0]}", body, "Normal", "IncidentHeldBack", why)
-        await stopped.wait(runbook.spec.interval_seconds)
+        await stopped.wait(until_next_slot(time.time(), interval))
 
 
 def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,

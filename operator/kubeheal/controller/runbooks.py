@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,30 @@ class Evaluation:
     held_back: tuple[str, ...] = ()
 
 
+def evaluation_slot(moment: float, interval: float, lag: float = 1.0) -> float:
+    """The evaluation time of a runbook at ``moment`` (seconds since the epoch): the last
+    multiple of its interval at least ``lag`` seconds ago.
+
+    Evaluating on a fixed grid makes consecutive queries' windows move by exactly one
+    interval: with a scrape interval that divides it, each evaluation sees new samples, and
+    two evaluations never read the same samples twice (a repeated value that the detectors
+    would take for a stuck signal). The lag leaves time for the scrape at the boundary.
+
+    >>> evaluation_slot(1000.4, 5.0), evaluation_slot(1001.2, 5.0), evaluation_slot(1004.9, 5.0)
+    (995.0, 1000.0, 1000.0)
+    """
+    return math.floor((moment - lag) / interval) * interval
+
+
+def until_next_slot(moment: float, interval: float, lag: float = 1.0) -> float:
+    """Seconds from ``moment`` until the next evaluation slot can be evaluated.
+
+    >>> until_next_slot(1001.2, 5.0), until_next_slot(1005.9, 5.0)
+    (4.8, 0.1)
+    """
+    return round(evaluation_slot(moment, interval, lag) + interval + lag - moment, 6)
+
+
 def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
     """The score with the runbook's view applied: only the bad direction counts, and a value
     past the static threshold is anomalous whatever the model says.
@@ -137,20 +162,22 @@ class RunbookEvaluator:
     metrics: OperatorMetrics
     streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
     generation: int | None = None
+    slot: float | None = None  # the last evaluation slot (see evaluation_slot)
 
     def reset(self) -> None:
         """Forget every model (the runbook's signals or detection settings changed)."""
         self.streams.clear()
 
-    async def evaluate(self, runbook: Runbook) -> Evaluation:
+    async def evaluate(self, runbook: Runbook, at: dt.datetime | None = None) -> Evaluation:
+        """One evaluation, of the signals as they were at ``at`` (default: now)."""
         started = time.perf_counter()
         try:
-            return await self._evaluate(runbook)
+            return await self._evaluate(runbook, at)
         finally:
             self.metrics.evaluation_duration.labels(self.namespace, self.name).observe(
                 time.perf_counter() - started)
 
-    async def _evaluate(self, runbook: Runbook) -> Evaluation:
+    async def _evaluate(self, runbook: Runbook, at: dt.datetime | None) -> Evaluation:
         spec = runbook.spec
         deployments = await self.reader.list_deployments(self.namespace,
                                                          spec.selector.as_query())
@@ -158,7 +185,7 @@ class RunbookEvaluator:
         values: dict[str, dict[str, tuple[float, float]]] = {}
         for signal in spec.signals:
             try:
-                samples = await self.prometheus.query(signal.query)
+                samples = await self.prometheus.query(signal.query, at)
             except QueryError as e:
                 return self._skipped(e.kind, f"signal {signal.name}: {e}", workloads)
             by_workload = {
@@ -175,7 +202,7 @@ class RunbookEvaluator:
                     workloads)
             values[signal.name] = by_workload
             await self._warm_new_streams(runbook, signal, [w for w in workloads
-                                                            if w in by_workload])
+                                                            if w in by_workload], at)
 
         incidents: list[IncidentScore] = []
         alarms: list[tuple[str, IncidentScore]] = []
@@ -226,7 +253,8 @@ class RunbookEvaluator:
                           total_streams=len(self.streams))
 
     async def _warm_new_streams(self, runbook: Runbook, signal: Signal,
-                                workloads: Sequence[str]) -> None:
+                                workloads: Sequence[str], at: dt.datetime | None = None,
+                                ) -> None:
         """Create the streams of new workloads and warm them from Prometheus history."""
         new = [w for w in workloads if (w, signal.name) not in self.streams]
         if not new:
@@ -234,7 +262,7 @@ class RunbookEvaluator:
         detection = runbook.spec.detection
         history: dict[str, tuple[tuple[float, float], ...]] = {}
         if detection.history_seconds > 0:
-            end = now()
+            end = at or now()  # the history ends one interval before this evaluation
             start = end - dt.timedelta(seconds=detection.history_seconds)
             try:
                 series = await self.prometheus.query_range(
