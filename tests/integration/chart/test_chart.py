@@ -173,8 +173,21 @@ def test_chart_copies_are_what_make_chart_writes() -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(cluster: Cluster) -> Iterator[Cluster]:
-    """Two releases: cluster-wide in kubeheal-system; namespace-scoped in team-a for team-a."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two releases: cluster-wide in kubeheal-system; namespace-scoped in team-a for team-a.
+
+    On a cluster of their own: the chart owns cluster-scoped objects (the approval policy, the
+    approver role) that other tests of the session apply without Helm.
+    """
+    cluster = Cluster(tmp_path_factory.mktemp("chart-cluster"))
+    cluster.start()
+    try:
+        yield from _releases(cluster)
+    finally:
+        cluster.stop()
+
+
+def _releases(cluster: Cluster) -> Iterator[Cluster]:
     for namespace in ("kubeheal-system", "team-a", "team-b"):
         cluster.kubectl("create", "namespace", namespace)
     helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system",
