@@ -4,7 +4,7 @@ CACHE ?= $(HOME)/.cache/kubeheal
 VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 STACK_DIR ?= .stack
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 CHART := deploy/chart
 IMAGE ?= kubeheal:dev
 
