@@ -352,10 +352,11 @@ class DetectorBank:
             first_cal, short_new[learn], np.minimum(short_new[learn], m + cal.winsor * std[learn])
         )
         diff = s - m
-        increment = cal.long_fading * diff
+        long_rate = np.maximum(cal.long_fading, 1.0 / (calibrated[learn] + 1.0))
+        increment = long_rate * diff
         f["long_mean"][cl] = np.where(first_cal, s, m + increment)
         f["long_var"][cl] = np.where(
-            first_cal, 0.0, (1.0 - cal.long_fading) * (long_var[learn] + diff * increment)
+            first_cal, 0.0, (1.0 - long_rate) * (long_var[learn] + diff * increment)
         )
         self._i["calibrated"][cl] = calibrated[learn] + 1
         self._i["learned"][a] = learned + 1

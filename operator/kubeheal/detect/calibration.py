@@ -63,7 +63,9 @@ class CalibrationConfig:
     short_fading: float = 0.3
     """Fading factor of the short-term mean of raw scores (1 = only the last score)."""
     long_fading: float = 0.002
-    """Fading factor of the long-term distribution (about 1/memory in points)."""
+    """Fading factor of the long-term distribution (about 1/memory in points). Until a stream
+    has that many points, its scores weigh equally (rate ``max(long_fading, 1/n)``): the
+    distribution of a young stream is its whole history, not its first score."""
     raw_cap: float = 30.0
     """Raw scores are capped at this value before calibration."""
     min_std: float = 0.05
@@ -90,8 +92,8 @@ class TailProbability:
     def __init__(self, config: CalibrationConfig | None = None) -> None:
         self.config = config if config is not None else CalibrationConfig()
         self._short = stats.EWMean(self.config.short_fading)
-        self._long_mean = stats.EWMean(self.config.long_fading)
-        self._long_var = stats.EWVar(self.config.long_fading)
+        self._long_mean = 0.0
+        self._long_var = 0.0
         self._n = 0
 
     def _short_with(self, raw: float) -> float:
@@ -102,22 +104,27 @@ class TailProbability:
         return previous + self.config.short_fading * (capped - previous)
 
     def _std(self) -> float:
-        return max(math.sqrt(max(float(self._long_var.get()), 0.0)), self.config.min_std)
+        return max(math.sqrt(max(self._long_var, 0.0)), self.config.min_std)
 
     def probability(self, raw: float) -> float:
         """The calibrated probability that ``raw`` is anomalous, without learning it."""
         if self._n == 0:
             return 0.0
         short = self._short_with(raw)
-        z = (short - float(self._long_mean.get())) / self._std()
+        z = (short - self._long_mean) / self._std()
         return 1.0 - upper_tail(z)
 
     def learn(self, raw: float) -> None:
         """Add ``raw`` to the stream's history of raw scores."""
         short = self._short_with(raw)
         self._short.update(min(raw, self.config.raw_cap))
-        if self._n > 0:
-            short = min(short, float(self._long_mean.get()) + self.config.winsor * self._std())
-        self._long_mean.update(short)
-        self._long_var.update(short)
+        if self._n == 0:
+            self._long_mean, self._long_var = short, 0.0
+        else:
+            short = min(short, self._long_mean + self.config.winsor * self._std())
+            rate = max(self.config.long_fading, 1.0 / (self._n + 1))
+            diff = short - self._long_mean
+            increment = rate * diff
+            self._long_mean += increment
+            self._long_var = (1.0 - rate) * (self._long_var + diff * increment)
         self._n += 1
