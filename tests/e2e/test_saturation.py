@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
 
 from loopstack import OPEN, TERMINAL, LoopStack, record_timing, timeline
@@ -20,6 +23,10 @@ ACTIONS = [
 
 def test_saturation_is_scaled_out_within_bounds(loop: LoopStack) -> None:
     ns, name = "saturation", "search"
+    # Saturation is told from a fault by load rising with latency: the load detector needs a
+    # calibrated history of healthy load, which a stack started moments ago does not have yet.
+    loop.wait_for("two minutes of healthy history",
+                  lambda: _age(loop.deployment(ns, name)) >= 120, 240, poll=5)
     loop.watch(ns, name, actions=ACTIONS)
 
     # 110 requests/s on 3 pods of capacity 40: the queues fill and latency soars.
@@ -37,3 +44,8 @@ def test_saturation_is_scaled_out_within_bounds(loop: LoopStack) -> None:
     assert loop.deployment(ns, name)["spec"]["replicas"] == 5
     assert len(loop.remediations(ns)) == 1
     loop.kubectl("delete", "runbook", name, "-n", ns)
+
+
+def _age(deployment: dict[str, Any]) -> float:
+    created = dt.datetime.fromisoformat(deployment["metadata"]["creationTimestamp"])
+    return (dt.datetime.now(dt.UTC) - created).total_seconds()

@@ -183,11 +183,13 @@ class RunbookEvaluator:
                                                          spec.selector.as_query())
         workloads = {d["metadata"]["name"]: d for d in deployments}
         values: dict[str, dict[str, tuple[float, float]]] = {}
+        failures: list[tuple[str, str]] = []
         for signal in spec.signals:
             try:
                 samples = await self.prometheus.query(signal.query, at)
             except QueryError as e:
-                return self._skipped(e.kind, f"signal {signal.name}: {e}", workloads)
+                failures.append((e.kind, f"signal {signal.name}: {e}"))
+                continue
             by_workload = {
                 s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
                 for s in samples
@@ -195,14 +197,19 @@ class RunbookEvaluator:
                 if s.labels.get("namespace", self.namespace) == self.namespace
             }
             if not any(w in by_workload for w in workloads) and workloads:
-                return self._skipped(
+                failures.append((
                     "empty",
                     f"signal {signal.name}: no series for any watched workload (by label "
-                    f"{signal.workload_label!r}); no action is taken on missing data",
-                    workloads)
+                    f"{signal.workload_label!r}); no action is taken on missing data"))
+                continue
             values[signal.name] = by_workload
+        if failures:
+            # Report what the user can fix first: a bad query before missing data.
+            kind, message = min(failures, key=lambda f: list(REASONS).index(f[0]))
+            return self._skipped(kind, message, workloads)
+        for signal in spec.signals:
             await self._warm_new_streams(runbook, signal, [w for w in workloads
-                                                            if w in by_workload], at)
+                                                            if w in values[signal.name]], at)
 
         incidents: list[IncidentScore] = []
         alarms: list[tuple[str, IncidentScore]] = []
@@ -307,7 +314,7 @@ class RunbookEvaluator:
         onset_ts = min((e.since for e in explanations if e.since is not None),
                        default=detected.timestamp())
         onset = dt.datetime.fromtimestamp(onset_ts, dt.UTC)
-        diagnosis = await self._diagnose(runbook, deployment, incident, onset)
+        diagnosis = await self._diagnose(runbook, deployment, onset)
         evidence = [
             SignalEvidence(
                 signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
@@ -351,19 +358,27 @@ class RunbookEvaluator:
                  summary)
         return None
 
-    async def _diagnose(self, runbook: Runbook, deployment: Json, incident: IncidentScore,
+    async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
-        roles = {s.name: s.role for s in runbook.spec.signals}
         anomalies = []
-        for e in incident.explanations:
-            stream = self.streams.get((deployment["metadata"]["name"], e.signal))
-            if stream is None or stream.last is None or not stream.last.alarm:
+        workload = deployment["metadata"]["name"]
+        # Every signal of the workload, not only the fused explanation's top few: load is
+        # seldom the most anomalous signal, yet it is what tells saturation from a fault.
+        for signal in runbook.spec.signals:
+            stream = self.streams.get((workload, signal.name))
+            if stream is None or stream.last is None:
                 continue
+            last = stream.last
+            # In alarm, or anomalous right now: load jumps at the same tick as the latency it
+            # causes, before its own debounce confirms it.
+            if not (last.alarm or (last.score.ready
+                                   and last.score.probability >= stream.debouncer.threshold)):
+                continue
+            observed, expected = last.score.observed, last.score.expected
             anomalies.append(dfacts.SignalAnomaly(
-                name=e.signal, role=roles[e.signal],
-                direction=dfacts.Direction.UP if e.observed >= e.expected
-                else dfacts.Direction.DOWN,
-                observed=_finite(e.observed), expected=_finite(e.expected)))
+                name=signal.name, role=signal.role,
+                direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,
+                observed=_finite(observed), expected=_finite(expected)))
         facts = dfacts.DiagnosisInput(
             onset=onset,
             signals=tuple(anomalies),
