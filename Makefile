@@ -5,6 +5,7 @@ VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 STACK_DIR ?= .stack
 PYTEST_ARGS ?= --durations=15
+E2E_WORKERS ?= 3  # end-to-end files run in parallel, each worker on a stack of its own
 CHART := deploy/chart
 IMAGE ?= kubeheal:dev
 
@@ -30,7 +31,8 @@ test: setup ## every test: unit, policy, integration and end-to-end on the local
 	$(MAKE) --no-print-directory lint
 	$(CACHE)/bin/opa test policies/ --coverage --threshold 90 >/dev/null
 	$(CACHE)/bin/opa test policies/
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -n $(E2E_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: ## the tests without I/O
 	$(PY) -m pytest tests/unit operator/kubeheal $(PYTEST_ARGS)
