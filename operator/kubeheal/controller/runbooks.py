@@ -47,7 +47,7 @@ from kubeheal.detect.values import IncidentScore, PointStatus
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
-from kubeheal.observe.kubernetes import KubernetesReader
+from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
 from kubeheal.observe.prometheus import PrometheusClient, QueryError
 
 log = logging.getLogger(__name__)
@@ -379,13 +379,43 @@ class RunbookEvaluator:
                 name=signal.name, role=signal.role,
                 direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,
                 observed=_finite(observed), expected=_finite(expected)))
+        try:  # Events add evidence (pods already replaced included); they are not required
+            events = await self.reader.pod_events(self.namespace, workload,
+                                                  since=onset - dt.timedelta(minutes=10))
+        except KubernetesError as e:
+            log.warning("runbook %s/%s: pod events unavailable: %s", self.namespace, self.name, e)
+            events = []
+        pods = [pod_health_from(p) for p in await self.reader.pods(deployment)]
         facts = dfacts.DiagnosisInput(
             onset=onset,
             signals=tuple(anomalies),
             revisions=revisions_from_replicasets(await self.reader.replica_sets(deployment)),
-            pods=tuple(pod_health_from(p) for p in await self.reader.pods(deployment)),
+            pods=with_event_facts(pods, events),
         )
         return diagnosis_mod.diagnose(facts)
+
+
+def with_event_facts(pods: Sequence[dfacts.PodHealth],
+                     events: Sequence[PodEvent]) -> tuple[dfacts.PodHealth, ...]:
+    """Pod health with the OOM kills that Kubernetes Events tell of, replaced pods included.
+
+    >>> from kubeheal.observe.kubernetes import PodEvent
+    >>> pods = [dfacts.PodHealth("web-1")]
+    >>> events = [PodEvent("web-1", "OOMKilling", "", "Warning", 2, None),
+    ...           PodEvent("web-0", "OOMKilling", "", "Warning", 1, None),
+    ...           PodEvent("web-1", "Unhealthy", "", "Warning", 5, None)]
+    >>> [(p.name, p.oom_kills) for p in with_event_facts(pods, events)]
+    [('web-1', 2), ('web-0', 1)]
+    """
+    kills: dict[str, int] = {}
+    for event in events:
+        if event.reason in ("OOMKilling", "OOMKilled"):
+            kills[event.pod] = kills.get(event.pod, 0) + event.count
+    known = {p.name for p in pods}
+    return (*(dataclasses.replace(p, oom_kills=max(p.oom_kills, kills.get(p.name, 0)))
+              for p in pods),
+            *(dfacts.PodHealth(name=pod, oom_kills=n) for pod, n in kills.items()
+              if pod not in known))
 
 
 def _diagnosis_message(diagnosis: diagnosis_mod.Diagnosis) -> str:
