@@ -51,6 +51,7 @@ from kubeheal.api.runbook import Action, ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
+from kubeheal.controller.slos import current_sli
 from kubeheal.controller.store import TARGET_LABEL, Json, ObjectStore, now, set_condition
 from kubeheal.decide import Action as Candidate
 from kubeheal.decide import (
@@ -490,8 +491,6 @@ class RemediationDriver:
                 await self.store.get("servicelevelobjectives", namespace, name))
         except (KubernetesError, ValidationError) as e:
             return False, f"SLO {name} unavailable: {e}"
-        from kubeheal.controller.slos import current_sli
-
         try:
             sli = await current_sli(self.prometheus, slo)
         except QueryError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.observe.prometheus import PrometheusClient, QueryError
+from kubeheal.observe.prometheus import PrometheusClient
 from kubeheal.verify.slo import SloEvaluation, WindowCounts, evaluate
 
 
@@ -67,7 +67,7 @@ async def evaluate_slo(prometheus: PrometheusClient,
                        slo: ServiceLevelObjective) -> SloEvaluation:
     """Burn rates over the short and long windows, and the budget left over the whole window.
 
-    Raises QueryError when Prometheus cannot answer: the status then says so.
+    Raises ``QueryError`` when Prometheus cannot answer: the status then says so.
     """
     spec = slo.spec
     short = await window_counts(prometheus, slo, spec.short_window_seconds)
@@ -75,5 +75,3 @@ async def evaluate_slo(prometheus: PrometheusClient,
     whole = await window_counts(prometheus, slo, spec.window_seconds)
     return evaluate(short, long, spec.objective, spec.burn_rate_threshold, whole)
 
-
-__all__ = ["QueryError", "current_sli", "evaluate_slo", "subquery", "window_counts"]
