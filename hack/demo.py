@@ -67,7 +67,7 @@ def run(stack: LoopStack, timeout: float) -> bool:
     runbook = yaml.safe_load((demo / "30-runbook.yaml").read_text())
     warmup = runbook["spec"]["detection"]["warmupPoints"]
     say(f"warming up the detectors on healthy traffic ({warmup} points per stream)")
-    stack.wait_for("warm detectors", lambda: _warm(stack), 300, poll=2)
+    stack.wait_for("warm detectors", lambda: stack.warm(NAMESPACE, WORKLOAD), 300, poll=2)
 
     fault = stack.inject_bad_rollout(NAMESPACE, WORKLOAD)
     say(f"injected a bad rollout of {NAMESPACE}/{WORKLOAD} (pod template annotation "
@@ -106,13 +106,6 @@ def summary(stack: LoopStack, remediation: dict[str, object], fault: dt.datetime
     print(f"  time to recover {(closed - fault).total_seconds():6.1f}s  (fault to verified)")
     return status["phase"] == "Succeeded"
 
-
-def _warm(stack: LoopStack) -> bool:
-    out = stack.kubectl("get", "runbook", WORKLOAD, "-n", NAMESPACE, "-o",
-                        "jsonpath={.status.warmup.readyStreams}/{.status.warmup.totalStreams}",
-                        check=False).stdout
-    ready, _, total = out.partition("/")
-    return bool(total) and total != "0" and ready == total
 
 
 def keep(stack: LoopStack, root: Path) -> None:

@@ -52,7 +52,7 @@ def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> 
     loop, name = chart_loop, "checkout"
     loop.apply(NS, demo_deployment(name), demo_slo(name, NS), demo_runbook(name, NS))
     loop.wait_available(NS, name)
-    loop.wait_for("the runbook's streams to be warm", lambda: _warm(loop, name), 150)
+    loop.wait_for("the runbook's streams to be warm", lambda: loop.warm(NS, name), 150)
 
     loop.inject_bad_rollout(NS, name)
     opened = loop.wait_for_phase(NS, {"Detected", "Executing", "Verifying", "Succeeded"}, 60)
@@ -71,10 +71,3 @@ def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> 
                          "jsonpath={.status}").stdout
     assert peers not in ("", "{}"), "the operator did not announce itself in the peering"
 
-
-def _warm(loop: LoopStack, name: str) -> bool:
-    out = loop.kubectl("get", "runbook", name, "-n", NS, "-o",
-                       "jsonpath={.status.warmup.readyStreams}/{.status.warmup.totalStreams}",
-                       check=False).stdout
-    ready, _, total = out.partition("/")
-    return bool(total) and total != "0" and ready == total

@@ -20,25 +20,15 @@ parameters the guardrails judge it by. The parameter names are the ones the poli
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
+from kubeheal.api.runbook import ActionKind as ActionKind  # the Runbook API's own kinds
+
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
-
-
-class ActionKind(enum.StrEnum):
-    """What an action does, from least to most disruptive.
-
-    The values are those of the Runbook API (``kubeheal.api.runbook.ActionKind``).
-    """
-
-    RESTART = "restart"
-    SCALE = "scale"
-    ROLLBACK = "rollback"
 
 
 def _frozen(params: Mapping[str, JsonValue]) -> Mapping[str, JsonValue]:
