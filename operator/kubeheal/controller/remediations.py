@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from pydantic import ValidationError
 
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import ActionError, ActionResult
-from kubeheal.act.patches import previous_revision
+from kubeheal.act.patches import previous_revision, rolling_restart_floor
 from kubeheal.api.base import explain
 from kubeheal.api.remediation import (
     ChosenAction,
@@ -320,6 +321,15 @@ class RemediationDriver:
         try:
             result = await self._call(namespace, target, status.action, intent.token)
         except ActionError as e:
+            if e.retryable and now() - intent.issued_at < dt.timedelta(
+                    seconds=runbook.spec.verification.rollout_timeout_seconds):
+                # Nothing ran, or the outcome is open: the same intent (same token) settles it.
+                message = f"{status.action.name} not settled yet: {e.message}"
+                if not status.timeline or status.timeline[-1].message != message[:1024]:
+                    self._note(status, "acted", message)
+                    await self._save(body, status)
+                    self.event(body, "Warning", "ActionPending", e.message)
+                return Step(wait=True)
             status.executions.append(ExecutionRecord(
                 intent=intent, outcome="failed", completed_at=now(), message=e.message[:1024]))
             status.intent = None
@@ -351,12 +361,14 @@ class RemediationDriver:
         if action.kind is ActionKind.RESTART:
             if action.params.get("strategy") == "delete-pod":
                 pod = await self._worst_pod(namespace, target)
-                return await self.actions.delete_pod(namespace, pod, token)
-            return await self.actions.restart_rollout(namespace, target, token)
+                return await self.actions.evict_pod(namespace, pod, token, target)
+            return await self.actions.restart_rollout(
+                namespace, target, token, min_available=int(action.params["minAvailable"]))
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token)
-        return await self.actions.rollback_to_previous_revision(namespace, target, token)
+        return await self.actions.rollback_to_revision(
+            namespace, target, int(action.params["toRevision"]), token)
 
     async def _worst_pod(self, namespace: str, target: str) -> str:
         """The pod to delete: the most restarted, else the oldest."""
@@ -643,9 +655,23 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
                 {"toRevision": str(number), "replicaSet": previous["metadata"]["name"]}, "")
     strategy = action.restart.strategy if action.restart else "rollout"
     share = action.restart.max_unavailable_share if action.restart else 0.25
+    if strategy == "delete-pod":
+        candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
+                                      ready_replicas=ready)
+        return candidate, {"strategy": strategy}, ""
+    # The policy judges the pods the Deployment's own strategy takes down, and the restart
+    # runs only while that strategy still keeps at least as many available.
+    floor, why = rolling_restart_floor(deployment)
+    if floor is None:
+        return None, {}, f"a rollout restart would keep no pod available: {why}"
+    taken, allowed = max(0, ready - floor), max(1, math.floor(ready * share))
+    if taken > allowed:
+        return None, {}, (f"{why}: it would take {taken} of {ready} ready pods down at once, "
+                          f"more than maxUnavailableShare {share:g} allows ({allowed})")
     candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
-                                  ready_replicas=ready)
-    return candidate, {"strategy": strategy, "maxUnavailableShare": f"{share:g}"}, ""
+                                  pods_unavailable=taken)
+    return candidate, {"strategy": strategy, "maxUnavailableShare": f"{share:g}",
+                       "minAvailable": str(floor)}, ""
 
 
 def own_guardrails(max_per_hour: int, history: RemediationHistory) -> str:
