@@ -190,7 +190,8 @@ class LoopStack:
                                    "chart"), "-n", namespace], capture_output=True, text=True,
                                   check=True, timeout=60).stdout
         docs = [d for d in yaml.safe_load_all(rendered) if d]
-        self.kubectl("create", "namespace", namespace)
+        if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+            self.kubectl("create", "namespace", namespace)
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
             [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole",
                                              "ClusterRoleBinding", "Role", "RoleBinding")]))

@@ -50,9 +50,9 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopStack, Ch
 
 def pair(loop: LoopStack, chart: ChartOperator, leader: str, standby: str,
          leader_env: dict[str, str] | None = None) -> tuple[Replica, Replica]:
-    """Stop the running replicas (each hands its lease back), then start ``leader``, and
-    ``standby`` once the first leads."""
-    for replica in loop.replicas.values():
+    """Stop the running replicas (standbys first, then the leader, which hands its lease
+    back), then start ``leader``, and ``standby`` once the first leads."""
+    for replica in sorted(loop.replicas.values(), key=Replica.leading):
         replica.process.stop()
     first = loop.start_replica(chart, leader, env=leader_env)
     loop.wait_for(f"{leader} to lead", first.leading, 60, poll=0.5)
