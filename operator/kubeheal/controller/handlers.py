@@ -16,7 +16,9 @@ import contextvars
 import datetime as dt
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
@@ -315,7 +317,7 @@ def run(config: OperatorConfig, liveness_port: int | None = None,
 
 
 async def _operate(config: OperatorConfig, liveness_port: int | None,
-                   stop: asyncio.Event | None = None, fence: Fence | None = None) -> None:
+                   fence: Fence | None = None) -> None:
     await kopf.operator(
         registry=registry,
         memo=kopf.Memo(config=config, fence=fence),
@@ -323,7 +325,6 @@ async def _operate(config: OperatorConfig, liveness_port: int | None,
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None,
-        stop_flag=stop,
     )
 
 
@@ -331,29 +332,59 @@ async def _lead(config: OperatorConfig, settings: ElectionConfig,
                 liveness_port: int | None) -> None:
     """Stand by until elected, then operate while the lease is renewed.
 
-    A lost lease ends the process at once, whatever it was doing (as client-go's controllers
-    do): the fence already refuses every write, and the restarted process stands by.
+    The Lease is acquired and renewed in a thread of its own, so that a busy event loop does
+    not delay renewals. A lost lease ends the process at once, from that thread, whatever the
+    operator was doing (as client-go's controllers do): the fence already refuses every
+    write, and the restarted process stands by.
     """
     api = (api_client_from_kubeconfig(config.kubeconfig) if config.kubeconfig
            else in_cluster_api_client())
     election = LeaderElection(api, settings)
     health = await _serve_health(liveness_port, election) if liveness_port else None
-    await election.acquire()
-    FENCE.set(election.check)  # the tasks created from here on inherit it
-    stop = asyncio.Event()
-    operator = asyncio.create_task(_operate(config, None, stop, election.check))
-    keeper = asyncio.create_task(election.keep())
-    await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
-    if keeper.done():
-        log.critical("%s lost the lease %s/%s (%s): exiting at once", settings.identity,
-                     settings.lease_namespace, settings.lease_name, keeper.result())
-        logging.shutdown()
-        os._exit(EXIT_LEASE_LOST)
-    keeper.cancel()
-    await election.release()
-    if health is not None:
-        await health.cleanup()
-    operator.result()  # an operator that failed fails the process
+    try:
+        await _in_thread(election.acquire, "lease-acquire")
+        FENCE.set(election.check)  # the tasks created from here on inherit it
+        keeper = threading.Thread(target=_keep_or_exit, args=(election,), name="lease-keeper",
+                                  daemon=True)
+        keeper.start()
+        try:
+            await _operate(config, None, fence=election.check)
+        finally:
+            election.stopped.set()
+            await asyncio.to_thread(keeper.join, settings.retry_period + 1)
+            await asyncio.to_thread(election.release)
+    finally:
+        election.stopped.set()
+        if health is not None:
+            await health.cleanup()
+
+
+def _keep_or_exit(election: LeaderElection) -> None:
+    why = election.keep()
+    if why is None:  # stopped: the operator is shutting down and releases the lease
+        return
+    settings = election.config
+    log.critical("%s lost the lease %s/%s (%s): exiting at once", settings.identity,
+                 settings.lease_namespace, settings.lease_name, why)
+    logging.shutdown()
+    os._exit(EXIT_LEASE_LOST)
+
+
+async def _in_thread(function: Callable[[], object], name: str) -> None:
+    """Run ``function`` in a daemon thread of its own (one that never blocks the exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def run() -> None:
+        try:
+            function()
+        except BaseException as e:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(done.set_exception, e)
+        else:
+            loop.call_soon_threadsafe(done.set_result, None)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    await done
 
 
 async def _serve_health(port: int, election: LeaderElection) -> web.AppRunner:

@@ -17,20 +17,23 @@ renew deadline has lost: the caller stops at once (client-go exits the process t
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import urllib3
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from kubeheal.observe.kubernetes import Json, KubernetesError, call
+from kubeheal.observe.kubernetes import Json, KubernetesError, kubernetes_error
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +245,9 @@ def released(lease: Json, at: dt.datetime) -> Json:
 class LeaderElection:
     """One candidate for the Lease: :meth:`acquire`, then :meth:`keep`, then :meth:`release`.
 
-    ``clock`` is monotonic (a suspended process finds its lease expired when it resumes).
+    Synchronous, meant for a thread of its own: renewals then go on while the operator's event
+    loop is busy, and never queue behind its API calls. ``clock`` is monotonic (a suspended
+    process finds its lease expired when it resumes).
     """
 
     def __init__(self, api_client: client.ApiClient, config: ElectionConfig,
@@ -252,6 +257,7 @@ class LeaderElection:
         self.clock = clock
         self.valid_until = -math.inf  # monotonic; writes are fenced from then on
         self.lost = False
+        self.stopped = threading.Event()  # set to end acquire() or keep() early
         self.observed: Observed | None = None
         self._lease: Json | None = None  # the Lease as last written by this process
 
@@ -270,14 +276,15 @@ class LeaderElection:
     def _where(self) -> str:
         return f"{self.config.lease_namespace}/{self.config.lease_name}"
 
-    async def acquire(self) -> None:
-        """Return once this process holds the lease; until then it stands by."""
+    def acquire(self) -> bool:
+        """Return True once this process holds the lease (it stands by until then), False
+        if :attr:`stopped` was set first."""
         said = ""
-        while True:
+        while not self.stopped.is_set():
             try:
-                if await self.try_hold():
+                if self.try_hold():
                     log.info("%s leads: holds the lease %s", self.config.identity, self._where)
-                    return
+                    return True
                 holder = self.observed.record.holder if self.observed else ""
                 if holder != said:
                     log.info("%s stands by: the lease %s is held by %s", self.config.identity,
@@ -285,58 +292,59 @@ class LeaderElection:
                     said = holder
             except KubernetesError as e:
                 log.warning("lease %s: %s; trying again", self._where, e)
-            await asyncio.sleep(self.config.retry_period)
+            self.stopped.wait(self.config.retry_period)
+        return False
 
-    async def keep(self) -> str:
-        """Renew the lease every retry period; return why it was lost.
+    def keep(self) -> str | None:
+        """Renew the lease every retry period; return why it was lost, or None once
+        :attr:`stopped` is set.
 
         Lost when another holder is found, or when no renewal succeeded within the renew
         deadline (each attempt is bounded by what is left of it).
         """
         timings = self.config
         last = self.valid_until - timings.lease_duration + timings.margin
-        while True:
-            await asyncio.sleep(timings.retry_period)
+        while not self.stopped.wait(timings.retry_period):
             left = last + timings.renew_deadline - self.clock()
             if left <= 0:
                 return self._lose(f"no renewal within the renew deadline "
                                   f"({timings.renew_deadline:g}s)")
             try:
-                renewed = await asyncio.wait_for(self.try_hold(), left)
-            except (KubernetesError, TimeoutError) as e:
-                log.warning("lease %s not renewed: %s", self._where, str(e) or "timed out")
+                renewed = self.try_hold(timeout=min(left, timings.retry_period))
+            except KubernetesError as e:
+                log.warning("lease %s not renewed: %s", self._where, e)
                 continue
             if not renewed:
                 holder = self.observed.record.holder if self.observed else "?"
                 return self._lose(f"the lease is held by {holder}")
             last = self.valid_until - timings.lease_duration + timings.margin
+        return None
 
     def _lose(self, why: str) -> str:
         self.lost = True
         self.valid_until = -math.inf
         return why
 
-    async def release(self) -> None:
+    def release(self) -> None:
         """Hand the lease back (on a clean shutdown) so that a standby takes over at once."""
         lease, self._lease = self._lease, None
-        self.lost = True
-        self.valid_until = -math.inf
+        self._lose("released")
         if lease is None:
             return
         try:
-            await call(self.api.replace_namespaced_lease, self.config.lease_name,
+            self._call(self.api.replace_namespaced_lease, self.config.lease_name,
                        self.config.lease_namespace, released(lease, _now()),
                        timeout=self.config.retry_period)
             log.info("%s released the lease %s", self.config.identity, self._where)
         except KubernetesError as e:  # a conflict: someone else holds it already
             log.warning("lease %s not released: %s", self._where, e)
 
-    async def try_hold(self) -> bool:
+    def try_hold(self, timeout: float | None = None) -> bool:
         """One round: read the Lease, write ourselves into it if we may; whether we hold it."""
         cfg = self.config
-        timeout = cfg.retry_period
+        timeout = timeout or cfg.retry_period
         try:
-            lease: Json | None = await call(self.api.read_namespaced_lease, cfg.lease_name,
+            lease: Json | None = self._call(self.api.read_namespaced_lease, cfg.lease_name,
                                             cfg.lease_namespace, timeout=timeout)
         except KubernetesError as e:
             if e.kind != "not-found":
@@ -351,10 +359,10 @@ class LeaderElection:
         body = claimed(lease, cfg, _now())
         try:
             if lease is None:
-                written = await call(self.api.create_namespaced_lease, cfg.lease_namespace,
+                written = self._call(self.api.create_namespaced_lease, cfg.lease_namespace,
                                      body, timeout=timeout)
             else:
-                written = await call(self.api.replace_namespaced_lease, cfg.lease_name,
+                written = self._call(self.api.replace_namespaced_lease, cfg.lease_name,
                                      cfg.lease_namespace, body, timeout=timeout)
         except KubernetesError as e:
             if e.kind == "conflict":  # someone else wrote it first (or created it)
@@ -365,6 +373,15 @@ class LeaderElection:
         if not self.lost:
             self.valid_until = sent + cfg.lease_duration - cfg.margin
         return True
+
+    @staticmethod
+    def _call(method: Callable[..., Any], *args: Any, timeout: float) -> Json:
+        try:
+            response = method(*args, _preload_content=False, _request_timeout=timeout)
+            body: Json = json.loads(response.data or b"{}")
+            return body
+        except (ApiException, urllib3.exceptions.HTTPError) as e:
+            raise kubernetes_error(e) from e
 
 
 def _now() -> dt.datetime:

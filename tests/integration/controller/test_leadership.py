@@ -9,8 +9,8 @@ the API server's.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -55,95 +55,105 @@ def holder(api: client.ApiClient, namespace: str, lease: str = "kubeheal") -> st
     return body.spec.holder_identity  # type: ignore[no-any-return]
 
 
-async def test_one_holder_and_takeover_only_after_a_whole_lease_duration(
+def test_one_holder_and_takeover_only_after_a_whole_lease_duration(
         api: client.ApiClient, namespace: str) -> None:
     a, b = candidate(api, namespace, "a"), candidate(api, namespace, "b")
-    await asyncio.wait_for(a.acquire(), 10)
+    assert a.acquire()
     a.check()
     assert holder(api, namespace) == "a"
-    assert not await b.try_hold()  # first look: the clock of b starts now
+    assert not b.try_hold()  # first look: the clock of b starts now
     clock(b).now += 14.9
-    assert not await b.try_hold()
+    assert not b.try_hold()
     clock(b).now += 0.1
-    assert await b.try_hold()
+    assert b.try_hold()
     assert holder(api, namespace) == "b"
     b.check()
     # The deposed leader finds another holder at its next renewal and is lost at once.
-    assert await asyncio.wait_for(a.keep(), 10) == "the lease is held by b"
+    assert a.keep() == "the lease is held by b"
     with pytest.raises(NotLeader, match="a lost the lease"):
         a.check()
 
 
-async def test_a_renewal_restarts_the_standbys_wait_when_it_sees_it(api: client.ApiClient,
+def test_a_renewal_restarts_the_standbys_wait_when_it_sees_it(api: client.ApiClient,
                                                     namespace: str) -> None:
     a, b = candidate(api, namespace, "a"), candidate(api, namespace, "b")
-    assert await a.try_hold()
-    assert not await b.try_hold()
+    assert a.try_hold()
+    assert not b.try_hold()
     clock(b).now += 10
-    assert await a.try_hold()  # a renews
+    assert a.try_hold()  # a renews
     clock(b).now += 10  # 20s since b first looked: but it sees the renewal only now
-    assert not await b.try_hold()
+    assert not b.try_hold()
     clock(b).now += 14.9
-    assert not await b.try_hold()
+    assert not b.try_hold()
     clock(b).now += 0.1
-    assert await b.try_hold()
+    assert b.try_hold()
 
 
-async def test_the_fence_closes_before_a_standby_may_take_over(api: client.ApiClient,
+def test_the_fence_closes_before_a_standby_may_take_over(api: client.ApiClient,
                                                                namespace: str) -> None:
     """Valid until the renewal was sent + lease duration - margin (15 - 2 s)."""
     a = candidate(api, namespace, "a")
     with pytest.raises(NotLeader, match="holds no valid lease"):
         a.check()
-    assert await a.try_hold()
+    assert a.try_hold()
     clock(a).now += 12.9
     a.check()
     clock(a).now += 0.1
     with pytest.raises(NotLeader):
         a.check()
-    assert await a.try_hold()  # renewed: open again
+    assert a.try_hold()  # renewed: open again
     a.check()
 
 
-async def test_of_two_simultaneous_candidates_exactly_one_wins(api: client.ApiClient,
-                                                               namespace: str) -> None:
-    for round_ in range(5):
-        lease = f"race-{round_}"
-        a, b = candidate(api, namespace, "a", lease), candidate(api, namespace, "b", lease)
-        won = await asyncio.gather(a.try_hold(), b.try_hold())
-        assert sorted(won) == [False, True]
-        assert holder(api, namespace, lease) == ("a" if won[0] else "b")
-        # And again on a released Lease that both see free.
-        winner = a if won[0] else b
-        await winner.release()
-        assert holder(api, namespace, lease) is None
-        c, d = candidate(api, namespace, "c", lease), candidate(api, namespace, "d", lease)
-        assert sorted(await asyncio.gather(c.try_hold(), d.try_hold())) == [False, True]
+@pytest.mark.parametrize("released", [False, True], ids=["new", "released"])
+def test_of_two_candidates_seeing_the_lease_free_exactly_one_wins(
+        api: client.ApiClient, namespace: str, released: bool) -> None:
+    """b reads the Lease, a writes itself into it, then b writes: b's write carries a stale
+    resourceVersion (or creates an existing Lease) and the API server refuses it."""
+    if released:
+        first = candidate(api, namespace, "first")
+        assert first.try_hold()
+        first.release()
+        assert holder(api, namespace) is None
+    a, b = candidate(api, namespace, "a"), candidate(api, namespace, "b")
+    read = b.api.read_namespaced_lease
+
+    def read_then_a_writes(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return read(*args, **kwargs)  # a new Lease: not found
+        finally:
+            assert a.try_hold()
+
+    b.api.read_namespaced_lease = read_then_a_writes
+    assert not b.try_hold()
+    assert holder(api, namespace) == "a"
+    with pytest.raises(NotLeader):
+        b.check()
 
 
-async def test_a_released_lease_is_taken_over_at_once(api: client.ApiClient,
+def test_a_released_lease_is_taken_over_at_once(api: client.ApiClient,
                                                       namespace: str) -> None:
     a, b = candidate(api, namespace, "a"), candidate(api, namespace, "b")
-    assert await a.try_hold()
-    assert not await b.try_hold()
-    await a.release()
+    assert a.try_hold()
+    assert not b.try_hold()
+    a.release()
     with pytest.raises(NotLeader):
         a.check()
-    assert await b.try_hold()
+    assert b.try_hold()
     lease = client.CoordinationV1Api(api).read_namespaced_lease("kubeheal", namespace)
     assert lease.spec.lease_transitions == 1
 
 
-async def test_keep_gives_up_after_the_renew_deadline(api: client.ApiClient,
+def test_keep_gives_up_after_the_renew_deadline(api: client.ApiClient,
                                                       namespace: str) -> None:
     """An unreachable API server: no renewal within the renew deadline loses the lease."""
     lost = LeaderElection(api, ElectionConfig("kubeheal", namespace, "a", lease_duration=3,
                                               renew_deadline=2, retry_period=0.5, margin=0.5))
-    await lost.acquire()
+    assert lost.acquire()
     lost.api = client.CoordinationV1Api(client.ApiClient(client.Configuration(
         host="https://127.0.0.1:1")))  # nothing listens there
-    why = await asyncio.wait_for(lost.keep(), 10)
-    assert "renew deadline" in why
+    why = lost.keep()
+    assert why is not None and "renew deadline" in why
     with pytest.raises(NotLeader):
         lost.check()
 
