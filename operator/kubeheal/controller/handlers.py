@@ -12,6 +12,7 @@ operator alone, or as one of several replicas of which only the Lease's holder r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
 import logging
@@ -375,13 +376,22 @@ async def _in_thread(function: Callable[[], object], name: str) -> None:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
 
+    def settle(error: BaseException | None) -> None:
+        if done.done():  # the awaiting coroutine was cancelled meanwhile
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
     def run() -> None:
+        error: BaseException | None = None
         try:
             function()
         except BaseException as e:  # handed to the awaiting coroutine
-            loop.call_soon_threadsafe(done.set_exception, e)
-        else:
-            loop.call_soon_threadsafe(done.set_result, None)
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits it
+            loop.call_soon_threadsafe(settle, error)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     await done
