@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -23,7 +24,16 @@ from typing import Any
 
 import yaml
 
-from localstack import Cluster, ComponentError, Opa, Process, Prometheus, free_port, http_ok
+from localstack import (
+    Cluster,
+    ComponentError,
+    Opa,
+    Process,
+    Prometheus,
+    binary,
+    free_port,
+    http_ok,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
@@ -90,6 +100,7 @@ class LoopStack:
     demo: Process | None = None
     operator: Process | None = None
     metrics_port: int = 0
+    replicas: dict[str, Replica] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cluster = Cluster(self.root / "cluster")
@@ -160,12 +171,67 @@ class LoopStack:
             self.operator = None
 
     def stop(self) -> None:
-        for process in (self.operator, self.demo):
+        for process in (self.operator, *(r.process for r in self.replicas.values()), self.demo):
             if process is not None:
                 process.stop()
         for component in ("prometheus", "opa", "cluster"):
             if hasattr(self, component):
                 getattr(self, component).stop()
+
+    # -- replicas, as the Helm chart runs them ------------------------------------------------
+
+    def chart_operator(self, release: str = "kubeheal", namespace: str = "kubeheal-system",
+                       ) -> ChartOperator:
+        """The operator as the chart installs it by default, less its Deployment (no container
+        runtime here: each replica is a process): its ServiceAccount and RBAC applied, a
+        kubeconfig with a token of that ServiceAccount, and the operator container's
+        arguments and environment."""
+        rendered = subprocess.run([binary("helm"), "template", release, str(ROOT / "deploy" /
+                                   "chart"), "-n", namespace], capture_output=True, text=True,
+                                  check=True, timeout=60).stdout
+        docs = [d for d in yaml.safe_load_all(rendered) if d]
+        if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+            self.kubectl("create", "namespace", namespace)
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
+            [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole",
+                                             "ClusterRoleBinding", "Role", "RoleBinding")]))
+        (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+        (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"]
+                        if c["name"] == "operator"]
+        account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        token = self.kubectl("create", "token", account, "-n", namespace,
+                             "--duration=2h").stdout.strip()
+        return ChartOperator(namespace, self.cluster.kubeconfig_for(f"chart-{account}", token),
+                             container["args"], container["env"])
+
+    def start_replica(self, chart: ChartOperator, identity: str,
+                      env: dict[str, str] | None = None) -> Replica:
+        """One replica with the chart's arguments and environment (its pod name ``identity``),
+        but this stack's addresses and ports; its log is logs/<identity>.log. Returns once it
+        answers /healthz (as leader or standby)."""
+        replica = Replica(identity, Process(identity, [], self.root / "logs" / f"{identity}.log"),
+                          liveness_port=free_port(), metrics_port=free_port())
+        replica.process.argv = [
+            sys.executable, "-m", "kubeheal.cli",
+            *[a for a in chart.args if not a.startswith("--liveness-port")],
+            "--kubeconfig", str(chart.kubeconfig),
+            "--prometheus-url", self.prometheus.url, "--opa-url", self.opa.url,
+            "--policies", str(ROOT / "policies"),
+            "--metrics-port", str(replica.metrics_port),
+            "--liveness-port", str(replica.liveness_port),
+        ]
+        pod = {"metadata.name": identity, "metadata.namespace": chart.namespace}
+        chart_env = {e["name"]: e["value"] if "value" in e
+                     else pod[e["valueFrom"]["fieldRef"]["fieldPath"]] for e in chart.env}
+        replica.process.start(env={**chart_env, **_python_env(), **(env or {})})
+        self.replicas[identity] = replica
+        replica.process.wait_until(lambda: replica.health() is not None, "answering /healthz",
+                                   60)
+        return replica
+
+    def lease_holder(self, chart: ChartOperator, name: str = "kubeheal") -> str:
+        return str(self.kubectl("get", "lease", name, "-n", chart.namespace, "-o",
+                                "jsonpath={.spec.holderIdentity}", check=False).stdout)
 
     # -- moves of a scenario ----------------------------------------------------------------
 
@@ -301,6 +367,48 @@ class LoopStack:
         return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class ChartOperator:
+    """How the chart runs the operator: its namespace, identity (a kubeconfig with a token of
+    its ServiceAccount), and its container's arguments and environment."""
+
+    namespace: str
+    kubeconfig: Path
+    args: list[str]
+    env: list[Json]
+
+
+@dataclass
+class Replica:
+    """One operator replica started by :meth:`LoopStack.start_replica`."""
+
+    identity: str
+    process: Process
+    liveness_port: int
+    metrics_port: int
+
+    def health(self) -> Json | None:
+        """Its /healthz answer (``{"identity", "leader"}``); None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz",
+                                        timeout=2) as response:
+                body: Json = json.loads(response.read())
+                return body
+        except (OSError, ValueError):
+            return None
+
+    def leading(self) -> bool:
+        return bool((self.health() or {}).get("leader"))
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the replica's process group (SIGKILL, SIGSTOP, SIGCONT)."""
+        assert self.process.pid is not None
+        os.killpg(self.process.pid, sig)
+
+    def log(self) -> str:
+        return self.process.log.read_text(errors="replace")
+
+
 TIMINGS_ENV = "KUBEHEAL_TIMINGS"
 
 
@@ -338,5 +446,5 @@ def _python_env() -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-__all__ = ["OPEN", "ROOT", "TERMINAL", "ComponentError", "Json", "LoopStack", "demo_deployment",
-           "demo_runbook", "demo_slo", "record_timing", "timeline"]
+__all__ = ["OPEN", "ROOT", "TERMINAL", "ChartOperator", "ComponentError", "Json", "LoopStack",
+           "Replica", "demo_deployment", "demo_runbook", "demo_slo", "record_timing", "timeline"]

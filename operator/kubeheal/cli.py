@@ -58,8 +58,10 @@ def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     import logging
+    import os
 
     from kubeheal.controller.handlers import run
+    from kubeheal.controller.leadership import ElectionConfig
     from kubeheal.controller.runtime import OperatorConfig
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -77,7 +79,17 @@ def _run(args: argparse.Namespace) -> int:
     if not config.policies.is_dir():
         print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
         return 2
-    run(config, liveness_port=args.liveness_port, peering=args.peering)
+    election = None
+    if args.leader_election or os.environ.get("KUBEHEAL_LEADER_ELECTION") == "true":
+        try:
+            election = ElectionConfig.from_env(
+                os.environ, lease_name=args.lease_name, lease_namespace=args.lease_namespace,
+                identity=args.identity, lease_duration=args.lease_duration,
+                renew_deadline=args.renew_deadline, retry_period=args.retry_period)
+        except ValueError as e:
+            print(f"kubeheal: {e}", file=sys.stderr)
+            return 2
+    run(config, liveness_port=args.liveness_port, election=election)
     return 0
 
 
@@ -112,11 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
     operate.add_argument("--opa-url", help="OPA server base URL")
     operate.add_argument("--policies", help="directory of Rego policies and data.json")
     operate.add_argument("--metrics-port", type=int, help="port of /metrics (default 8080)")
-    operate.add_argument("--liveness-port", type=int, help="port of kopf's /healthz probe")
+    operate.add_argument("--liveness-port", type=int, help="port of the /healthz probe")
     operate.add_argument("--escalation-webhook", help="URL that escalations are POSTed to")
-    operate.add_argument("--peering", metavar="NAME",
-                         help="kopf peering object shared by replicas, one of which is active "
-                              "(default: run standalone)")
+    elect = operate.add_argument_group(
+        "leader election", "replicas compete for a coordination.k8s.io Lease; only its holder "
+        "acts (default: this process acts alone)")
+    elect.add_argument("--leader-election", action="store_true",
+                       help="stand by until holding the Lease (or KUBEHEAL_LEADER_ELECTION=true)")
+    elect.add_argument("--lease-name", help="the Lease (or KUBEHEAL_LEASE_NAME; default kubeheal)")
+    elect.add_argument("--lease-namespace",
+                       help="its namespace (or KUBEHEAL_LEASE_NAMESPACE; default: the pod's own)")
+    elect.add_argument("--identity",
+                       help="this replica's name in the Lease, unique among replicas (or "
+                            "KUBEHEAL_IDENTITY, else POD_NAME; default: host name and pid)")
+    elect.add_argument("--lease-duration", type=float, metavar="SECONDS",
+                       help="how long a standby waits after the last renewal before taking "
+                            "over (or KUBEHEAL_LEASE_DURATION; default 15)")
+    elect.add_argument("--renew-deadline", type=float, metavar="SECONDS",
+                       help="the leader exits when it could not renew for this long (or "
+                            "KUBEHEAL_RENEW_DEADLINE; default 10)")
+    elect.add_argument("--retry-period", type=float, metavar="SECONDS",
+                       help="between renewals, and between a standby's looks (or "
+                            "KUBEHEAL_RETRY_PERIOD; default 2)")
     operate.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     operate.set_defaults(run=_run)
 

@@ -1,5 +1,6 @@
 """The chart's RBAC is enough: the operator, running as the chart's ServiceAccount (a
-TokenRequest token, out of cluster, with kopf peering as in the chart), heals a bad rollout.
+TokenRequest token, out of cluster, electing itself leader on the chart's Lease), heals a bad
+rollout.
 
 A stack of its own, so that the operator of the shared ``loop`` (a cluster admin) is not in
 the way; only the objects the chart installs for the operator's identity are applied, the
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "chart"
 RELEASE, SYSTEM, NS = "kubeheal", "kubeheal-system", "rollout"
-IDENTITY = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering")
+IDENTITY = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +31,6 @@ def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
     stack = LoopStack(tmp_path_factory.mktemp("chart-loop"), (NS,))
     try:
         stack.start()
-        stack.kubectl("apply", "-f", str(CHART / "crds" / "kopf.dev_peerings.yaml"))
-        stack.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
-                      str(CHART / "crds" / "kopf.dev_peerings.yaml"))
         stack.kubectl("create", "namespace", SYSTEM)
         rendered = subprocess.run([binary("helm"), "template", RELEASE, str(CHART), "-n", SYSTEM],
                                   capture_output=True, text=True, check=True, timeout=60).stdout
@@ -42,7 +40,9 @@ def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
         token = stack.kubectl("create", "token", f"{RELEASE}-operator", "-n", SYSTEM,
                               "--duration=2h").stdout.strip()
         kubeconfig = stack.cluster.kubeconfig_for("chart-operator", token)
-        stack.start_operator(kubeconfig=kubeconfig, extra=["--peering", RELEASE])
+        stack.start_operator(kubeconfig=kubeconfig, extra=[
+            "--leader-election", "--lease-name", RELEASE, "--lease-namespace", SYSTEM,
+            "--identity", "kubeheal-operator-0"])
         yield stack
     finally:
         stack.stop()
@@ -64,10 +64,10 @@ def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> 
     template = loop.kubectl("get", "deployment", name, "-n", NS, "-o",
                             "jsonpath={.spec.template.metadata.annotations}").stdout
     assert "bad-build" not in template
-    # Every API call was allowed: no Forbidden in the operator's log, and kopf peered.
+    # Every API call was allowed: no Forbidden in the operator's log, and it held the Lease.
     log = (loop.root / "logs" / "operator.log").read_text(errors="replace")
     assert "Forbidden" not in log and "403" not in log, log[-3000:]
-    peers = loop.kubectl("get", "clusterkopfpeering", RELEASE, "-o",
-                         "jsonpath={.status}").stdout
-    assert peers not in ("", "{}"), "the operator did not announce itself in the peering"
+    holder = loop.kubectl("get", "lease", RELEASE, "-n", SYSTEM, "-o",
+                          "jsonpath={.spec.holderIdentity}").stdout
+    assert holder == "kubeheal-operator-0"
 

@@ -47,8 +47,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
-{{- define "kubeheal.peeringName" -}}
-{{- default (include "kubeheal.fullname" .) .Values.peering.name }}
+{{- define "kubeheal.leaseName" -}}
+{{- default (include "kubeheal.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{- define "kubeheal.image" -}}

@@ -45,6 +45,7 @@ from kubeheal.observe.kubernetes import (
 STRATEGIC: Final = "application/strategic-merge-patch+json"
 MERGE: Final = "application/merge-patch+json"
 JSON_PATCH: Final = "application/json-patch+json"
+READS: Final = ("read_", "list_", "get_")
 
 
 def _generation(obj: Mapping[str, Any]) -> int | None:
@@ -56,15 +57,22 @@ class KubernetesActions:
     """The actions, bound to one API client; all methods are coroutines safe to retry."""
 
     def __init__(self, api_client: client.ApiClient, request_timeout: float = 10.0,
-                 conflict_retries: int = 5) -> None:
+                 conflict_retries: int = 5, fence: Callable[[], None] | None = None) -> None:
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.autoscaling = client.AutoscalingV2Api(api_client)
         self.timeout = request_timeout
         self.conflict_retries = conflict_retries
+        self.fence = fence  # raises unless this process may write (it holds the lease)
 
     async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:
+        self._may_call(method)
         return await call(method, *args, timeout=self.timeout, **kwargs)
+
+    def _may_call(self, method: Callable[..., Any]) -> None:
+        """Every call but a read passes the fence first: nothing is written unless it lets."""
+        if self.fence is not None and not method.__name__.startswith(READS):
+            self.fence()
 
     async def _deployment(self, namespace: str, name: str) -> Json:
         return await self._call(self.apps.read_namespaced_deployment, name, namespace)

@@ -4,23 +4,31 @@ Handlers are registered on :data:`registry` (not kopf's global one, so importing
 has no side effect) and call the loop's pieces: one daemon per Runbook evaluates it at its
 interval, one per open Remediation drives it to a verified outcome, one per
 ServiceLevelObjective keeps its status current. A bad custom resource gets a status condition
-and an Event; no handler lets an exception take the operator down.
+and an Event; no handler lets an exception take the operator down. :func:`run` starts the
+operator alone, or as one of several replicas of which only the Lease's holder runs it
+(:mod:`~kubeheal.controller.leadership`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
+from aiohttp import web
 
 from kubeheal.api.base import GROUP, VERSION, explain
 from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
 from kubeheal.controller.runbooks import (
     Evaluation,
     evaluation_slot,
@@ -31,15 +39,24 @@ from kubeheal.controller.runtime import OperatorConfig, Runtime
 from kubeheal.controller.slos import evaluate_slo
 from kubeheal.controller.store import RUNBOOK_LABEL, Json, now, rfc3339
 from kubeheal.controller.store import set_condition_json as with_condition
-from kubeheal.observe.kubernetes import KubernetesError
+from kubeheal.observe.kubernetes import (
+    KubernetesError,
+    api_client_from_kubeconfig,
+    in_cluster_api_client,
+)
 from kubeheal.observe.prometheus import QueryError
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
+FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar("fence", default=None)
+EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
 
 
 def post_event(body: Json, type_: str, reason: str, message: str) -> None:
+    fence = FENCE.get()
+    if fence is not None:
+        fence()  # a replica that does not hold the lease posts nothing
     kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=type_, reason=reason,
                message=message[:1024])
 
@@ -58,7 +75,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING  # our own Events only, not kopf's chatter
     settings.watching.server_timeout = 120
-    memo.runtime = await Runtime.start(memo.config)
+    memo.runtime = await Runtime.start(memo.config, fence=memo.fence)
 
 
 @kopf.on.cleanup(registry=registry)
@@ -285,22 +302,111 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
 
 
 def run(config: OperatorConfig, liveness_port: int | None = None,
-        peering: str | None = None) -> None:
+        election: ElectionConfig | None = None) -> None:
     """Run the operator until interrupted.
 
-    With ``peering`` (the name of a KopfPeering or ClusterKopfPeering object), replicas elect
-    one active operator through kopf peering; without it, this process acts alone.
+    With ``election``, this process is one of several replicas: it stands by until it holds
+    the Lease, then runs the operator, every write fenced by the lease; without it, this
+    process acts alone.
     """
     if config.kubeconfig:
         os.environ["KUBECONFIG"] = config.kubeconfig
-    memo = kopf.Memo(config=config)
-    asyncio.run(kopf.operator(
+    if election is None:
+        asyncio.run(_operate(config, liveness_port))
+    else:
+        asyncio.run(_lead(config, election, liveness_port))
+
+
+async def _operate(config: OperatorConfig, liveness_port: int | None,
+                   fence: Fence | None = None) -> None:
+    await kopf.operator(
         registry=registry,
-        memo=memo,
-        standalone=peering is None,
-        peering_name=peering,
+        memo=kopf.Memo(config=config, fence=fence),
+        standalone=True,
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None,
-    ))
+    )
 
+
+async def _lead(config: OperatorConfig, settings: ElectionConfig,
+                liveness_port: int | None) -> None:
+    """Stand by until elected, then operate while the lease is renewed.
+
+    The Lease is acquired and renewed in a thread of its own, so that a busy event loop does
+    not delay renewals. A lost lease ends the process at once, from that thread, whatever the
+    operator was doing (as client-go's controllers do): the fence already refuses every
+    write, and the restarted process stands by.
+    """
+    api = (api_client_from_kubeconfig(config.kubeconfig) if config.kubeconfig
+           else in_cluster_api_client())
+    election = LeaderElection(api, settings)
+    health = await _serve_health(liveness_port, election) if liveness_port else None
+    try:
+        await _in_thread(election.acquire, "lease-acquire")
+        FENCE.set(election.check)  # the tasks created from here on inherit it
+        keeper = threading.Thread(target=_keep_or_exit, args=(election,), name="lease-keeper",
+                                  daemon=True)
+        keeper.start()
+        try:
+            await _operate(config, None, fence=election.check)
+        finally:
+            election.stopped.set()
+            await asyncio.to_thread(keeper.join, settings.retry_period + 1)
+            await asyncio.to_thread(election.release)
+    finally:
+        election.stopped.set()
+        if health is not None:
+            await health.cleanup()
+
+
+def _keep_or_exit(election: LeaderElection) -> None:
+    why = election.keep()
+    if why is None:  # stopped: the operator is shutting down and releases the lease
+        return
+    settings = election.config
+    log.critical("%s lost the lease %s/%s (%s): exiting at once", settings.identity,
+                 settings.lease_namespace, settings.lease_name, why)
+    logging.shutdown()
+    os._exit(EXIT_LEASE_LOST)
+
+
+async def _in_thread(function: Callable[[], object], name: str) -> None:
+    """Run ``function`` in a daemon thread of its own (one that never blocks the exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():  # the awaiting coroutine was cancelled meanwhile
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            function()
+        except BaseException as e:  # handed to the awaiting coroutine
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits it
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    await done
+
+
+async def _serve_health(port: int, election: LeaderElection) -> web.AppRunner:
+    """/healthz for the probes, answered by the leader and the standbys alike."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"identity": election.config.identity,
+                                  "leader": election.leading})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner

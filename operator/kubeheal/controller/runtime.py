@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +75,9 @@ class Runtime:
     _loader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, config: OperatorConfig) -> Runtime:
+    async def start(cls, config: OperatorConfig,
+                    fence: Callable[[], None] | None = None) -> Runtime:
+        """The runtime; with ``fence``, every write to the API server passes it first."""
         api = (api_client_from_kubeconfig(config.kubeconfig) if config.kubeconfig
                else in_cluster_api_client())
         metrics = OperatorMetrics()
@@ -83,8 +86,8 @@ class Runtime:
         gate = PolicyGate(config.opa_url, timeout=config.policy_timeout)
         await gate.open()
         runtime = cls(
-            config=config, store=ObjectStore(api), reader=KubernetesReader(api),
-            actions=KubernetesActions(api),
+            config=config, store=ObjectStore(api, fence=fence), reader=KubernetesReader(api),
+            actions=KubernetesActions(api, fence=fence),
             prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
             gate=gate, metrics=metrics)
         runtime._loader = asyncio.create_task(runtime._load_policies())

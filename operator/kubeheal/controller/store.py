@@ -8,7 +8,7 @@ for that (an intent must be on record *before* the action runs), so it writes th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -69,10 +69,16 @@ def set_condition_json(conditions: list[Json], type_: str, status: bool | None, 
 class ObjectStore:
     """kubeheal's custom objects in the API server."""
 
-    def __init__(self, api_client: client.ApiClient, timeout: float = 10.0) -> None:
+    def __init__(self, api_client: client.ApiClient, timeout: float = 10.0,
+                 fence: Callable[[], None] | None = None) -> None:
         self.objects = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.timeout = timeout
+        self.fence = fence  # raises unless this process may write (it holds the lease)
+
+    def _may_write(self) -> None:
+        if self.fence is not None:
+            self.fence()
 
     async def get(self, plural: str, namespace: str, name: str) -> Json:
         return await call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace,
@@ -87,11 +93,13 @@ class ObjectStore:
         return items
 
     async def create(self, plural: str, namespace: str, body: Json) -> Json:
+        self._may_write()
         return await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
                           namespace, plural, body, timeout=self.timeout)
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Json) -> Json:
         """Merge ``status`` into the object's status subresource."""
+        self._may_write()
         return await call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION,
                           namespace, plural, name, {"status": status}, timeout=self.timeout)
 

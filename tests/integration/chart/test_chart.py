@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "deploy" / "chart"
 Json = dict[str, Any]
 
-# Namespace-scoped, with the Prometheus Operator's objects, without peering.
+# Namespace-scoped, with the Prometheus Operator's objects, one replica without leader election.
 NAMESPACED = ("--set", "scope=namespaced", "--set", "watchNamespaces={team-a,team-b}",
               "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
-              "--set", "grafanaDashboard.enabled=true", "--set", "peering.enabled=false",
+              "--set", "grafanaDashboard.enabled=true", "--set", "leaderElection.enabled=false",
               "--set", "replicas=1")
 
 
@@ -79,11 +79,22 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
         assert container["livenessProbe"] and container["readinessProbe"]
     operator = containers["operator"]
     assert operator["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert "--peering=kubeheal" in operator["args"]
+    assert {"--leader-election", "--lease-name=kubeheal"} <= set(operator["args"])
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+           for e in operator["env"]}
+    assert env["KUBEHEAL_IDENTITY"] == "metadata.name"
+    assert env["KUBEHEAL_LEASE_NAMESPACE"] == "metadata.namespace"
     assert "--addr=127.0.0.1:8181" in containers["opa"]["args"]
-    assert find(docs, "ClusterKopfPeering", "kubeheal")
     assert find(docs, "ClusterRoleBinding", "kubeheal-operator")
-    assert not find(docs, "RoleBinding")
+    # The only namespaced grant: the Lease, in the release's namespace.
+    (binding,) = find(docs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "kubeheal-system"
+    (lease_role,) = find(docs, "Role", "kubeheal-leader-election")
+    assert lease_role["metadata"]["namespace"] == "kubeheal-system"
+    assert [(r["resources"], r.get("resourceNames"), sorted(r["verbs"]))
+            for r in lease_role["rules"]] == [(["leases"], None, ["create"]),
+                                              (["leases"], ["kubeheal"], ["get", "update"])]
+    assert not any(d["apiVersion"].startswith("kopf.dev") for d in docs)
     for kind in ("ServiceAccount", "Service", "NetworkPolicy", "ConfigMap",
                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         assert find(docs, kind), kind
@@ -93,7 +104,7 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
              for group in rule["apiGroups"] for resource in rule["resources"]}
     assert ("", "secrets") not in verbs
     assert all("approve" not in v and "*" not in v for v in verbs.values())
-    assert verbs[("kopf.dev", "clusterkopfpeerings")] == {"get", "list", "watch", "patch"}
+    assert not any(group == "kopf.dev" for group, _ in verbs)
 
 
 def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
@@ -102,12 +113,12 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
     operator = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in operator["env"]}
     assert env["KUBEHEAL_NAMESPACES"] == "team-a,team-b"
-    assert not any(a.startswith("--peering") for a in operator["args"])
-    assert not find(docs, "ClusterRoleBinding") and not find(docs, "ClusterKopfPeering")
+    assert not any(a.startswith("--lease") or a == "--leader-election" for a in operator["args"])
+    assert not find(docs, "ClusterRoleBinding") and not find(docs, "Role")
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == \
         ["team-a", "team-b"]
     resources = {r for rule in operator_rules(docs) for r in rule["resources"]}
-    assert not resources & {"customresourcedefinitions", "clusterkopfpeerings", "kopfpeerings"}
+    assert not resources & {"customresourcedefinitions", "leases"}
     assert find(docs, "ServiceMonitor") and find(docs, "PrometheusRule")
     (dashboard,) = find(docs, "ConfigMap", "kubeheal-dashboard")
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
@@ -115,12 +126,13 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
 
 @pytest.mark.parametrize("values, message", [
     (("--set", "scope=everywhere"), "/scope"),
-    (("--set", "replicas=2", "--set", "peering.enabled=false"), "/peering/enabled"),
+    (("--set", "replicas=2", "--set", "leaderElection.enabled=false"),
+     "/leaderElection/enabled"),
     (("--set", "prometheus.url=prometheus:9090"), "/prometheus/url"),
     (("--set", "watchNamespaces={Team_A}"), "/watchNamespaces/0"),
     (("--set", "metricsPort=0"), "/metricsPort"),
     (("--set", "unknown=1"), "unknown"),
-], ids=["scope", "replicas-without-peering", "url", "namespace", "port", "unknown-key"])
+], ids=["scope", "replicas-without-leader-election", "url", "namespace", "port", "unknown-key"])
 def test_schema_rejects_bad_values(values: tuple[str, ...], message: str) -> None:
     result = helm("template", "kubeheal", str(CHART), *values, check=False)
     assert result.returncode != 0
@@ -145,7 +157,7 @@ def test_chart_copies_are_what_make_chart_writes() -> None:
         assert (CHART / "crds" / source.name).read_text() == source.read_text(), stale
     extra = {p.name for p in (CHART / "crds").glob("*.yaml")} - \
         {p.name for p in (ROOT / "crds").glob("*.yaml")}
-    assert extra == {"kopf.dev_peerings.yaml"}, stale
+    assert not extra, stale
     for folder in ("admission", "rbac"):
         sources = sorted((ROOT / "deploy" / folder).glob("*.yaml"))
         copies = sorted((CHART / "files" / folder).glob("*.yaml"))
@@ -274,7 +286,15 @@ def test_cluster_wide_identity_does_its_job_and_no_more(installed: Cluster) -> N
             assert can_i(config, *check, "-n", namespace), (check, namespace)
         for check in CANNOT:
             assert not can_i(config, *check, "-n", namespace), (check, namespace)
-    assert can_i(config, "patch", "clusterkopfpeerings.kopf.dev")
+    # The Lease: its own, in its own namespace, and no more.
+    assert can_i(config, "create", "leases.coordination.k8s.io", "-n", "kubeheal-system")
+    for verb in ("get", "update"):
+        assert can_i(config, verb, "leases.coordination.k8s.io/kubeheal", "-n", "kubeheal-system")
+        assert not can_i(config, verb, "leases.coordination.k8s.io/other", "-n",
+                         "kubeheal-system")
+    assert not can_i(config, "delete", "leases.coordination.k8s.io/kubeheal", "-n",
+                     "kubeheal-system")
+    assert not can_i(config, "create", "leases.coordination.k8s.io", "-n", "team-b")
     assert can_i(config, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(config, "get", "secrets", "-n", "kubeheal-system")
     assert not can_i(config, "list", "secrets", "--all-namespaces")
@@ -291,14 +311,14 @@ def test_namespaced_identity_stays_in_its_namespace(installed: Cluster) -> None:
     assert can_i(config, "get", "namespaces/team-a", "-n", "team-a")
     assert run_as(config, "get", "namespace", "team-a").returncode == 0
     assert run_as(config, "get", "namespace", "team-b").returncode != 0
-    assert can_i(config, "patch", "kopfpeerings.kopf.dev", "-n", "team-a")
+    assert can_i(config, "update", "leases.coordination.k8s.io/team-kubeheal", "-n", "team-a")
     for outside in (("list", "deployments.apps", "-n", "team-b"),
                     ("patch", "deployments.apps", "-n", "kubeheal-system"),
                     ("list", "deployments.apps", "--all-namespaces"),
                     ("watch", "runbooks.kubeheal.io", "--all-namespaces"),
                     ("get", "namespaces/team-b", "-n", "team-b"), ("list", "namespaces"),
                     ("list", "customresourcedefinitions.apiextensions.k8s.io"),
-                    ("patch", "clusterkopfpeerings.kopf.dev")):
+                    ("update", "leases.coordination.k8s.io/team-kubeheal", "-n", "team-b")):
         assert not can_i(config, *outside), outside
 
 
