@@ -21,7 +21,8 @@ RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 
 ActionName = Literal["rollout-restart", "delete-pod", "scale", "rollback"]
 ActionErrorReason = Literal[
-    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision"
+    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision",
+    "ambiguous", "blocked-by-pdb", "unsafe",
 ]
 
 
