@@ -60,6 +60,7 @@ from kubeheal.controller.store import set_condition
 from kubeheal.decide import Action as Candidate
 from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
 from kubeheal.decide.policy_input import PolicyInput
+from kubeheal.observe.kubernetes import parse_time
 from kubeheal.policy import PolicyDecision
 from kubeheal.verify.rollout import rollout_status
 
@@ -522,10 +523,10 @@ def approval_of(rem: Remediation, digest: str) -> ApprovalDecision | None:
     return next((a for a in rem.spec.approvals if a.digest == digest), None) if digest else None
 
 
-def _policy_input(rem: Remediation, status: RemediationStatus, candidate: Candidate,
-                  target: TargetState, obs: Observations, runbook: Runbook) -> PolicyInput:
+def _policy_input(rem: Remediation, candidate: Candidate, target: TargetState,
+                  obs: Observations, runbook: Runbook) -> PolicyInput:
     deployment = target.deployment
-    moments = [_time(rs["metadata"].get("creationTimestamp")) for rs in target.replica_sets]
+    moments = [parse_time(rs["metadata"].get("creationTimestamp")) for rs in target.replica_sets]
     situation = Target(
         namespace=rem.spec.target.namespace, name=rem.spec.target.name,
         replicas=int(deployment["spec"].get("replicas", 1)),
@@ -543,12 +544,6 @@ def _policy_input(rem: Remediation, status: RemediationStatus, candidate: Candid
                    approval_risk_threshold=runbook.spec.approval.risk_threshold),
         obs.now,
     )
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
@@ -614,7 +609,7 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
     chosen = ChosenAction(name=action.name, kind=action.kind, params=params, pinned=pin(target))
     chosen.digest = action_digest(rem.metadata.name or "", status.decisions,
                                   f"{rem.spec.target.namespace}/{rem.spec.target.name}", chosen)
-    policy_input = _policy_input(rem, status, candidate, target, obs, runbook)
+    policy_input = _policy_input(rem, candidate, target, obs, runbook)
     status.action = chosen
     status.risk = RiskRecord(score=round(policy_input.risk.score, 4), factors=[
         RiskFactorRecord(name=f.name, value=round(f.value, 4),
@@ -744,8 +739,8 @@ def prepare(rem: Remediation, status: RemediationStatus, obs: Observations) -> O
                                               "ApprovalExpired", message, at=obs.now)
             return _escalate(status, "ApprovalExpired", message, obs.now)
         candidate = _candidate(action, target)
-        return Outcome(status, (AskPolicy(_policy_input(rem, status, candidate, target, obs,
-                                                        runbook), then="regated"),), wait=False)
+        return Outcome(status, (AskPolicy(_policy_input(rem, candidate, target, obs, runbook),
+                                          then="regated"),), wait=False)
     return _write_intent(rem, status, target, obs.now)
 
 
