@@ -23,8 +23,8 @@ from kubeheal.act.patches import (
     previous_revision,
     restart_patch,
     rfc3339_now,
-    rollback_patch,
     rolling_restart_floor,
+    rollback_patch,
     scale_patch,
     token_patch,
 )
