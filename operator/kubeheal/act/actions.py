@@ -23,7 +23,6 @@ from kubeheal.act.patches import (
     previous_revision,
     restart_patch,
     rfc3339_now,
-    rolling_restart_floor,
     rollback_patch,
     scale_patch,
     token_patch,
@@ -101,10 +100,8 @@ class KubernetesActions:
 
     # -- restart ----------------------------------------------------------------------------
 
-    async def restart_rollout(self, namespace: str, name: str, token: str,
-                              min_available: int = 0) -> ActionResult:
-        """``kubectl rollout restart``: a new pod template annotation rolls every pod, only
-        when the Deployment's strategy keeps at least ``min_available`` pods available."""
+    async def restart_rollout(self, namespace: str, name: str, token: str) -> ActionResult:
+        """``kubectl rollout restart``: a new pod template annotation rolls every pod."""
         target = f"deployment {namespace}/{name}"
 
         async def attempt() -> ActionResult:
@@ -113,10 +110,6 @@ class KubernetesActions:
                 return self._already("rollout-restart", target, token, deployment)
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot restart paused {target}; resume it first")
-            floor, why = rolling_restart_floor(deployment)
-            if floor is None or floor < min_available:
-                raise ActionError("unsafe", f"restart of {target} refused: {why} (at least "
-                                  f"{min_available} must stay available)")
             at = rfc3339_now()
             patched = await self._patch_deployment(
                 namespace, name, restart_patch(deployment, token, at), STRATEGIC)
@@ -165,45 +158,6 @@ class KubernetesActions:
                 return self._already("delete-pod", target, token, d)
             return ActionResult("delete-pod", target, token, _generation(d),
                                 f"deleted {target} of deployment {namespace}/{owner}")
-
-        return await self._run("delete-pod", target, token, attempt)
-
-    async def evict_pod(self, namespace: str, pod_name: str, token: str,
-                        deployment: str) -> ActionResult:
-        """Evict one pod of ``deployment`` through the Eviction API, so that its
-        PodDisruptionBudgets hold; a refusal (429) is ``blocked-by-pdb``, never forced."""
-        target = f"pod {namespace}/{pod_name}"
-
-        async def attempt() -> ActionResult:
-            d = await self._deployment(namespace, deployment)
-            try:
-                pod = await self._call(self.core.read_namespaced_pod, pod_name, namespace)
-            except KubernetesError as e:
-                if e.kind == "not-found" and action_applied(d, token):
-                    return self._already("delete-pod", target, token, d)
-                raise
-            if not self._belongs(pod, d):
-                raise ActionError("invalid", f"{target} does not belong to deployment "
-                                  f"{namespace}/{deployment}")
-            if not action_applied(d, token):
-                d = await self._patch_deployment(namespace, deployment, token_patch(token),
-                                                 MERGE)
-            eviction = client.V1Eviction(
-                metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
-                delete_options=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(uid=pod["metadata"]["uid"])))
-            try:
-                await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
-                                 eviction)
-            except KubernetesError as e:
-                if e.status == 429:
-                    raise ActionError("blocked-by-pdb", f"eviction of {target} refused: "
-                                      f"{e.message}") from e
-                if e.kind != "not-found":
-                    raise
-                return self._already("delete-pod", target, token, d)
-            return ActionResult("delete-pod", target, token, _generation(d),
-                                f"evicted {target} of deployment {namespace}/{deployment}")
 
         return await self._run("delete-pod", target, token, attempt)
 
@@ -266,33 +220,6 @@ class KubernetesActions:
         return await self._run("scale", target, token, attempt)
 
     # -- rollback ---------------------------------------------------------------------------
-
-    async def rollback_to_revision(self, namespace: str, name: str, revision: int,
-                                   token: str) -> ActionResult:
-        """``kubectl rollout undo --to-revision``: the pod template of ``revision``."""
-        target = f"deployment {namespace}/{name}"
-
-        async def attempt() -> ActionResult:
-            deployment = await self._deployment(namespace, name)
-            if action_applied(deployment, token):
-                return self._already("rollback", target, token, deployment)
-            if deployment["spec"].get("paused"):
-                raise ActionError("invalid", f"cannot roll back paused {target}; resume it first")
-            body = await self._call(self.apps.list_namespaced_replica_set, namespace,
-                                    label_selector=selector_query(deployment["spec"]["selector"]))
-            chosen = next((rs for rs in body.get("items", []) if owned_by(rs, deployment)
-                           and revision_number(rs) == revision), None)
-            if chosen is None:
-                raise ActionError("no-previous-revision",
-                                  f"cannot roll back {target}: it has no revision {revision}")
-            patched = await self._patch_deployment(
-                namespace, name, rollback_patch(deployment, chosen, token), JSON_PATCH)
-            return ActionResult(
-                "rollback", target, token, _generation(patched),
-                f"rolled back {target} to revision {revision} "
-                f"(ReplicaSet {chosen['metadata']['name']})")
-
-        return await self._run("rollback", target, token, attempt)
 
     async def rollback_to_previous_revision(self, namespace: str, name: str,
                                             token: str) -> ActionResult:

@@ -21,8 +21,7 @@ RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 
 ActionName = Literal["rollout-restart", "delete-pod", "scale", "rollback"]
 ActionErrorReason = Literal[
-    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision",
-    "ambiguous", "blocked-by-pdb", "unsafe",
+    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision"
 ]
 
 

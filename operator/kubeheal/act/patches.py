@@ -78,37 +78,6 @@ def scale_patch(deployment: Mapping[str, Any], replicas: int, token: str) -> Jso
     }
 
 
-def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
-    if isinstance(value, int):
-        return value
-    share = int(value.rstrip("%")) * replicas
-    return -(-share // 100) if round_up else share // 100
-
-
-def rolling_restart_floor(deployment: Mapping[str, Any]) -> tuple[int | None, str]:
-    """Pods a rolling restart keeps available, or None and why it cannot promise any.
-
-    >>> rolling_restart_floor({"spec": {"replicas": 4}})
-    (3, 'RollingUpdate maxUnavailable 25% keeps 3 of 4 pods')
-    >>> rolling_restart_floor({"spec": {"replicas": 3, "strategy": {"type": "Recreate"}}})
-    (None, 'strategy Recreate stops every pod before starting new ones')
-    """
-    spec = deployment.get("spec") or {}
-    replicas = int(spec.get("replicas", 1))
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type", "RollingUpdate") == "Recreate":
-        return None, "strategy Recreate stops every pod before starting new ones"
-    rolling = strategy.get("rollingUpdate") or {}
-    unavailable = rolling.get("maxUnavailable", "25%")
-    down = _resolve(unavailable, replicas, round_up=False)
-    if down == 0 and _resolve(rolling.get("maxSurge", "25%"), replicas, round_up=True) == 0:
-        down = 1  # what the API server makes of 0 and 0
-    floor = max(0, replicas - down)
-    if replicas > 0 and floor == 0:
-        return None, f"maxUnavailable {unavailable} lets the rollout take all {replicas} pods down"
-    return floor, f"RollingUpdate maxUnavailable {unavailable} keeps {floor} of {replicas} pods"
-
-
 def hpa_targeting(hpas: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
     """The HorizontalPodAutoscaler (autoscaling/v2) whose scale target is Deployment ``name``.
 
