@@ -1,11 +1,17 @@
-"""Remediation actions on Deployments through the Kubernetes API, each idempotent by token.
+"""Remediation actions on Deployments through the Kubernetes API, each settled by token.
 
-Each action reads its target, returns at once if the intent token is already there (the
-action ran before), and otherwise changes the target with a patch that also stamps the token.
-A patch conditioned on the ``resourceVersion`` that was read fails with a conflict when the
+Each action is one mutating request, so that the API server's audit log shows exactly what
+ran. It reads its target, returns at once if the intent token is already there (the action
+ran before), and otherwise changes the target with a write that also stamps the token. A
+patch conditioned on the ``resourceVersion`` that was read fails with a conflict when the
 object changed meanwhile (the Deployment controller writes its status all the time); the
-action then reads again and retries a few times. Every failure leaves as one
-:class:`~kubeheal.act.intent.ActionError` whose message names the target and the cause.
+action then reads again and retries a few times.
+
+An answer that leaves the outcome open (a timeout, a 5xx, a dropped connection) is never
+guessed: the target is read back and the token decides. Failures leave as one
+:class:`~kubeheal.act.intent.ActionError`; :attr:`~kubeheal.act.intent.ActionError.retryable`
+says whether the same intent may be tried again (nothing ran, or the outcome is still open
+and the token will settle it) or the action failed for good.
 """
 
 from __future__ import annotations
@@ -17,15 +23,14 @@ from kubernetes import client
 
 from kubeheal.act.intent import ActionError, ActionName, ActionResult, action_applied
 from kubeheal.act.patches import (
-    current_revision,
     hpa_scale_patch,
     hpa_targeting,
-    previous_revision,
     restart_patch,
+    revision_replica_set,
     rfc3339_now,
     rollback_patch,
+    rolling_restart_floor,
     scale_patch,
-    token_patch,
 )
 from kubeheal.api.base import LabelSelector
 from kubeheal.observe.kubernetes import (
@@ -45,14 +50,6 @@ JSON_PATCH: Final = "application/json-patch+json"
 def _generation(obj: Mapping[str, Any]) -> int | None:
     generation = (obj.get("metadata") or {}).get("generation")
     return int(generation) if generation is not None else None
-
-
-def _controller_of(obj: Mapping[str, Any], kind: str) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == kind:
-            name: str = ref["name"]
-            return name
-    return None
 
 
 class KubernetesActions:
@@ -78,8 +75,13 @@ class KubernetesActions:
                                 _content_type=content_type)
 
     async def _run(self, kind: ActionName, target: str, token: str,
-                   attempt: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
-        """Run ``attempt``, again on conflicts; turn every API failure into an ActionError."""
+                   attempt: Callable[[], Awaitable[ActionResult]],
+                   read_back: Callable[[], Awaitable[bool]]) -> ActionResult:
+        """Run ``attempt``, again on conflicts; turn every API failure into an ActionError.
+
+        When the answer leaves the outcome open, ``read_back`` (whether the token is on the
+        target now) settles it: applied is success, absent is a retryable failure.
+        """
         if not token:
             raise ActionError("invalid", f"{kind} of {target}: an action needs a non-empty token")
         what = f"{kind} of {target}"
@@ -87,21 +89,49 @@ class KubernetesActions:
             try:
                 return await attempt()
             except KubernetesError as e:
-                if e.kind != "conflict":
+                if e.kind == "conflict":
+                    continue
+                if e.kind != "unavailable":
                     raise ActionError(e.kind, f"{what} failed: {e.message}") from e
+                return await self._settle(kind, target, token, e, read_back)
         raise ActionError("conflict", f"{what} failed: the object kept changing during "
                           f"{self.conflict_retries} attempts; try again")
 
+    async def _settle(self, kind: ActionName, target: str, token: str, error: KubernetesError,
+                      read_back: Callable[[], Awaitable[bool]]) -> ActionResult:
+        what = f"{kind} of {target}"
+        try:
+            applied = await read_back()
+        except KubernetesError as e:
+            raise ActionError("ambiguous", f"{what}: outcome unknown ({error.message}; reading "
+                              f"the target back failed too: {e.message}); the same intent "
+                              "settles it later") from e
+        if applied:
+            return ActionResult(kind, target, token, None,
+                                f"{what}: applied (token {token} read back after: "
+                                f"{error.message})")
+        raise ActionError("unavailable", f"{what}: not applied (token {token} absent after: "
+                          f"{error.message}); the same intent may be tried again") from error
+
     def _already(self, kind: ActionName, target: str, token: str,
-                 deployment: Mapping[str, Any]) -> ActionResult:
-        return ActionResult(kind, target, token, _generation(deployment),
+                 obj: Mapping[str, Any]) -> ActionResult:
+        return ActionResult(kind, target, token, _generation(obj),
                             f"token {token} already on {target}: the action ran before",
                             already_applied=True)
 
+    async def _token_on_deployment(self, namespace: str, name: str, token: str) -> bool:
+        return action_applied(await self._deployment(namespace, name), token)
+
     # -- restart ----------------------------------------------------------------------------
 
-    async def restart_rollout(self, namespace: str, name: str, token: str) -> ActionResult:
-        """``kubectl rollout restart``: a new pod template annotation rolls every pod."""
+    async def restart_rollout(self, namespace: str, name: str, token: str, *,
+                              min_available: int) -> ActionResult:
+        """``kubectl rollout restart``: a new pod template annotation rolls every pod.
+
+        Only as a rolling update that keeps ``min_available`` pods available by the
+        Deployment's own strategy (see :func:`~kubeheal.act.patches.rolling_restart_floor`);
+        otherwise nothing is changed and the error (reason ``unsafe``) says why.
+        """
         target = f"deployment {namespace}/{name}"
 
         async def attempt() -> ActionResult:
@@ -110,67 +140,73 @@ class KubernetesActions:
                 return self._already("rollout-restart", target, token, deployment)
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot restart paused {target}; resume it first")
+            floor, why = rolling_restart_floor(deployment)
+            if floor is None or floor < min_available:
+                raise ActionError("unsafe", f"restart of {target} refused: {why}, below the "
+                                  f"availability floor of {min_available}")
             at = rfc3339_now()
             patched = await self._patch_deployment(
                 namespace, name, restart_patch(deployment, token, at), STRATEGIC)
             return ActionResult("rollout-restart", target, token, _generation(patched),
-                                f"restarted {target} (restartedAt {at})")
+                                f"restarted {target} (restartedAt {at}; {why})")
 
-        return await self._run("rollout-restart", target, token, attempt)
+        return await self._run("rollout-restart", target, token, attempt,
+                               lambda: self._token_on_deployment(namespace, name, token))
 
-    async def delete_pod(self, namespace: str, pod_name: str, token: str,
-                         deployment: str | None = None) -> ActionResult:
-        """Delete one pod of a Deployment; its ReplicaSet replaces it.
+    async def evict_pod(self, namespace: str, pod_name: str, token: str,
+                        deployment: str) -> ActionResult:
+        """Evict one pod of ``deployment`` through the Eviction API; its ReplicaSet replaces it.
 
-        The Deployment (``deployment``, or found through the pod's owners) is stamped with
-        the token first, then the pod is deleted on the condition that it is still the same
-        pod (UID). If the pod is gone and the token is on the Deployment, the action ran.
+        PodDisruptionBudgets hold: an eviction they forbid (HTTP 429) is an error with reason
+        ``blocked-by-pdb``, to be tried again later, never forced. The pod was chosen and
+        recorded in the intent before this call, so the outcome is settled by that pod
+        alone: once it is gone, the action has done its work and is not repeated on another
+        pod. The eviction is conditioned on the pod's UID, so a pod of the same name is safe.
         """
         target = f"pod {namespace}/{pod_name}"
+        gone = ActionResult("evict-pod", target, token, None,
+                            f"{target} is gone already: evicted before, or replaced",
+                            already_applied=True)
+
+        async def pod_now() -> Json | None:
+            try:
+                return await self._call(self.core.read_namespaced_pod, pod_name, namespace)
+            except KubernetesError as e:
+                if e.kind == "not-found":
+                    return None
+                raise
 
         async def attempt() -> ActionResult:
-            try:
-                pod: Json | None = await self._call(self.core.read_namespaced_pod, pod_name,
-                                                    namespace)
-            except KubernetesError as e:
-                if e.kind != "not-found" or deployment is None:
-                    raise
-                pod = None
-            owner = deployment or await self._deployment_of(namespace, pod or {})
-            d = await self._deployment(namespace, owner)
-            if pod is None:
-                if action_applied(d, token):
-                    return self._already("delete-pod", target, token, d)
-                raise ActionError("not-found", f"{target} not found; nothing to delete")
-            if not self._belongs(pod, d):
+            pod = await pod_now()
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                return gone
+            owner = await self._deployment(namespace, deployment)
+            if not self._belongs(pod, owner):
                 raise ActionError("invalid", f"{target} does not belong to deployment "
-                                  f"{namespace}/{owner}")
-            if not action_applied(d, token):
-                d = await self._patch_deployment(namespace, owner, token_patch(token), MERGE)
-            uid = pod["metadata"]["uid"]
+                                  f"{namespace}/{deployment}")
+            eviction = client.V1Eviction(
+                metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
+                delete_options=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(uid=pod["metadata"]["uid"])))
             try:
-                await self._call(self.core.delete_namespaced_pod, pod_name, namespace,
-                                 body=client.V1DeleteOptions(
-                                     preconditions=client.V1Preconditions(uid=uid)))
+                await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
+                                 eviction)
             except KubernetesError as e:
-                if e.kind != "not-found":
-                    raise
-                return self._already("delete-pod", target, token, d)
-            return ActionResult("delete-pod", target, token, _generation(d),
-                                f"deleted {target} of deployment {namespace}/{owner}")
+                if e.status == 429:
+                    raise ActionError("blocked-by-pdb", f"eviction of {target} refused by a "
+                                      f"PodDisruptionBudget: {e.message}; it is tried again "
+                                      "later, never forced") from e
+                if e.kind == "not-found":
+                    return gone
+                raise
+            return ActionResult("evict-pod", target, token, _generation(owner),
+                                f"evicted {target} of deployment {namespace}/{deployment}")
 
-        return await self._run("delete-pod", target, token, attempt)
+        async def evicted() -> bool:
+            pod = await pod_now()
+            return pod is None or bool(pod["metadata"].get("deletionTimestamp"))
 
-    async def _deployment_of(self, namespace: str, pod: Mapping[str, Any]) -> str:
-        name = (pod.get("metadata") or {}).get("name")
-        replica_set = _controller_of(pod, "ReplicaSet")
-        if replica_set is None:
-            raise ActionError("invalid", f"pod {namespace}/{name} has no ReplicaSet owner")
-        rs = await self._call(self.apps.read_namespaced_replica_set, replica_set, namespace)
-        owner = _controller_of(rs, "Deployment")
-        if owner is None:
-            raise ActionError("invalid", f"pod {namespace}/{name} belongs to no Deployment")
-        return owner
+        return await self._run("evict-pod", target, token, attempt, evicted)
 
     @staticmethod
     def _belongs(pod: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
@@ -184,21 +220,25 @@ class KubernetesActions:
 
         With an autoscaling/v2 HorizontalPodAutoscaler on the Deployment, writing
         ``spec.replicas`` would be undone by the HPA; its ``minReplicas`` is raised instead
-        (and ``maxReplicas`` if it is lower), and the HPA controller scales the Deployment.
-        The caller bounds ``replicas`` (the Runbook's scale bounds).
+        (and ``maxReplicas`` if it is lower), with the token on the HPA, and the HPA
+        controller scales the Deployment. The caller bounds ``replicas`` (the Runbook's
+        scale bounds).
         """
         target = f"deployment {namespace}/{name}"
         if replicas < 0:
             raise ActionError("invalid", f"scale of {target}: replicas must be >= 0, "
                               f"got {replicas}")
 
+        async def hpa_of() -> Mapping[str, Any] | None:
+            hpas = await self._call(self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
+                                    namespace)
+            return hpa_targeting(hpas.get("items", []), name)
+
         async def attempt() -> ActionResult:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
                 return self._already("scale", target, token, deployment)
-            hpas = await self._call(self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
-                                    namespace)
-            hpa = hpa_targeting(hpas.get("items", []), name)
+            hpa = await hpa_of()
             if hpa is None:
                 before = deployment["spec"].get("replicas")
                 patched = await self._patch_deployment(
@@ -206,24 +246,31 @@ class KubernetesActions:
                 return ActionResult("scale", target, token, _generation(patched),
                                     f"scaled {target} from {before} to {replicas} replicas")
             hpa_name = hpa["metadata"]["name"]
+            if action_applied(hpa, token):
+                return self._already("scale", f"HPA {namespace}/{hpa_name}", token, hpa)
             before = hpa["spec"].get("minReplicas", 1)
-            await self._call(self.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
-                             hpa_name, namespace, hpa_scale_patch(hpa, replicas, token),
-                             _content_type=MERGE)
-            # The token goes on the Deployment last: it is there only once the HPA changed.
-            patched = await self._patch_deployment(namespace, name, token_patch(token), MERGE)
+            patched = await self._call(
+                self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, hpa_name,
+                namespace, hpa_scale_patch(hpa, replicas, token), _content_type=MERGE)
             return ActionResult(
                 "scale", target, token, _generation(patched),
                 f"raised minReplicas of HPA {namespace}/{hpa_name} from {before} to "
                 f"{replicas}; the HPA scales {target}")
 
-        return await self._run("scale", target, token, attempt)
+        async def read_back() -> bool:
+            if await self._token_on_deployment(namespace, name, token):
+                return True
+            hpa = await hpa_of()
+            return hpa is not None and action_applied(hpa, token)
+
+        return await self._run("scale", target, token, attempt, read_back)
 
     # -- rollback ---------------------------------------------------------------------------
 
-    async def rollback_to_previous_revision(self, namespace: str, name: str,
-                                            token: str) -> ActionResult:
-        """``kubectl rollout undo``: the pod template of the revision before the current one.
+    async def rollback_to_revision(self, namespace: str, name: str, revision: int,
+                                   token: str) -> ActionResult:
+        """``kubectl rollout undo --to-revision``: the pod template of revision ``revision``,
+        the one that was decided (and approved), never one recomputed now.
 
         The Deployment controller then gives that ReplicaSet a new, highest revision number.
         """
@@ -235,20 +282,22 @@ class KubernetesActions:
                 return self._already("rollback", target, token, deployment)
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot roll back paused {target}; resume it first")
+            if revision_number(deployment) == revision:
+                raise ActionError("invalid", f"cannot roll back {target} to revision "
+                                  f"{revision}: it is the current revision")
             body = await self._call(self.apps.list_namespaced_replica_set, namespace,
                                     label_selector=selector_query(deployment["spec"]["selector"]))
             replica_sets = [rs for rs in body.get("items", []) if owned_by(rs, deployment)]
-            previous = previous_revision(deployment, replica_sets)
-            if previous is None:
-                current = current_revision(deployment, replica_sets)
-                raise ActionError("no-previous-revision", f"cannot roll back {target}: " + (
-                    f"it has no revision before revision {current}" if current is not None
-                    else "it has no revisions yet"))
+            chosen = revision_replica_set(deployment, replica_sets, revision)
+            if chosen is None:
+                raise ActionError("no-previous-revision", f"cannot roll back {target}: "
+                                  f"revision {revision} no longer exists")
             patched = await self._patch_deployment(
-                namespace, name, rollback_patch(deployment, previous, token), JSON_PATCH)
+                namespace, name, rollback_patch(deployment, chosen, token), JSON_PATCH)
             return ActionResult(
                 "rollback", target, token, _generation(patched),
-                f"rolled back {target} to revision {revision_number(previous)} "
-                f"(ReplicaSet {previous['metadata']['name']})")
+                f"rolled back {target} to revision {revision} "
+                f"(ReplicaSet {chosen['metadata']['name']})")
 
-        return await self._run("rollback", target, token, attempt)
+        return await self._run("rollback", target, token, attempt,
+                               lambda: self._token_on_deployment(namespace, name, token))

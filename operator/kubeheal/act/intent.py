@@ -1,9 +1,10 @@
 """Intent tokens, action results and action errors: what makes an action safe to retry.
 
 Before an action runs, the controller records an intent with a fresh token in the
-Remediation status. Every action stamps that token on its target Deployment, in the same
-API write as the change itself whenever the change is to the Deployment. After a crash the
-controller settles an intent it finds without an outcome by reading the target:
+Remediation status. Every action stamps that token on what it changes (the Deployment, or
+the HPA that scales it) in the same API write as the change itself; an eviction is settled
+by its pod, chosen and recorded in the intent, being gone. After a crash or an answer that
+leaves the outcome open, the controller settles the intent by reading the target:
 :func:`action_applied` says whether the token is there, that is whether the action ran. So no
 action runs twice, and none is forgotten.
 """
@@ -15,14 +16,19 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 TOKEN_ANNOTATION: Final = "kubeheal.io/action-token"
-"""Annotation on the target Deployment holding the token of the last action applied to it."""
+"""Annotation on the target (Deployment or HPA) holding the token of the last action on it."""
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 """Pod template annotation that ``kubectl rollout restart`` sets; changing it rolls the pods."""
 
-ActionName = Literal["rollout-restart", "delete-pod", "scale", "rollback"]
+ActionName = Literal["rollout-restart", "evict-pod", "scale", "rollback"]
 ActionErrorReason = Literal[
-    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision"
+    "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision",
+    "unsafe", "blocked-by-pdb", "ambiguous",
 ]
+RETRYABLE: Final[frozenset[ActionErrorReason]] = frozenset(
+    {"conflict", "unavailable", "blocked-by-pdb", "ambiguous"})
+"""Failures after which the same intent (same token) may be tried again: nothing ran, or the
+outcome is still open and the token settles it. Any other failure is final for the action."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,15 @@ class ActionError(Exception):
         super().__init__(message)
         self.reason: ActionErrorReason = reason
         self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same intent may be tried again later (see :data:`RETRYABLE`).
+
+        >>> ActionError("blocked-by-pdb", "...").retryable, ActionError("unsafe", "...").retryable
+        (True, False)
+        """
+        return self.reason in RETRYABLE
 
 
 def action_applied(deployment: Mapping[str, Any], token: str) -> bool:

@@ -9,6 +9,7 @@ changed since it was read, and the action reads again instead of overwriting a c
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -56,13 +57,43 @@ def restart_patch(deployment: Mapping[str, Any], token: str, restarted_at: str) 
     }
 
 
-def token_patch(token: str) -> Json:
-    """Merge patch that stamps only the token (for actions whose effect is elsewhere).
+def _unavailable(value: int | str | None, replicas: int) -> int:
+    """A Deployment's ``maxUnavailable`` as a pod count: a share rounds down, as Kubernetes
+    rounds it; the default is 25%."""
+    value = "25%" if value is None else value
+    if isinstance(value, int):
+        return max(0, value)
+    return max(0, math.floor(float(value.rstrip("%")) / 100 * replicas))
 
-    >>> token_patch("t1")
-    {'metadata': {'annotations': {'kubeheal.io/action-token': 't1'}}}
+
+def rolling_restart_floor(deployment: Mapping[str, Any]) -> tuple[int | None, str]:
+    """How many pods a rollout restart of ``deployment`` is guaranteed to keep available, by
+    the Deployment's own strategy, and why; None when it guarantees none (``Recreate``).
+
+    The Deployment controller keeps ``replicas - maxUnavailable`` pods available during a
+    rolling update (and never takes down a pod that is already missing), so the floor is the
+    smaller of that and the pods available now.
+
+    >>> d = {"spec": {"replicas": 4}, "status": {"availableReplicas": 4}}
+    >>> rolling_restart_floor(d)
+    (3, 'RollingUpdate keeps 3 of 4 pods available (maxUnavailable 25%)')
+    >>> d["spec"]["strategy"] = {"rollingUpdate": {"maxUnavailable": "100%"}}
+    >>> rolling_restart_floor(d)[0]
+    0
+    >>> rolling_restart_floor({"spec": {"replicas": 2, "strategy": {"type": "Recreate"}}})
+    (None, 'strategy Recreate stops every pod before it starts new ones')
     """
-    return {"metadata": {"annotations": {TOKEN_ANNOTATION: token}}}
+    spec = deployment.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return None, "strategy Recreate stops every pod before it starts new ones"
+    replicas = int(spec.get("replicas", 1))
+    rolling = strategy.get("rollingUpdate") or {}
+    unavailable = _unavailable(rolling.get("maxUnavailable"), replicas)
+    available = int((deployment.get("status") or {}).get("availableReplicas") or 0)
+    floor = max(0, min(available, replicas - unavailable))
+    return floor, (f"RollingUpdate keeps {floor} of {replicas} pods available (maxUnavailable "
+                   f"{rolling.get('maxUnavailable', '25%')})")
 
 
 def scale_patch(deployment: Mapping[str, Any], replicas: int, token: str) -> Json:
@@ -145,6 +176,20 @@ def previous_revision(deployment: Mapping[str, Any],
         if owned_by(rs, deployment) and (n := revision_number(rs)) is not None and n < current
     ]
     return max(candidates, key=lambda c: c[0])[1] if candidates else None
+
+
+def revision_replica_set(deployment: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]],
+                         revision: int) -> Mapping[str, Any] | None:
+    """The ReplicaSet of ``deployment`` that holds revision number ``revision``, if any.
+
+    >>> d = {"metadata": {"uid": "d"}}
+    >>> rs = {"metadata": {"name": "rs1", "ownerReferences": [{"uid": "d", "controller": True}],
+    ...                    "annotations": {"deployment.kubernetes.io/revision": "1"}}}
+    >>> revision_replica_set(d, [rs], 1)["metadata"]["name"], revision_replica_set(d, [rs], 2)
+    ('rs1', None)
+    """
+    return next((rs for rs in replica_sets
+                 if owned_by(rs, deployment) and revision_number(rs) == revision), None)
 
 
 def template_without_hash(replica_set: Mapping[str, Any]) -> Json:

@@ -192,15 +192,19 @@ class RestartBounds(ApiModel):
     strategy: Literal["rollout", "delete-pod"] = Field(
         default="rollout",
         description=(
-            "rollout: a rolling restart through the pod template annotation; delete-pod: "
-            "delete the single worst pod."
+            "rollout: a rolling restart through the pod template annotation, only while the "
+            "Deployment's own strategy keeps the availability floor; delete-pod: evict the "
+            "single worst pod through the Eviction API (PodDisruptionBudgets hold)."
         ),
     )
     max_unavailable_share: float = Field(
         default=0.25,
         gt=0.0,
         le=1.0,
-        description="Largest share of the workload's pods restarted at once.",
+        description=(
+            "Largest share of the workload's ready pods taken down at once; a Deployment "
+            "whose own rolling-update strategy would take more is not restarted."
+        ),
     )
 
 

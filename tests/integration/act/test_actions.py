@@ -56,7 +56,7 @@ async def test_rollout_restart_rolls_a_new_replica_set(
     before = await ready_deployment(cluster, reader, namespace, "web")
     assert not action_applied(before, "restart-1")
 
-    result = await actions.restart_rollout(namespace, "web", "restart-1")
+    result = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
 
     assert (result.kind, result.token, result.already_applied) == (
         "rollout-restart", "restart-1", False)
@@ -69,9 +69,31 @@ async def test_rollout_restart_rolls_a_new_replica_set(
     assert [r.number for r in history] == [1, 2]
     assert [r.replicas for r in history] == [0, 2]
 
-    again = await actions.restart_rollout(namespace, "web", "restart-1")
+    again = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
     assert again.already_applied
     assert len(await reader.rollout_history(namespace, "web")) == 2, "no second restart"
+
+
+@pytest.mark.parametrize(("strategy", "why"), [
+    ({"type": "Recreate"}, "strategy Recreate stops every pod"),
+    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+     "RollingUpdate keeps 0 of 2 pods available"),
+])
+async def test_a_restart_that_cannot_keep_the_floor_changes_nothing(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str,
+    strategy: dict[str, Any], why: str,
+) -> None:
+    before = await ready_deployment(cluster, reader, namespace, "web", strategy=strategy)
+
+    with pytest.raises(ActionError) as refused:
+        await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
+
+    assert refused.value.reason == "unsafe" and not refused.value.retryable
+    assert why in refused.value.message
+    assert "below the availability floor of 1" in refused.value.message
+    after = await reader.get_deployment(namespace, "web")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert not action_applied(after, "restart-1")
 
 
 async def test_scale_brings_more_ready_pods(
@@ -108,7 +130,9 @@ async def test_scale_raises_the_floor_of_an_hpa(
     hpa = actions.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", namespace)
     assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (3, 3)
     assert hpa.metadata.annotations[TOKEN_ANNOTATION] == "scale-hpa"
-    assert action_applied(await reader.get_deployment(namespace, "web"), "scale-hpa")
+    assert not action_applied(await reader.get_deployment(namespace, "web"), "scale-hpa"), \
+        "one write: the HPA's"
+    assert (await actions.scale(namespace, "web", 5, "scale-hpa")).already_applied
 
     async def scaled_by_hpa() -> bool:
         d = await reader.get_deployment(namespace, "web")
@@ -125,7 +149,7 @@ async def test_rollback_returns_to_the_previous_template_under_a_new_revision(
     bad = await rolled_out(reader, namespace, "web")
     assert (image(bad), revision_number(bad)) == ("fake/web:v2", 2)
 
-    result = await actions.rollback_to_previous_revision(namespace, "web", "undo-1")
+    result = await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
 
     assert "to revision 1" in result.message
     after = await rolled_out(reader, namespace, "web")
@@ -135,35 +159,51 @@ async def test_rollback_returns_to_the_previous_template_under_a_new_revision(
     assert action_applied(after, "undo-1")
     history = await reader.rollout_history(namespace, "web")
     assert [r.number for r in history] == [2, 3], "revision 1 lives on as revision 3"
-    assert (await actions.rollback_to_previous_revision(namespace, "web", "undo-1")) \
-        .already_applied
+    assert (await actions.rollback_to_revision(namespace, "web", 1, "undo-1")).already_applied
 
 
-async def test_rollback_without_a_previous_revision_is_refused(
+async def test_rollback_goes_to_the_decided_revision_not_the_previous_one(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", image="fake/web:v1")
+    for tag in ("v2", "v3"):
+        set_image(cluster, namespace, "web", f"fake/web:{tag}")
+        await rolled_out(reader, namespace, "web")
+
+    await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
+
+    after = await rolled_out(reader, namespace, "web")
+    assert image(after) == "fake/web:v1", "revision 1 as decided, not revision 2 (v2)"
+
+
+async def test_rollback_to_a_revision_that_is_gone_or_current_is_refused(
     cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
 ) -> None:
     await ready_deployment(cluster, reader, namespace, "web")
 
-    with pytest.raises(ActionError) as error:
-        await actions.rollback_to_previous_revision(namespace, "web", "undo-1")
+    with pytest.raises(ActionError) as gone:
+        await actions.rollback_to_revision(namespace, "web", 7, "undo-1")
+    with pytest.raises(ActionError) as current:
+        await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
 
-    assert error.value.reason == "no-previous-revision"
-    assert f"deployment {namespace}/web" in error.value.message
-    assert "no revision before revision 1" in error.value.message
+    assert gone.value.reason == "no-previous-revision"
+    assert f"deployment {namespace}/web" in gone.value.message
+    assert "revision 7 no longer exists" in gone.value.message
+    assert current.value.reason == "invalid" and "it is the current revision" in \
+        current.value.message
     assert not action_applied(await reader.get_deployment(namespace, "web"), "undo-1")
 
 
-async def test_delete_pod_replaces_one_pod(
+async def test_evicting_a_pod_replaces_it_once(
     cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
 ) -> None:
     deployment = await ready_deployment(cluster, reader, namespace, "web")
     pods = await reader.pods(deployment)
     victim, survivor = pods[0]["metadata"]["name"], pods[1]["metadata"]["name"]
 
-    result = await actions.delete_pod(namespace, victim, "delete-1")
+    result = await actions.evict_pod(namespace, victim, "evict-1", "web")
 
-    assert f"deleted pod {namespace}/{victim} of deployment {namespace}/web" == result.message
-    assert action_applied(await reader.get_deployment(namespace, "web"), "delete-1")
+    assert f"evicted pod {namespace}/{victim} of deployment {namespace}/web" == result.message
 
     async def replaced() -> list[str] | None:
         names = sorted(p["metadata"]["name"] for p in await reader.pods(deployment))
@@ -171,15 +211,46 @@ async def test_delete_pod_replaces_one_pod(
 
     names = await eventually(replaced, "replaced")
     assert survivor in names
-    again = await actions.delete_pod(namespace, victim, "delete-1", deployment="web")
-    assert again.already_applied
+    again = await actions.evict_pod(namespace, victim, "evict-1", "web")
+    assert again.already_applied, "the recorded pod is gone: no other pod is evicted"
+    assert sorted(p["metadata"]["name"] for p in await reader.pods(deployment)) == names
+
+
+async def test_a_pod_disruption_budget_blocks_an_eviction_without_force(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    deployment = await ready_deployment(cluster, reader, namespace, "web")
+    apply(cluster, {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},
+    })
+    policy = client.PolicyV1Api(actions.core.api_client)
+
+    def budget_observed() -> bool:
+        pdb = policy.read_namespaced_pod_disruption_budget("web", namespace)
+        return bool(pdb.status and pdb.status.observed_generation and
+                    pdb.status.current_healthy == 2)
+
+    async def observed() -> bool:
+        return budget_observed()
+
+    await eventually(observed, "PDB observed by the disruption controller")
+    victim = (await reader.pods(deployment))[0]["metadata"]["name"]
+
+    with pytest.raises(ActionError) as blocked:
+        await actions.evict_pod(namespace, victim, "evict-1", "web")
+
+    assert blocked.value.reason == "blocked-by-pdb" and blocked.value.retryable
+    assert "PodDisruptionBudget" in blocked.value.message
+    assert victim in {p["metadata"]["name"] for p in await reader.pods(deployment)}
 
 
 async def test_failures_are_action_errors_with_one_clear_message(
     cluster: Cluster, actions: KubernetesActions, reader: KubernetesReader, namespace: str
 ) -> None:
     with pytest.raises(ActionError) as missing:
-        await actions.restart_rollout(namespace, "nothing", "t-1")
+        await actions.restart_rollout(namespace, "nothing", "t-1", min_available=1)
     assert missing.value.reason == "not-found"
     assert 'deployments.apps "nothing" not found' in missing.value.message
 
@@ -190,7 +261,6 @@ async def test_failures_are_action_errors_with_one_clear_message(
     assert forbidden.value.reason == "forbidden"
     assert 'User "carol" cannot get resource "deployments"' in forbidden.value.message
 
-    with pytest.raises(ActionError) as other:
-        await actions.delete_pod(namespace, "not-a-pod", "t-3")
-    assert other.value.reason == "not-found"
+    gone = await actions.evict_pod(namespace, "not-a-pod", "t-3", "web")
+    assert gone.already_applied and "is gone already" in gone.message
 

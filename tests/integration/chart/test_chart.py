@@ -249,7 +249,8 @@ def can_i(kubeconfig: Path, *args: str) -> bool:
 
 CAN = [
     ("get", "deployments.apps"), ("patch", "deployments.apps"), ("list", "replicasets.apps"),
-    ("delete", "pods"), ("patch", "horizontalpodautoscalers.autoscaling"),
+    ("create", "pods", "--subresource=eviction"),
+    ("patch", "horizontalpodautoscalers.autoscaling"),
     ("create", "events"), ("list", "events"), ("watch", "runbooks.kubeheal.io"),
     ("create", "remediations.kubeheal.io"), ("patch", "remediations.kubeheal.io"),
     ("patch", "remediations.kubeheal.io", "--subresource=status"),
@@ -259,7 +260,8 @@ CAN = [
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
     ("update", "remediations.kubeheal.io"), ("delete", "remediations.kubeheal.io"),
-    ("delete", "deployments.apps"), ("create", "pods"), ("create", "pods", "--subresource=exec"),
+    ("delete", "deployments.apps"), ("delete", "pods"), ("create", "pods"),
+    ("create", "pods", "--subresource=exec"),
     ("update", "deployments.apps", "--subresource=scale"), ("list", "configmaps"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]

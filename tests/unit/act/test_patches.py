@@ -11,7 +11,9 @@ from kubeheal.act.patches import (
     hpa_targeting,
     previous_revision,
     restart_patch,
+    revision_replica_set,
     rollback_patch,
+    rolling_restart_floor,
     scale_patch,
 )
 
@@ -116,3 +118,30 @@ def test_hpa_patch_raises_the_ceiling_only_when_needed() -> None:
     assert hpa_scale_patch(hpa, 4, "tok")["spec"] == {"minReplicas": 4}
     assert hpa_scale_patch(hpa, 8, "tok")["spec"] == {"minReplicas": 8, "maxReplicas": 8}
     assert hpa_scale_patch(hpa, 8, "tok")["metadata"]["annotations"] == {TOKEN_ANNOTATION: "tok"}
+
+
+def test_a_rolling_restart_keeps_replicas_minus_max_unavailable_of_the_available_pods() -> None:
+    def floor(replicas: int, available: int, **rolling: int | str) -> int | None:
+        return rolling_restart_floor({
+            "spec": {"replicas": replicas, "strategy": {"type": "RollingUpdate",
+                                                        "rollingUpdate": rolling}},
+            "status": {"availableReplicas": available}})[0]
+
+    assert floor(8, 8) == 6, "default maxUnavailable 25%"
+    assert floor(3, 3) == 3, "25% of 3 rounds down to 0 unavailable"
+    assert floor(4, 4, maxUnavailable=1, maxSurge=0) == 3
+    assert floor(4, 2, maxUnavailable=1) == 2, "never more than what is available now"
+    assert floor(10, 10, maxUnavailable="35%") == 7
+    assert floor(2, 2, maxUnavailable="100%") == 0
+
+
+def test_a_recreate_deployment_guarantees_no_pod_during_a_restart() -> None:
+    floor, why = rolling_restart_floor({"spec": {"replicas": 5, "strategy": {"type": "Recreate"}},
+                                        "status": {"availableReplicas": 5}})
+    assert floor is None and "Recreate" in why
+
+
+def test_the_replica_set_of_a_revision_is_the_deployments_own() -> None:
+    mine, foreign = replica_set(2, "web:v2"), replica_set(2, "other", owner="uid-other")
+    assert revision_replica_set(deployment("3"), [foreign, mine], 2) is mine
+    assert revision_replica_set(deployment("3"), [foreign], 2) is None
