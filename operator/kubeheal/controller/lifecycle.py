@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -74,8 +75,6 @@ RETRY_SECONDS: Final = 10.0
 """Wait before the next call with the same intent, times the attempts so far."""
 TARGET_UNREADABLE_SECONDS: Final = 120.0
 """How long transient errors reading the target are retried before escalating."""
-RETRYABLE: Final = frozenset({"unavailable", "conflict", "ambiguous", "blocked-by-pdb"})
-"""ActionError reasons after which the same intent is tried again, never another action."""
 REVISION: Final = "deployment.kubernetes.io/revision"
 POD_TEMPLATE_HASH: Final = "pod-template-hash"
 
@@ -357,8 +356,8 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
     >>> concrete_action(a, d, [])[2]
     'already at maxReplicas 6'
     >>> d["spec"]["strategy"] = {"type": "Recreate"}
-    >>> concrete_action(Action(name="r", kind="restart"), d, [])[2][:46]
-    'a rolling restart cannot keep pods available: '
+    >>> concrete_action(Action(name="r", kind="restart"), d, [])[2][:41]
+    'a rollout restart would keep no pod avail'
     """
     replicas = int(deployment["spec"].get("replicas", 1))
     ready = int(deployment.get("status", {}).get("readyReplicas") or 0)
@@ -381,15 +380,20 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
     strategy = action.restart.strategy if action.restart else "rollout"
     share = action.restart.max_unavailable_share if action.restart else 0.25
     if strategy == "delete-pod":
-        return (Candidate.restart(strategy=strategy, max_unavailable_share=share,
-                                  ready_replicas=ready),
-                {"strategy": strategy, "maxUnavailableShare": f"{share:g}"}, "")
+        candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
+                                      ready_replicas=ready)
+        return candidate, {"strategy": strategy}, ""
+    # The policy judges the pods the Deployment's own strategy takes down, and the restart
+    # runs only while that strategy still keeps at least as many available.
     floor, why = rolling_restart_floor(deployment)
     if floor is None:
-        return None, {}, f"a rolling restart cannot keep pods available: {why}"
+        return None, {}, f"a rollout restart would keep no pod available: {why}"
+    taken, allowed = max(0, ready - floor), max(1, math.floor(ready * share))
+    if taken > allowed:
+        return None, {}, (f"{why}: it would take {taken} of {ready} ready pods down at once, "
+                          f"more than maxUnavailableShare {share:g} allows ({allowed})")
     candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
-                                  pods_unavailable=max(0, replicas - floor),
-                                  ready_replicas=ready)
+                                  pods_unavailable=taken)
     return candidate, {"strategy": strategy, "maxUnavailableShare": f"{share:g}",
                        "minAvailable": str(floor)}, ""
 
@@ -556,12 +560,11 @@ def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
     if action.kind is ActionKind.ROLLBACK:
         return Candidate.rollback(to_revision=int(p["toRevision"]))
     ready = int(target.deployment.get("status", {}).get("readyReplicas") or 0)
-    replicas = int(target.deployment["spec"].get("replicas", 1))
     floor = int(p["minAvailable"]) if "minAvailable" in p else None
     return Candidate.restart(
         strategy=p.get("strategy", "rollout"),
         max_unavailable_share=float(p.get("maxUnavailableShare", "0.25")),
-        pods_unavailable=max(0, replicas - floor) if floor is not None else None,
+        pods_unavailable=max(0, ready - floor) if floor is not None else None,
         ready_replicas=ready)
 
 
@@ -829,7 +832,7 @@ def acted(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
     intent, action, result = status.intent, status.action, obs.result
     assert intent is not None and action is not None and result is not None
     if isinstance(result, ActionError):
-        if result.reason not in RETRYABLE:
+        if not result.retryable:
             return _failed_action(status, intent, result.message, obs.now)
         attempts = intent.attempts + 1
         if attempts >= MAX_ATTEMPTS:

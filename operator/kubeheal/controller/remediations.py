@@ -343,7 +343,7 @@ class RemediationDriver:
                 return await self.actions.evict_pod(namespace, action.params["pod"], token,
                                                     target)
             return await self.actions.restart_rollout(
-                namespace, target, token, int(action.params.get("minAvailable", "0")))
+                namespace, target, token, min_available=int(action.params["minAvailable"]))
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token)

@@ -226,7 +226,7 @@ def test_decide_refuses_a_restart_whose_strategy_cannot_keep_pods_available() ->
     recreate = target(strategy={"type": "Recreate"})
     out = fire("decide", remediation(), status, obs(target=recreate))
     assert out.status.tried_actions == ["undo", "bounce"]
-    assert "cannot keep pods available" in out.status.timeline[-1].message
+    assert "would keep no pod available" in out.status.timeline[-1].message
 
 
 def test_decide_passes_the_restart_floor_to_the_action() -> None:
