@@ -34,7 +34,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -520,6 +520,25 @@ def worst_pod(pods: Sequence[Json]) -> str | None:
         return (-restarts, pod["metadata"].get("creationTimestamp", ""))
 
     return str(sorted(live, key=badness)[0]["metadata"]["name"]) if live else None
+
+
+def target_value(series: Iterable[tuple[Mapping[str, str], float]], workload_label: str,
+                 namespace: str, name: str) -> float | None:
+    """The value of the target's own series, or None: its name under ``workload_label`` and
+    its namespace (a series without a namespace label counts as the runbook's own namespace,
+    as in detection). NaN is no value.
+
+    >>> series = [({"namespace": "other", "deployment": "web"}, 0.9),
+    ...           ({"namespace": "shop", "deployment": "web"}, 0.01)]
+    >>> target_value(series, "deployment", "shop", "web")
+    0.01
+    >>> target_value(series[:1], "deployment", "shop", "web") is None
+    True
+    >>> target_value([({"deployment": "web"}, float("nan"))], "deployment", "shop", "web")
+    """
+    return next((value for labels, value in series
+                 if labels.get(workload_label) == name
+                 and labels.get("namespace", namespace) == namespace and value == value), None)
 
 
 def approval_of(rem: Remediation, digest: str) -> ApprovalDecision | None:

@@ -54,6 +54,7 @@ from kubeheal.controller.lifecycle import (
     WriteStatus,
     approval_of,
     fire,
+    target_value,
 )
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
@@ -219,10 +220,9 @@ class RemediationDriver:
                 reason = "QueryFailed" if e.kind == "bad-query" else "PrometheusUnavailable"
                 missing.append((reason, f"signal {signal.name}: {e}"))
                 continue
-            value = next((s.value for s in samples
-                          if s.labels.get(signal.workload_label) == target
-                          and s.labels.get("namespace", namespace) == namespace), None)
-            if value is None or value != value:
+            value = target_value(((s.labels, s.value) for s in samples),
+                                 signal.workload_label, namespace, target)
+            if value is None:
                 missing.append(("NoData", f"signal {signal.name}: no data for "
                                           f"{namespace}/{target}"))
             elif not within_threshold(value, signal):
