@@ -172,6 +172,8 @@ def test_every_transition_is_drawn_in_the_documented_diagram() -> None:
         for source in t.sources:
             for phase in t.targets:
                 assert (source.value if source else "[*]", phase.value, t.trigger) in drawn
+        targets = ", ".join(p.value for p in t.targets)
+        assert f"| `{t.trigger}` | {targets} | `{t.run.__name__}` |" in doc, t.trigger
 
 
 def test_each_trigger_fires_from_one_transition_per_phase() -> None:
