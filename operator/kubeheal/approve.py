@@ -1,9 +1,11 @@
 """Human approval of a remediation: ``kubeheal approve`` and ``kubeheal reject``.
 
-The approver is whoever the current kubeconfig authenticates as, learnt from the API server
-itself (a SelfSubjectReview), never typed in. The API server's admission policy then checks
-that this user holds the ``approve`` verb and that a decision once made stays made; this module
-only turns its answers into one clear line.
+A decision is for one action: the one awaiting approval, named by the digest the operator
+published in ``status.pendingApproval``. It is appended to ``spec.approvals``. The approver
+is whoever the current kubeconfig authenticates as, learnt from the API server itself (a
+SelfSubjectReview), never typed in. The API server's admission policy then checks that this
+user holds the ``approve`` verb, that the digest is the pending one and that the list only
+grows; this module only turns its answers into one clear line.
 """
 
 from __future__ import annotations
@@ -30,19 +32,22 @@ class ApprovalError(Exception):
 class ApprovalResult:
     namespace: str
     name: str
+
+    action: str
     decision: ApprovalDecision
 
     def describe(self) -> str:
         """What was done, for the terminal.
 
-        >>> d = ApprovalDecision(decision="approved", approver="alice",
+        >>> d = ApprovalDecision(digest="ab" * 32, decision="approved", approver="alice",
         ...                      time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), reason="ok")
-        >>> ApprovalResult("shop", "checkout-1", d).describe()
-        'remediation shop/checkout-1 approved by alice at 2026-01-01T00:00:00Z: ok'
+        >>> ApprovalResult("shop", "checkout-1", "roll-back", d).describe()
+        'remediation shop/checkout-1: roll-back approved by alice at 2026-01-01T00:00:00Z: ok'
         """
         d = self.decision
         when = d.time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = f"remediation {self.namespace}/{self.name} {d.decision} by {d.approver} at {when}"
+        text = (f"remediation {self.namespace}/{self.name}: {self.action} {d.decision} by "
+                f"{d.approver} at {when}")
         return f"{text}: {d.reason}" if d.reason else text
 
 
@@ -73,7 +78,7 @@ def record_decision(
     reason: str = "",
     now: dt.datetime | None = None,
 ) -> ApprovalResult:
-    """Write the current user's decision into ``spec.approval`` of a pending remediation."""
+    """Append the current user's decision on the pending action to ``spec.approvals``."""
     objects = client.CustomObjectsApi(api)
     try:
         body: dict[str, Any] = objects.get_namespaced_custom_object(
@@ -84,14 +89,17 @@ def record_decision(
             raise ApprovalError(f"remediation {namespace}/{name} not found") from None
         raise ApprovalError(f"cannot read remediation {namespace}/{name}: {api_message(e)}") \
             from None
-    phase = (body.get("status") or {}).get("phase", Phase.DETECTED.value)
-    existing = body["spec"].get("approval")
-    if existing:
+    status = body.get("status") or {}
+    phase = status.get("phase", Phase.DETECTED.value)
+    pending = status.get("pendingApproval") or {}
+    approvals: list[dict[str, Any]] = body["spec"].get("approvals") or []
+    existing = next((a for a in approvals if a.get("digest") == pending.get("digest")), None)
+    if pending and existing:
         raise ApprovalError(
-            f"remediation {namespace}/{name} was already {existing['decision']} by "
-            f"{existing['approver']}"
+            f"remediation {namespace}/{name}: {pending.get('action')} was already "
+            f"{existing['decision']} by {existing['approver']}"
         )
-    if phase != Phase.AWAITING_APPROVAL.value:
+    if phase != Phase.AWAITING_APPROVAL.value or not pending.get("digest"):
         raise ApprovalError(f"remediation {namespace}/{name} is not awaiting approval "
                             f"(phase {phase})")
     try:
@@ -99,11 +107,12 @@ def record_decision(
     except ApiException as e:
         raise ApprovalError(f"cannot tell who you are: {api_message(e)}") from None
     approval = ApprovalDecision(
-        decision=decision, approver=user, time=now or dt.datetime.now(dt.UTC), reason=reason
+        digest=pending["digest"], decision=decision, approver=user,
+        time=now or dt.datetime.now(dt.UTC), reason=reason,
     )
     patch = {
         "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-        "spec": {"approval": approval.to_api()},
+        "spec": {"approvals": [*approvals, approval.to_api()]},
     }
     try:
         objects.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
@@ -112,4 +121,4 @@ def record_decision(
             raise ApprovalError(f"remediation {namespace}/{name} changed meanwhile; "
                                 "look again and retry") from None
         raise ApprovalError(f"not allowed: {api_message(e)}") from None
-    return ApprovalResult(namespace, name, approval)
+    return ApprovalResult(namespace, name, str(pending.get("action") or ""), approval)

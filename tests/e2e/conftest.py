@@ -29,6 +29,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "crash": ("orders",),
     "flap": ("profile",),
     "pair": ("front", "back"),
+    "promdown": ("inventory",),
 }
 NAMESPACES = tuple(WORKLOADS)
 

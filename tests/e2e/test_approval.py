@@ -52,7 +52,8 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
     approved = loop.wait_for_phase(NS, TERMINAL, 240, target=APPROVED)
     record_timing("approval: approved", faults[APPROVED], approved)
     assert approved["status"]["phase"] == "Succeeded", timeline(approved)
-    assert approved["spec"]["approval"]["approver"] == "alice"
+    assert [(a["approver"], a["decision"]) for a in approved["spec"]["approvals"]] == [
+        ("alice", "approved")]
     assert [e["outcome"] for e in approved["status"]["executions"]] == ["executed"]
 
     rejected = loop.wait_for_phase(NS, TERMINAL, 60, target=REJECTED)

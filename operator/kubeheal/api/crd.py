@@ -89,7 +89,7 @@ KINDS: tuple[Kind, ...] = (
             Column("Action", ".status.action.kind"),
             Column("Phase", ".status.phase"),
             Column("Risk", ".status.risk.score", "number", priority=1),
-            Column("Approver", ".spec.approval.approver", priority=1),
+            Column("Awaiting", ".status.pendingApproval.action", priority=1),
             Column("Age", ".metadata.creationTimestamp", "date"),
         ),
     ),

@@ -1,9 +1,11 @@
 """The ``Remediation`` resource: one incident, from the evidence to the verified outcome.
 
 The operator creates one per incident (one open per workload and runbook). Its spec holds the
-facts known at creation (what triggered it, the diagnosis) and the human approval, which only
-holders of the ``approve`` verb may write; its status tells the rest of the story: the chosen
-action, its risk, the policy decision, the execution record and the verification.
+facts known at creation (what triggered it, the diagnosis) and the human decisions, an
+append-only list that only holders of the ``approve`` verb may extend, each naming the digest
+of the one action it decides; its status tells the rest of the story: the chosen action and the
+target identity it was decided for, its risk, the policy decision, the execution record and
+the verification.
 """
 
 from __future__ import annotations
@@ -89,9 +91,17 @@ class Diagnosis(ApiModel):
     )
 
 
-class ApprovalDecision(ApiModel):
-    """A human's decision on an action; written by ``kubeheal approve`` or ``reject``."""
+DIGEST_PATTERN = "^[0-9a-f]{64}$"
 
+
+class ApprovalDecision(ApiModel):
+    """A human's decision on one action; appended by ``kubeheal approve`` or ``reject``."""
+
+    digest: str = Field(
+        description="Digest of the action decided (status.pendingApproval.digest when decided).",
+        pattern=DIGEST_PATTERN,
+        max_length=64,
+    )
     decision: Literal["approved", "rejected"] = Field(description="approved or rejected.")
     approver: str = Field(
         description="The user who decided; the API server checks it is the requesting user.",
@@ -114,19 +124,44 @@ class RemediationSpec(ApiModel):
     )
     trigger: Trigger = Field(description="What opened the incident.")
     diagnosis: Diagnosis = Field(description="Probable causes, most likely first.")
-    approval: ApprovalDecision | None = Field(
-        default=None,
-        description="A human's decision; needs the approve verb on remediations.kubeheal.io.",
+    approvals: list[ApprovalDecision] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Human decisions, one per action, append-only; adding one needs the approve "
+        "verb on remediations.kubeheal.io.",
+        json_schema_extra={"x-kubernetes-list-type": "map",
+                           "x-kubernetes-list-map-keys": ["digest"]},
     )
 
 
+class PinnedTarget(ApiModel):
+    """The target as it was when the action was decided: the action runs on this, or not at all."""
+
+    uid: str = Field(max_length=64, description="The Deployment's UID.")
+    template_hash: str = Field(
+        max_length=64, description="Hash of the Deployment's pod template (a rollout changes it)."
+    )
+    revision: int | None = Field(default=None, description="The Deployment's revision.")
+    replica_set: str = Field(default="", max_length=253, description="Its current ReplicaSet.")
+    replicas: int = Field(ge=0, description="spec.replicas of the Deployment.")
+    hpa: str = Field(default="", max_length=253, description="The HPA that scales it, if any.")
+    hpa_min_replicas: int | None = Field(default=None, description="That HPA's minReplicas.")
+
+
 class ChosenAction(ApiModel):
-    """The action the operator chose from the runbook."""
+    """The action the operator chose from the runbook, for one pinned target."""
 
     name: str = Field(description="Name of the action in the runbook.", max_length=63)
     kind: ActionKind = Field(description="restart, scale or rollback.")
     params: dict[str, str] = Field(
         default_factory=dict, max_length=16, description="Concrete parameters, e.g. replicas."
+    )
+    pinned: PinnedTarget | None = Field(
+        default=None, description="The target's identity when the action was decided."
+    )
+    digest: str = Field(
+        default="", max_length=64,
+        description="Stable hash of the action, its parameters, target and pinned identity.",
     )
 
 
@@ -171,6 +206,13 @@ class Intent(ApiModel):
     target_generation: int | None = Field(
         default=None, description="The target's generation before the action."
     )
+    attempts: int = Field(default=0, ge=0, description="Calls made with this token so far.")
+    last_error: str = Field(
+        default="", max_length=1024, description="Why the last call did not settle the intent."
+    )
+    retry_at: dt.datetime | None = Field(
+        default=None, description="When the same call (same token) is tried again."
+    )
 
 
 class ExecutionRecord(ApiModel):
@@ -184,8 +226,17 @@ class ExecutionRecord(ApiModel):
     message: str = Field(default="", max_length=1024, description="Details.")
 
 
+class PendingApproval(ApiModel):
+    """The one action a human may decide now; an approval must name its digest."""
+
+    action: str = Field(max_length=63, description="Name of the action awaiting a decision.")
+    digest: str = Field(max_length=64, description="Digest an approval must name.")
+    requested_at: dt.datetime = Field(description="When the decision was requested.")
+
+
 class VerificationRecord(ApiModel):
-    result: Literal["pending", "succeeded", "failed"] = Field(description="Verification result.")
+    result: Literal["pending", "succeeded", "failed", "inconclusive"] = Field(
+        description="Verification result; inconclusive when data was missing to the end.")
     started_at: dt.datetime | None = Field(default=None, description="Start of verification.")
     rollout_completed_at: dt.datetime | None = Field(
         default=None, description="When the target's rollout completed."
@@ -212,8 +263,14 @@ class RemediationStatus(ApiModel):
     action: ChosenAction | None = Field(default=None, description="The current action.")
     risk: RiskRecord | None = Field(default=None, description="Risk of the current action.")
     policy: PolicyRecord | None = Field(default=None, description="Policy decision on it.")
-    approval_requested_at: dt.datetime | None = Field(
-        default=None, description="When the current action started waiting for approval."
+    pending_approval: PendingApproval | None = Field(
+        default=None, description="The action awaiting a human decision, if any."
+    )
+    decisions: int = Field(default=0, ge=0, description="Actions decided so far.")
+    redecisions: int = Field(
+        default=0, ge=0,
+        description="Times the target changed between decision and action, so nothing ran "
+        "and the action was decided again.",
     )
     intent: Intent | None = Field(
         default=None, description="An action about to run or running, without an outcome yet."
@@ -236,7 +293,8 @@ class RemediationStatus(ApiModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready (closed successfully), Approved, PolicyAllowed, Verified.",
+        description="Ready (closed successfully), Approved, PolicyAllowed, Verified, Inconclusive, "
+        "TargetReadable.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(default=None, description="Last generation seen.")

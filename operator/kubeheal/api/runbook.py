@@ -303,6 +303,13 @@ class Approval(ApiModel):
         le=7 * 86400,
         description="A pending approval older than this is rejected and the incident escalated.",
     )
+    expiry_seconds: int = Field(
+        default=3600,
+        ge=10,
+        le=7 * 86400,
+        description="An approval is valid this long: an approved action not run by then is "
+        "not run, and the incident is escalated.",
+    )
 
     @model_validator(mode="after")
     def _threshold_for_risk_above(self) -> Approval:

@@ -346,10 +346,20 @@ class RunbookEvaluator:
             TimelineEntry(time=detected, step="diagnosed",
                           message=_diagnosis_message(diagnosis)[:1024]),
         ]
-        await self.store.patch_status("remediations", self.namespace, name, {
-            "phase": Phase.DETECTED.value,
-            "timeline": [t.to_api() for t in timeline],
-        })
+        first = {"phase": Phase.DETECTED.value, "timeline": [t.to_api() for t in timeline]}
+        version = created["metadata"]["resourceVersion"]
+        for _ in range(3):  # only while nobody (the driver) wrote a first status meanwhile
+            try:
+                await self.store.patch_status("remediations", self.namespace, name, first,
+                                              resource_version=version)
+                break
+            except KubernetesError as e:
+                if e.kind != "conflict":
+                    raise
+            current = await self.store.get("remediations", self.namespace, name)
+            if (current.get("status") or {}).get("phase"):
+                break
+            version = current["metadata"]["resourceVersion"]
         self.metrics.incidents_opened.labels(self.namespace, self.name,
                                              diagnosis.cause.value).inc()
         self.metrics.time_to_detect.labels(self.namespace, self.name).observe(

@@ -97,11 +97,16 @@ class ObjectStore:
         return await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
                           namespace, plural, body, timeout=self.timeout)
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: Json) -> Json:
-        """Merge ``status`` into the object's status subresource."""
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Json,
+                           resource_version: str | None = None) -> Json:
+        """Merge ``status`` into the object's status subresource; with ``resource_version``,
+        only if the object is still at that version (else a ``conflict`` KubernetesError)."""
         self._may_write()
+        patch: Json = {"status": status}
+        if resource_version is not None:
+            patch["metadata"] = {"resourceVersion": resource_version}
         return await call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION,
-                          namespace, plural, name, {"status": status}, timeout=self.timeout)
+                          namespace, plural, name, patch, timeout=self.timeout)
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = await call(self.core.read_namespace, namespace, timeout=self.timeout)

@@ -335,8 +335,8 @@ def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> 
     }))
     config = token_kubeconfig(installed, "kubeheal-system", "kubeheal-operator")
     me = "system:serviceaccount:kubeheal-system:kubeheal-operator"
-    patch = {"spec": {"approval": {"decision": "approved", "approver": me,
-                                   "time": "2026-11-28T10:05:00Z"}}}
+    patch = {"spec": {"approvals": [{"digest": "a" * 64, "decision": "approved",
+                                     "approver": me, "time": "2026-11-28T10:05:00Z"}]}}
     result = run_as(config, "patch", "remediation", "checkout-1", "-n", "team-b",
                     "--type=merge", "-p", json.dumps(patch))
     assert result.returncode != 0

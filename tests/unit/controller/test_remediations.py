@@ -1,4 +1,4 @@
-"""The remediation driver's pure choices, and its wait for a new Remediation's first status."""
+"""The remediation driver's pure choices, and how it writes a new Remediation's first status."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from kubeheal.api.remediation import Remediation
 from kubeheal.api.runbook import Action
-from kubeheal.controller.remediations import RemediationDriver, Step, fitting_actions
+from kubeheal.controller.lifecycle import fitting_actions
+from kubeheal.controller.remediations import RemediationDriver, Step
 from kubeheal.controller.store import rfc3339
 
 ACTIONS = [
@@ -28,7 +29,7 @@ def body(created: dt.datetime, status: dict[str, Any] | None = None,
          evidence: tuple[str, ...] = ("memory",)) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
-        "metadata": {"name": "cart-1", "namespace": "shop",
+        "metadata": {"name": "cart-1", "namespace": "shop", "resourceVersion": "7",
                      "creationTimestamp": rfc3339(created),
                      "labels": {"kubeheal.io/target": "cart"}},
         "spec": {
@@ -69,14 +70,17 @@ class Store:
     def __init__(self, obj: dict[str, Any]) -> None:
         self.obj = obj
         self.writes: list[dict[str, Any]] = []
+        self.preconditions: list[str | None] = []
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return self.obj
 
     async def patch_status(self, plural: str, namespace: str, name: str,
-                           status: dict[str, Any]) -> dict[str, Any]:
+                           status: dict[str, Any], resource_version: str | None = None,
+                           ) -> dict[str, Any]:
         self.writes.append(status)
-        return self.obj
+        self.preconditions.append(resource_version)
+        return {**self.obj, "metadata": {**self.obj["metadata"], "resourceVersion": "8"}}
 
 
 def driver(store: Store) -> RemediationDriver:
@@ -86,16 +90,18 @@ def driver(store: Store) -> RemediationDriver:
                              evaluators={})
 
 
-def test_a_new_remediation_waits_for_its_first_status() -> None:
+def test_a_new_remediation_leaves_its_first_status_to_the_evaluator_for_a_moment() -> None:
     store = Store(body(dt.datetime.now(dt.UTC)))
     step = asyncio.run(driver(store).step("shop", "cart-1"))
     assert step == Step(wait=True)
     assert store.writes == []  # nothing that could race the evaluator's first write
 
 
-def test_a_first_status_never_written_is_written_by_the_driver() -> None:
-    store = Store(body(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+def test_a_first_status_never_written_is_written_by_the_driver_if_still_missing() -> None:
+    store = Store(body(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)))
     step = asyncio.run(driver(store).step("shop", "cart-1"))
     assert step == Step(wait=False)
     assert store.writes[0]["phase"] == "Detected"
     assert store.writes[0]["timeline"][0]["step"] == "detected"
+    # Only if nobody wrote one since it was read: a precondition, not a sleep.
+    assert store.preconditions == ["7"]

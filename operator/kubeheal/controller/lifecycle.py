@@ -1,0 +1,1033 @@
+"""The remediation lifecycle as a table: its phases, the transitions, and what each one does.
+
+Every transition is a pure function from a remediation (its spec and current status) and what
+was observed for it (the target read fresh from the API server, the policy engine's answer,
+the action's outcome, the verification verdict) to the next status and the effects to carry
+out, in order: write the status, post an Event, ask the policy engine, call the action,
+notify humans. :class:`~kubeheal.controller.remediations.RemediationDriver` only gathers
+observations and executes effects; every rule of the lifecycle lives, and is tested, here.
+
+:data:`TRANSITIONS` is the table; :func:`mermaid` draws it (docs/lifecycle.md holds that
+drawing, and a test keeps the two equal). :func:`fire` runs one transition and refuses an
+outcome the table does not list.
+
+Three rules shape the table:
+
+- *Act exactly as decided.* A decision pins the target's identity (UID, pod template,
+  replicas or the HPA's minReplicas) and hashes the concrete action with it into a digest.
+  Before the call the target is read again; if anything pinned changed, nothing runs and the
+  action is decided again, at most :data:`MAX_REDECISIONS` times. A human approves one digest;
+  the approval expires, and the policy engine is asked again before the approved action runs.
+- *An intent is settled, never guessed.* The intent (with its token, and the pod for an
+  eviction) is written before the call. An outcome that may or may not have landed, or a
+  refusal that may pass (a PodDisruptionBudget), keeps the intent and retries the same call,
+  with the same token, up to :data:`MAX_ATTEMPTS` times; only a definite failure moves on to
+  the next action.
+- *Inconclusive is not failure.* Missing data during verification keeps the remediation in
+  Verifying with an ``Inconclusive`` condition and, past the deadline, escalates to humans;
+  only data that is present and bad moves on to the next action.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from kubeheal.act.intent import ActionError, ActionResult, action_applied
+from kubeheal.act.patches import previous_revision, rolling_restart_floor
+from kubeheal.api.remediation import (
+    ApprovalDecision,
+    ChosenAction,
+    ExecutionRecord,
+    Intent,
+    PendingApproval,
+    Phase,
+    PinnedTarget,
+    PolicyRecord,
+    Remediation,
+    RemediationStatus,
+    RiskFactorRecord,
+    RiskRecord,
+    TimelineEntry,
+    VerificationRecord,
+)
+from kubeheal.api.runbook import Action, ActionKind, Runbook
+from kubeheal.controller.store import set_condition
+from kubeheal.decide import Action as Candidate
+from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
+from kubeheal.decide.policy_input import PolicyInput
+from kubeheal.observe.kubernetes import parse_time
+from kubeheal.policy import PolicyDecision
+from kubeheal.verify.rollout import rollout_status
+
+Json = dict[str, Any]
+
+MAX_REDECISIONS: Final = 3
+"""Times an action is decided again because its target changed, before humans take over."""
+MAX_ATTEMPTS: Final = 5
+"""Calls with one intent whose outcome stayed open (timeout, conflict, PDB), then escalate."""
+RETRY_SECONDS: Final = 10.0
+"""Wait before the next call with the same intent, times the attempts so far."""
+TARGET_UNREADABLE_SECONDS: Final = 120.0
+"""How long transient errors reading the target are retried before escalating."""
+REVISION: Final = "deployment.kubernetes.io/revision"
+POD_TEMPLATE_HASH: Final = "pod-template-hash"
+
+
+# -- observations -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """The target Deployment as read from the API server now, with what it controls."""
+
+    deployment: Json
+    replica_sets: tuple[Json, ...] = ()
+    hpa: Json | None = None
+    pods: tuple[Json, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadError:
+    """Reading the target failed: ``kind`` as in KubernetesError."""
+
+    kind: str
+    message: str
+
+    @property
+    def transient(self) -> bool:
+        """Whether reading again may succeed (the API server was unavailable, say).
+
+        >>> ReadError("unavailable", "timeout").transient, ReadError("not-found", "").transient
+        (True, False)
+        """
+        return self.kind not in {"not-found", "forbidden", "invalid"}
+
+
+Verdict = Literal["healthy", "unhealthy", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Health:
+    """The verification verdict now. ``inconclusive`` when data to judge is missing;
+    ``reason`` then names what (NoData, NoTraffic, PrometheusUnavailable, SloUnavailable)."""
+
+    verdict: Verdict
+    message: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What the driver read for one transition; each transition uses the part it needs."""
+
+    now: dt.datetime
+    runbook: Runbook | None
+    runbook_problem: str = ""
+    target: TargetState | ReadError | None = None
+    history: RemediationHistory = field(default_factory=RemediationHistory)
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    policy: PolicyDecision | None = None
+    result: ActionResult | ActionError | None = None
+    resumed: bool = False
+    health: Health | None = None
+
+
+# -- effects ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteStatus:
+    """Persist the status (a merge patch conditioned on the resourceVersion read)."""
+
+    status: RemediationStatus
+
+
+@dataclass(frozen=True)
+class PostEvent:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Tell humans (the escalation webhook)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AskPolicy:
+    """Ask the policy engine about ``input``; its answer fires ``then``."""
+
+    input: PolicyInput
+    then: str
+
+
+@dataclass(frozen=True)
+class CallAction:
+    """Call the action of ``intent`` with its token; the outcome fires ``acted``.
+
+    ``fresh`` when the intent was written in this same step (not found on resume)."""
+
+    intent: Intent
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class CountPolicy:
+    reason: str
+
+
+@dataclass(frozen=True)
+class CountAction:
+    kind: str
+    outcome: Literal["executed", "failed"]
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """The workload recovered ``seconds`` after the onset."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The remediation reached a terminal phase (metrics and the log)."""
+
+    phase: Phase
+    message: str
+
+
+@dataclass(frozen=True)
+class RecountPending:
+    """The number of remediations awaiting approval may have changed."""
+
+
+Effect = (WriteStatus | PostEvent | Notify | AskPolicy | CallAction | CountPolicy | CountAction
+          | Recovered | Closed | RecountPending)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A transition's result: the next status, the effects in order, and whether the driver
+    waits a poll interval before the next step."""
+
+    status: RemediationStatus
+    effects: tuple[Effect, ...] = ()
+    wait: bool = True
+
+
+# -- the table --------------------------------------------------------------------------------
+
+TransitionFn = Callable[[Remediation, RemediationStatus, Observations], Outcome]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """``run`` fires on ``trigger`` in any of ``sources`` and ends in one of ``targets``.
+    A source of None is a remediation without a status yet."""
+
+    sources: tuple[Phase | None, ...]
+    trigger: str
+    targets: tuple[Phase, ...]
+    run: TransitionFn
+    summary: str
+
+
+class TransitionError(Exception):
+    """A transition ended in a phase the table does not list: a bug, never data."""
+
+
+def fire(trigger: str, rem: Remediation, status: RemediationStatus | None,
+         obs: Observations) -> Outcome:
+    """Run the transition of ``trigger`` from the status' phase (None: no status yet)."""
+    source = status.phase if status is not None else None
+    transition = next((t for t in TRANSITIONS if source in t.sources and t.trigger == trigger),
+                      None)
+    if transition is None:
+        raise TransitionError(f"no transition on {trigger!r} from {source}")
+    outcome = transition.run(rem, (status or RemediationStatus()).model_copy(deep=True), obs)
+    if outcome.status.phase not in transition.targets:
+        raise TransitionError(f"{trigger} from {source} ended in {outcome.status.phase}, "
+                              f"not in {[p.value for p in transition.targets]}")
+    return outcome
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def note(status: RemediationStatus, step: str, message: str, at: dt.datetime) -> None:
+    status.timeline = [*status.timeline, TimelineEntry.model_validate(
+        {"time": at, "step": step, "message": message[:1024]})][-64:]
+
+
+def _close(status: RemediationStatus, phase: Phase, type_: Literal["Normal", "Warning"],
+           reason: str, message: str, at: dt.datetime) -> tuple[Effect, ...]:
+    status.phase = phase
+    status.completed_at = at
+    status.pending_approval = None
+    if phase is not Phase.SUCCEEDED and not any(c.type == "Ready" for c in status.conditions):
+        status.conditions = set_condition(status.conditions, "Ready", False, phase.value,
+                                          message, at=at)
+    return (WriteStatus(status), Closed(phase, message), PostEvent(type_, reason, message))
+
+
+def _escalate(status: RemediationStatus, reason: str, message: str, at: dt.datetime,
+              *before: Effect) -> Outcome:
+    note(status, "escalated", message, at)
+    status.conditions = set_condition(status.conditions, "Ready", False, reason, message, at=at)
+    effects = _close(status, Phase.ESCALATED, "Warning", "Escalated", f"{reason}: {message}", at)
+    return Outcome(status, (*before, *effects, Notify(reason, message)), wait=False)
+
+
+def _target_name(rem: Remediation) -> str:
+    return f"deployment {rem.spec.target.namespace}/{rem.spec.target.name}"
+
+
+def _unreadable(rem: Remediation, status: RemediationStatus, error: ReadError,
+                at: dt.datetime) -> Outcome:
+    """Escalate when the target is gone; retry a transient read failure for a while."""
+    message = f"{_target_name(rem)}: {error.message}"
+    if not error.transient:
+        return _escalate(status, "TargetUnavailable", message, at)
+    old = next((c for c in status.conditions if c.type == "TargetReadable"), None)
+    since = old.last_transition_time if old is not None and old.status.value == "False" else at
+    status.conditions = set_condition(status.conditions, "TargetReadable", False, "ReadFailed",
+                                      message, at=at)
+    if (at - since).total_seconds() > TARGET_UNREADABLE_SECONDS:
+        return _escalate(status, "TargetUnavailable",
+                         f"{message} (unreadable for more than {TARGET_UNREADABLE_SECONDS:.0f}s)",
+                         at)
+    return Outcome(status, (WriteStatus(status),), wait=True)
+
+
+def _readable(status: RemediationStatus) -> None:
+    status.conditions = [c for c in status.conditions if c.type != "TargetReadable"]
+
+
+def _params(params: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+
+# -- pure choices -----------------------------------------------------------------------------
+
+
+def fitting_actions(actions: Sequence[Action], rem: Remediation,
+                    tried: Sequence[str]) -> list[Action]:
+    """The untried actions that fit the incident, for the most probable cause first.
+
+    A diagnosis ranks causes; when no action of the most probable cause is left (or it
+    cannot apply, such as a rollback without an earlier revision), the actions of the next
+    cause in the ranking follow, then actions that name no cause. Signal conditions hold
+    throughout.
+    """
+    anomalous = {e.signal for e in rem.spec.trigger.evidence}
+    causes = [rem.spec.diagnosis.cause] + [c.cause for c in rem.spec.diagnosis.candidates]
+    ranked: list[Action] = []
+    for cause in [*dict.fromkeys(causes), None]:
+        for a in actions:
+            fits_cause = (not a.when.causes) if cause is None else cause in a.when.causes
+            if fits_cause and a.name not in {r.name for r in ranked} | set(tried) \
+                    and (not a.when.signals or anomalous & set(a.when.signals)):
+                ranked.append(a)
+    return ranked
+
+
+def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Json],
+                    ) -> tuple[Candidate | None, dict[str, str], str]:
+    """The runbook action made concrete for this target, or None and why it cannot apply.
+
+    >>> from kubeheal.api.runbook import Action, ScaleBounds
+    >>> d = {"spec": {"replicas": 2}, "status": {"readyReplicas": 2}, "metadata": {}}
+    >>> a = Action(name="out", kind="scale", scale=ScaleBounds(max_replicas=6, step=2))
+    >>> candidate, params, _ = concrete_action(a, d, [])
+    >>> params
+    {'replicas': '4', 'from': '2'}
+    >>> d["spec"]["replicas"] = 6
+    >>> concrete_action(a, d, [])[2]
+    'already at maxReplicas 6'
+    >>> d["spec"]["strategy"] = {"type": "Recreate"}
+    >>> concrete_action(Action(name="r", kind="restart"), d, [])[2][:41]
+    'a rollout restart would keep no pod avail'
+    """
+    replicas = int(deployment["spec"].get("replicas", 1))
+    ready = int(deployment.get("status", {}).get("readyReplicas") or 0)
+    if action.kind is ActionKind.SCALE:
+        assert action.scale is not None
+        bounds = action.scale
+        wanted = min(bounds.max_replicas, max(bounds.min_replicas, replicas + bounds.step))
+        if wanted <= replicas:
+            return None, {}, f"already at maxReplicas {bounds.max_replicas}"
+        return (Candidate.scale(replicas=wanted, min_replicas=bounds.min_replicas,
+                                max_replicas=bounds.max_replicas),
+                {"replicas": str(wanted), "from": str(replicas)}, "")
+    if action.kind is ActionKind.ROLLBACK:
+        previous = previous_revision(deployment, replica_sets)
+        if previous is None:
+            return None, {}, "no previous revision to roll back to"
+        number = int(previous["metadata"]["annotations"][REVISION])
+        return (Candidate.rollback(to_revision=number),
+                {"toRevision": str(number), "replicaSet": previous["metadata"]["name"]}, "")
+    strategy = action.restart.strategy if action.restart else "rollout"
+    share = action.restart.max_unavailable_share if action.restart else 0.25
+    if strategy == "delete-pod":
+        candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
+                                      ready_replicas=ready)
+        return candidate, {"strategy": strategy}, ""
+    # The policy judges the pods the Deployment's own strategy takes down, and the restart
+    # runs only while that strategy still keeps at least as many available.
+    floor, why = rolling_restart_floor(deployment)
+    if floor is None:
+        return None, {}, f"a rollout restart would keep no pod available: {why}"
+    taken, allowed = max(0, ready - floor), max(1, math.floor(ready * share))
+    if taken > allowed:
+        return None, {}, (f"{why}: it would take {taken} of {ready} ready pods down at once, "
+                          f"more than maxUnavailableShare {share:g} allows ({allowed})")
+    candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
+                                  pods_unavailable=taken)
+    return candidate, {"strategy": strategy, "maxUnavailableShare": f"{share:g}",
+                       "minAvailable": str(floor)}, ""
+
+
+def own_guardrails(max_per_hour: int, history: RemediationHistory) -> str:
+    """Why the runbook's own guardrails forbid acting now, or '' when they allow it.
+
+    The cooldown is enforced when an incident would open (see ``RunbookEvaluator``), so
+    that within one incident the next action may follow a failed one at once.
+
+    >>> own_guardrails(3, RemediationHistory(actions_last_hour=3))
+    'rate limit: 3 actions on the target in the last hour (max 3)'
+    >>> own_guardrails(3, RemediationHistory(actions_last_hour=2))
+    ''
+    """
+    if history.actions_last_hour >= max_per_hour:
+        return (f"rate limit: {history.actions_last_hour} actions on the target in the last "
+                f"hour (max {max_per_hour})")
+    return ""
+
+
+def policy_record(decision: PolicyDecision, moment: dt.datetime) -> PolicyRecord:
+    return PolicyRecord(
+        allow=decision.allow, require_approval=decision.require_approval,
+        reasons=[f.msg[:512] for f in decision.reasons][:32],
+        violations=[f.msg[:512] for f in decision.violations][:32],
+        policy_version=(decision.policy_version or "")[:128], decided_at=moment)
+
+
+def template_hash(deployment: Mapping[str, Any]) -> str:
+    """A hash of the pod template: any rollout (image, env, restart) changes it.
+
+    >>> a = template_hash({"spec": {"template": {"spec": {"containers": [{"image": "v1"}]}}}})
+    >>> b = template_hash({"spec": {"template": {"spec": {"containers": [{"image": "v2"}]}}}})
+    >>> len(a), a == b
+    (16, False)
+    """
+    text = json.dumps(deployment.get("spec", {}).get("template", {}), sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pin(target: TargetState) -> PinnedTarget:
+    """The identity of the target that an action is decided for."""
+    d = target.deployment
+    meta = d.get("metadata") or {}
+    revision = (meta.get("annotations") or {}).get(REVISION)
+    current = next((rs for rs in target.replica_sets
+                    if ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION)
+                    == revision), None) if revision else None
+    hpa = target.hpa or {}
+    return PinnedTarget(
+        uid=str(meta.get("uid") or ""), template_hash=template_hash(d),
+        revision=int(revision) if revision and revision.isdigit() else None,
+        replica_set=(current or {}).get("metadata", {}).get("name", "") if current else "",
+        replicas=int(d.get("spec", {}).get("replicas", 1)),
+        hpa=str((hpa.get("metadata") or {}).get("name") or ""),
+        hpa_min_replicas=int(hpa["spec"].get("minReplicas", 1)) if hpa else None,
+    )
+
+
+def pin_changes(decided: PinnedTarget | None, now: PinnedTarget) -> str:
+    """What changed on the target since the decision, or '' when it is the same target.
+
+    Under an HPA the Deployment's replicas move on their own: its minReplicas counts then.
+
+    >>> p = PinnedTarget(uid="u", template_hash="a", revision=2, replicas=3)
+    >>> pin_changes(p, p.model_copy(update={"replicas": 5}))
+    'spec.replicas 3 -> 5 (scaled since the decision)'
+    >>> pin_changes(p, p.model_copy(update={"template_hash": "b", "revision": 3}))
+    'the pod template changed (a new rollout, revision 2 -> 3)'
+    >>> pin_changes(p, p)
+    ''
+    """
+    if decided is None:
+        return ""
+    changes: list[str] = []
+    if decided.uid != now.uid:
+        changes.append(f"the Deployment was replaced (uid {decided.uid} -> {now.uid})")
+    if decided.template_hash != now.template_hash:
+        changes.append(f"the pod template changed (a new rollout, revision {decided.revision} "
+                       f"-> {now.revision})")
+    if (decided.hpa, decided.hpa_min_replicas) != (now.hpa, now.hpa_min_replicas):
+        changes.append(f"HPA {decided.hpa or '(none)'} minReplicas {decided.hpa_min_replicas} "
+                       f"-> HPA {now.hpa or '(none)'} minReplicas {now.hpa_min_replicas}")
+    elif not now.hpa and decided.replicas != now.replicas:
+        changes.append(f"spec.replicas {decided.replicas} -> {now.replicas} "
+                       "(scaled since the decision)")
+    return "; ".join(changes)
+
+
+def action_digest(remediation: str, number: int, target: str, action: ChosenAction) -> str:
+    """The digest a human approves: the concrete action on the pinned target, in this
+    remediation's ``number``-th decision (so that no approval can be reused for another).
+
+    >>> a = ChosenAction(name="undo", kind="rollback", params={"toRevision": "1"})
+    >>> d = action_digest("web-1", 1, "shop/web", a)
+    >>> len(d), d == action_digest("web-1", 2, "shop/web", a)
+    (64, False)
+    """
+    document = {"remediation": remediation, "decision": number, "target": target,
+                "name": action.name, "kind": action.kind.value, "params": action.params,
+                "pinned": action.pinned.to_api() if action.pinned else None}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def worst_pod(pods: Sequence[Json]) -> str | None:
+    """The pod to evict: the most restarted, else the oldest; none being deleted already.
+
+    >>> def pod(name, restarts, created):
+    ...     return {"metadata": {"name": name, "creationTimestamp": created},
+    ...             "status": {"containerStatuses": [{"restartCount": restarts}]}}
+    >>> worst_pod([pod("a", 0, "2026-01-02"), pod("b", 3, "2026-01-03"), pod("c", 0, "2026-01-01")])
+    'b'
+    >>> worst_pod([]) is None
+    True
+    """
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+
+    def badness(pod: Json) -> tuple[int, str]:
+        restarts = sum(c.get("restartCount", 0)
+                       for c in pod.get("status", {}).get("containerStatuses") or [])
+        return (-restarts, pod["metadata"].get("creationTimestamp", ""))
+
+    return str(sorted(live, key=badness)[0]["metadata"]["name"]) if live else None
+
+
+def target_value(series: Iterable[tuple[Mapping[str, str], float]], workload_label: str,
+                 namespace: str, name: str) -> float | None:
+    """The value of the target's own series, or None: its name under ``workload_label`` and
+    its namespace (a series without a namespace label counts as the runbook's own namespace,
+    as in detection). NaN is no value.
+
+    >>> series = [({"namespace": "other", "deployment": "web"}, 0.9),
+    ...           ({"namespace": "shop", "deployment": "web"}, 0.01)]
+    >>> target_value(series, "deployment", "shop", "web")
+    0.01
+    >>> target_value(series[:1], "deployment", "shop", "web") is None
+    True
+    >>> target_value([({"deployment": "web"}, float("nan"))], "deployment", "shop", "web")
+    """
+    return next((value for labels, value in series
+                 if labels.get(workload_label) == name
+                 and labels.get("namespace", namespace) == namespace and value == value), None)
+
+
+def approval_of(rem: Remediation, digest: str) -> ApprovalDecision | None:
+    """The human decision on the action with ``digest``, if any (one per digest)."""
+    return next((a for a in rem.spec.approvals if a.digest == digest), None) if digest else None
+
+
+def _policy_input(rem: Remediation, candidate: Candidate, target: TargetState,
+                  obs: Observations, runbook: Runbook) -> PolicyInput:
+    deployment = target.deployment
+    moments = [parse_time(rs["metadata"].get("creationTimestamp")) for rs in target.replica_sets]
+    situation = Target(
+        namespace=rem.spec.target.namespace, name=rem.spec.target.name,
+        replicas=int(deployment["spec"].get("replicas", 1)),
+        ready_replicas=int(deployment.get("status", {}).get("readyReplicas") or 0),
+        labels=deployment["metadata"].get("labels") or {},
+        namespace_labels=obs.namespace_labels,
+        last_rollout_at=max((m for m in moments if m is not None), default=None),
+    )
+    return assess(
+        candidate, situation, obs.history,
+        Incident({e.signal: e.score for e in rem.spec.trigger.evidence},
+                 diagnosis=rem.spec.diagnosis.cause.value, started_at=rem.spec.trigger.started_at),
+        RunbookRef(runbook.metadata.name or "", mode=runbook.spec.mode,
+                   approval_mode=runbook.spec.approval.mode,
+                   approval_risk_threshold=runbook.spec.approval.risk_threshold),
+        obs.now,
+    )
+
+
+def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
+    """The policy's view of an action already decided (to ask the policy again)."""
+    p = action.params
+    if action.kind is ActionKind.SCALE:
+        return Candidate.scale(replicas=int(p["replicas"]),
+                               min_replicas=int(p.get("minReplicas", "1")),
+                               max_replicas=int(p.get("maxReplicas", p["replicas"])))
+    if action.kind is ActionKind.ROLLBACK:
+        return Candidate.rollback(to_revision=int(p["toRevision"]))
+    ready = int(target.deployment.get("status", {}).get("readyReplicas") or 0)
+    floor = int(p["minAvailable"]) if "minAvailable" in p else None
+    return Candidate.restart(
+        strategy=p.get("strategy", "rollout"),
+        max_unavailable_share=float(p.get("maxUnavailableShare", "0.25")),
+        pods_unavailable=max(0, ready - floor) if floor is not None else None,
+        ready_replicas=ready)
+
+
+# -- transitions ------------------------------------------------------------------------------
+
+
+def initialize(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """A Remediation without a status gets its first one (the driver writes it on the
+    condition that nobody wrote one meanwhile)."""
+    trigger, diagnosis = rem.spec.trigger, rem.spec.diagnosis
+    status = RemediationStatus(phase=Phase.DETECTED)
+    note(status, "detected", f"detected (score {trigger.score:.2f})", trigger.detected_at)
+    evidence = "; ".join(next((c.evidence for c in diagnosis.candidates
+                               if c.cause is diagnosis.cause), [])[:3])
+    note(status, "diagnosed", f"probable cause {diagnosis.cause.value}"
+         + (f": {evidence}" if evidence else ""), trigger.detected_at)
+    return Outcome(status, (WriteStatus(status),), wait=False)
+
+
+def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """Choose the next untried action that fits, make it concrete on the target as read now,
+    pin the target, score the risk, apply the runbook's own guardrails, then ask the policy."""
+    runbook = obs.runbook
+    assert runbook is not None
+    cause = rem.spec.diagnosis.cause
+    fitting = fitting_actions(runbook.spec.actions, rem, status.tried_actions)
+    if not fitting:
+        tried = ", ".join(status.tried_actions) or "none"
+        return _escalate(status, "NoActionLeft",
+                         f"no untried action of runbook {runbook.metadata.name} fits cause "
+                         f"{cause.value} (tried: {tried})", obs.now)
+    if isinstance(obs.target, ReadError) or obs.target is None:
+        return _unreadable(rem, status, obs.target or ReadError("unavailable", "not read"),
+                           obs.now)
+    target = obs.target
+    _readable(status)
+    action = fitting[0]
+    candidate, params, unfit = concrete_action(action, target.deployment,
+                                               list(target.replica_sets))
+    if candidate is None:
+        status.tried_actions.append(action.name)
+        note(status, "decided", f"skipped {action.name}: {unfit}", obs.now)
+        return Outcome(status, (WriteStatus(status),), wait=False)
+    status.decisions += 1
+    chosen = ChosenAction(name=action.name, kind=action.kind, params=params, pinned=pin(target))
+    chosen.digest = action_digest(rem.metadata.name or "", status.decisions,
+                                  f"{rem.spec.target.namespace}/{rem.spec.target.name}", chosen)
+    policy_input = _policy_input(rem, candidate, target, obs, runbook)
+    status.action = chosen
+    status.risk = RiskRecord(score=round(policy_input.risk.score, 4), factors=[
+        RiskFactorRecord(name=f.name, value=round(f.value, 4),
+                         contribution=round(f.contribution, 4), explanation=f.explanation[:512])
+        for f in policy_input.risk.factors])
+    note(status, "decided",
+         f"{action.name} ({action.kind.value} {_params(params)}), risk "
+         f"{policy_input.risk.score:.2f}: {policy_input.risk.explain()}", obs.now)
+    own = own_guardrails(runbook.spec.guardrails.max_actions_per_hour, obs.history)
+    if own:  # the runbook's own guardrails need no policy engine
+        note(status, "gated", own, obs.now)
+        status.conditions = set_condition(status.conditions, "PolicyAllowed", False,
+                                          "RunbookGuardrail", own, at=obs.now)
+        return Outcome(status, _close(status, Phase.BLOCKED, "Warning", "Blocked", own, obs.now),
+                       wait=False)
+    return Outcome(status, (AskPolicy(policy_input, then="gated"),), wait=False)
+
+
+def gated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """The policy's answer on the decided action: dry run, blocked, wait for a human, or run."""
+    decision, runbook, action = obs.policy, obs.runbook, status.action
+    assert decision is not None and runbook is not None and action is not None
+    namespace, name = rem.spec.target.namespace, rem.spec.target.name
+    status.policy = policy_record(decision, obs.now)
+    note(status, "gated", decision.message, obs.now)
+    status.conditions = set_condition(status.conditions, "PolicyAllowed", decision.allow,
+                                      decision.condition_reason, decision.message, at=obs.now)
+    counted = CountPolicy(decision.condition_reason)
+    if runbook.spec.mode == "dry-run":
+        message = (f"dry-run: would {action.kind.value} {namespace}/{name} "
+                   f"({_params(action.params)}); policy: {decision.message}")
+        return Outcome(status, (counted, *_close(status, Phase.DRY_RUN, "Normal", "DryRun",
+                                                 message, obs.now)), wait=False)
+    if not decision.allow:
+        return Outcome(status, (counted, *_close(
+            status, Phase.BLOCKED, "Warning", decision.condition_reason,
+            f"{action.name} not executed: {decision.message}", obs.now)), wait=False)
+    if decision.require_approval:
+        status.phase = Phase.AWAITING_APPROVAL
+        status.pending_approval = PendingApproval(action=action.name, digest=action.digest,
+                                                  requested_at=obs.now)
+        status.conditions = set_condition(status.conditions, "Approved", None,
+                                          "AwaitingApproval", decision.message, at=obs.now)
+        return Outcome(status, (
+            counted, WriteStatus(status),
+            PostEvent("Normal", "ApprovalRequired",
+                      f"{action.name} awaits approval: {decision.message}; run `kubeheal "
+                      f"approve {rem.metadata.name} -n {namespace}`"),
+            RecountPending()), wait=True)
+    status.phase = Phase.EXECUTING
+    return Outcome(status, (counted, WriteStatus(status),
+                            PostEvent("Normal", "PolicyAllowed",
+                                      f"{action.name}: {decision.message}")), wait=False)
+
+
+def await_approval(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """Wait for a human decision naming the pending action's digest, until the timeout."""
+    runbook, pending = obs.runbook, status.pending_approval
+    assert runbook is not None
+    if pending is None or status.action is None:
+        return _escalate(status, "NoPendingAction", "awaiting approval without a pending action",
+                         obs.now)
+    decision = approval_of(rem, pending.digest)
+    if decision is not None:
+        who = f"{decision.decision} by {decision.approver}" + (
+            f": {decision.reason}" if decision.reason else "")
+        note(status, "approval", f"{pending.action} {who}", obs.now)
+        status.pending_approval = None
+        if decision.decision == "approved":
+            status.phase = Phase.EXECUTING
+            status.conditions = set_condition(status.conditions, "Approved", True, "Approved",
+                                              who, at=obs.now)
+            return Outcome(status, (WriteStatus(status), PostEvent("Normal", "Approved", who),
+                                    RecountPending()), wait=False)
+        status.conditions = set_condition(status.conditions, "Approved", False, "Rejected", who,
+                                          at=obs.now)
+        return _escalate(status, "Rejected", who, obs.now, RecountPending())
+    timeout = runbook.spec.approval.timeout_seconds
+    if obs.now - pending.requested_at > dt.timedelta(seconds=timeout):
+        message = f"no decision within {timeout}s: rejected automatically"
+        note(status, "approval", message, obs.now)
+        status.conditions = set_condition(status.conditions, "Approved", False,
+                                          "ApprovalTimedOut", message, at=obs.now)
+        return _escalate(status, "ApprovalTimedOut", message, obs.now, RecountPending())
+    return Outcome(status, (), wait=True)
+
+
+def _redecide(status: RemediationStatus, why: str, at: dt.datetime,
+              *before: Effect) -> Outcome:
+    """Nothing ran because the target changed: decide again, a bounded number of times."""
+    status.redecisions += 1
+    status.pending_approval = None
+    message = f"not executed: the target changed since the decision ({why})"
+    if status.redecisions > MAX_REDECISIONS:
+        return _escalate(status, "TargetKeptChanging",
+                         f"{message}; decided {status.redecisions} times", at, *before)
+    note(status, "decided", f"{message}; deciding again", at)
+    status.phase = Phase.DETECTED
+    return Outcome(status, (*before, WriteStatus(status),
+                            PostEvent("Warning", "TargetChanged", message)), wait=False)
+
+
+def prepare(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """Before writing the intent: the target read fresh must be the one decided for; an
+    approved action must hold a valid approval and pass the policy again."""
+    runbook, action = obs.runbook, status.action
+    assert runbook is not None
+    if action is None:
+        return _escalate(status, "NoAction", "executing without a chosen action", obs.now)
+    if isinstance(obs.target, ReadError) or obs.target is None:
+        return _unreadable(rem, status, obs.target or ReadError("unavailable", "not read"),
+                           obs.now)
+    target = obs.target
+    _readable(status)
+    changed = pin_changes(action.pinned, pin(target))
+    if changed:
+        return _redecide(status, changed, obs.now)
+    approval = approval_of(rem, action.digest)
+    if approval is not None and approval.decision == "approved":
+        seen = next((c.last_transition_time for c in status.conditions
+                     if c.type == "Approved" and c.status.value == "True"), approval.time)
+        expiry = runbook.spec.approval.expiry_seconds
+        if obs.now - min(seen, approval.time) > dt.timedelta(seconds=expiry):
+            message = (f"the approval of {action.name} by {approval.approver} expired "
+                       f"({expiry}s) before it ran")
+            status.conditions = set_condition(status.conditions, "Approved", False,
+                                              "ApprovalExpired", message, at=obs.now)
+            return _escalate(status, "ApprovalExpired", message, obs.now)
+        candidate = _candidate(action, target)
+        return Outcome(status, (AskPolicy(_policy_input(rem, candidate, target, obs, runbook),
+                                          then="regated"),), wait=False)
+    return _write_intent(rem, status, target, obs.now)
+
+
+def regated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """The policy asked again right before an approved action: a deny now blocks it."""
+    decision, action, target = obs.policy, status.action, obs.target
+    assert decision is not None and action is not None and isinstance(target, TargetState)
+    status.policy = policy_record(decision, obs.now)
+    note(status, "gated", f"asked again before running the approved action: {decision.message}",
+         obs.now)
+    status.conditions = set_condition(status.conditions, "PolicyAllowed", decision.allow,
+                                      decision.condition_reason, decision.message, at=obs.now)
+    counted = CountPolicy(decision.condition_reason)
+    if not decision.allow:
+        return Outcome(status, (counted, *_close(
+            status, Phase.BLOCKED, "Warning", decision.condition_reason,
+            f"{action.name} approved but not executed: {decision.message}", obs.now)),
+            wait=False)
+    outcome = _write_intent(rem, status, target, obs.now)
+    return Outcome(outcome.status, (counted, *outcome.effects), outcome.wait)
+
+
+def _write_intent(rem: Remediation, status: RemediationStatus, target: TargetState,
+                  at: dt.datetime) -> Outcome:
+    action = status.action
+    assert action is not None
+    params = dict(action.params)
+    token = f"{rem.metadata.name}.{len(status.executions) + 1}"
+    if action.kind is ActionKind.RESTART and params.get("strategy") == "delete-pod":
+        pod = worst_pod(target.pods)
+        if pod is None:
+            return _failed_action(status, None, f"{_target_name(rem)} has no pod to evict", at)
+        params["pod"] = pod  # recorded before the call: a resume evicts this pod, no other
+    generation = (target.deployment.get("metadata") or {}).get("generation")
+    status.intent = Intent(action=action.model_copy(update={"params": params}), issued_at=at,
+                           token=token,
+                           target_generation=int(generation) if generation is not None else None)
+    return Outcome(status, (WriteStatus(status), CallAction(status.intent, fresh=True)),
+                   wait=False)
+
+
+def resume(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """An intent without an outcome (after a crash or a retryable failure): the same call with
+    the same token settles it, unless the target changed and the token is not on it."""
+    intent = status.intent
+    assert intent is not None
+    if intent.retry_at is not None and obs.now < intent.retry_at:
+        return Outcome(status, (), wait=True)
+    if isinstance(obs.target, ReadError) or obs.target is None:
+        return _unreadable(rem, status, obs.target or ReadError("unavailable", "not read"),
+                           obs.now)
+    target = obs.target
+    _readable(status)
+    if not action_applied(target.deployment, intent.token):
+        now_pinned = pin(target)
+        changed = pin_changes(intent.action.pinned, now_pinned)
+        ours = (intent.action.kind is ActionKind.SCALE and now_pinned.hpa
+                and str(now_pinned.hpa_min_replicas) == intent.action.params.get("replicas"))
+        if changed and not ours:
+            status.executions.append(ExecutionRecord(
+                intent=intent, outcome="not-executed", completed_at=obs.now,
+                message=f"the target changed before the action ran: {changed}"[:1024]))
+            status.intent = None
+            return _redecide(status, changed, obs.now)
+    return Outcome(status, (CallAction(intent, fresh=False),), wait=False)
+
+
+def _failed_action(status: RemediationStatus, intent: Intent | None, message: str,
+                   at: dt.datetime) -> Outcome:
+    action = status.action
+    assert action is not None
+    if intent is not None:
+        status.executions.append(ExecutionRecord(intent=intent, outcome="failed",
+                                                 completed_at=at, message=message[:1024]))
+    status.intent = None
+    status.tried_actions.append(action.name)
+    status.phase = Phase.DETECTED
+    note(status, "acted", f"{action.name} failed: {message}", at)
+    return Outcome(status, (WriteStatus(status), CountAction(action.kind.value, "failed"),
+                            PostEvent("Warning", "ActionFailed", message)), wait=False)
+
+
+def acted(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """The call's outcome: executed (verify), a definite failure (next action), or still
+    open (keep the intent, call again later with the same token, escalate after a bound)."""
+    intent, action, result = status.intent, status.action, obs.result
+    assert intent is not None and action is not None and result is not None
+    if isinstance(result, ActionError):
+        if not result.retryable:
+            return _failed_action(status, intent, result.message, obs.now)
+        attempts = intent.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            status.intent = intent.model_copy(update={"attempts": attempts,
+                                                      "last_error": result.message[:1024]})
+            return _escalate(status, "ActionUnsettled",
+                             f"{action.name} not settled after {attempts} calls with token "
+                             f"{intent.token} ({result.reason}: {result.message}); the intent "
+                             "stays on record, check the target", obs.now)
+        retry_at = obs.now + dt.timedelta(seconds=RETRY_SECONDS * attempts)
+        status.intent = intent.model_copy(update={"attempts": attempts, "retry_at": retry_at,
+                                                  "last_error": result.message[:1024]})
+        message = (f"{action.name} not settled ({result.reason}): {result.message}; the same "
+                   f"call (token {intent.token}) is tried again")
+        note(status, "acted", message, obs.now)
+        return Outcome(status, (WriteStatus(status), PostEvent("Warning", "ActionRetrying",
+                                                               message)), wait=True)
+    message = result.message + (" (settled after a restart)" if obs.resumed else "")
+    status.executions.append(ExecutionRecord(intent=intent, outcome="executed",
+                                             completed_at=obs.now, message=message[:1024]))
+    status.intent = None
+    status.tried_actions.append(action.name)
+    status.phase = Phase.VERIFYING
+    status.verification = VerificationRecord(result="pending", started_at=obs.now)
+    note(status, "acted", message, obs.now)
+    effects: list[Effect] = [WriteStatus(status)]
+    if not result.already_applied:
+        effects.append(CountAction(action.kind.value, "executed"))
+    effects.append(PostEvent("Normal", "Executed", message))
+    return Outcome(status, tuple(effects), wait=True)
+
+
+def _verification_failed(status: RemediationStatus, verification: VerificationRecord,
+                         message: str, at: dt.datetime) -> Outcome:
+    verification.result = "failed"
+    verification.completed_at = at
+    verification.message = message[:1024]
+    status.verification = verification
+    status.phase = Phase.DETECTED  # choose the next action, or escalate
+    status.conditions = set_condition(status.conditions, "Verified", False,
+                                      "VerificationFailed", message, at=at)
+    note(status, "verified", f"not recovered: {message}", at)
+    return Outcome(status, (WriteStatus(status),
+                            PostEvent("Warning", "VerificationFailed", message)), wait=False)
+
+
+def _inconclusive(status: RemediationStatus, verification: VerificationRecord, reason: str,
+                  message: str, at: dt.datetime) -> Outcome:
+    verification.result = "inconclusive"
+    verification.completed_at = at
+    verification.message = message[:1024]
+    status.verification = verification
+    status.conditions = set_condition(status.conditions, "Verified", None, "Inconclusive",
+                                      message, at=at)
+    return _escalate(status, "Inconclusive", f"{reason}: {message}", at)
+
+
+def verify(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """Wait for the rollout, then require health for the whole window. Only a conclusive
+    unhealthy verdict at the deadline moves to the next action; missing data escalates."""
+    runbook = obs.runbook
+    assert runbook is not None
+    settings = runbook.spec.verification
+    verification = status.verification or VerificationRecord(result="pending",
+                                                             started_at=obs.now)
+    started = verification.started_at or obs.now
+    if verification.rollout_completed_at is None:
+        if isinstance(obs.target, ReadError) or obs.target is None:
+            unreadable = True
+            why = (obs.target or ReadError("unavailable", "not read")).message
+        else:
+            unreadable = False
+            rollout = rollout_status(obs.target.deployment)
+            if rollout.complete:
+                verification.rollout_completed_at = obs.now
+                note(status, "verified", "rollout complete", obs.now)
+            why = rollout.message
+        if verification.rollout_completed_at is None:
+            if obs.now - started <= dt.timedelta(seconds=settings.rollout_timeout_seconds):
+                return Outcome(status, (), wait=True)
+            message = f"rollout not complete within {settings.rollout_timeout_seconds}s: {why}"
+            if unreadable:
+                return _inconclusive(status, verification, "TargetUnreadable", message, obs.now)
+            return _verification_failed(status, verification, message, obs.now)
+    health = obs.health or Health("inconclusive", "no verdict", "NoData")
+    if health.verdict == "healthy":
+        verification.healthy_since = verification.healthy_since or obs.now
+        status.conditions = [c for c in status.conditions if c.type != "Inconclusive"]
+    else:
+        verification.healthy_since = None
+        status.conditions = set_condition(
+            status.conditions, "Inconclusive", health.verdict == "inconclusive",
+            health.reason or "DataPresent", health.message, at=obs.now)
+    held = (obs.now - verification.healthy_since).total_seconds() \
+        if verification.healthy_since else 0.0
+    if health.verdict == "healthy" and held >= settings.window_seconds:
+        verification.result = "succeeded"
+        verification.completed_at = obs.now
+        verification.message = f"held for {held:.0f}s: {health.message}"[:1024]
+        status.verification = verification
+        note(status, "verified", f"recovered: {verification.message}", obs.now)
+        status.conditions = set_condition(status.conditions, "Verified", True, "Recovered",
+                                          verification.message, at=obs.now)
+        status.conditions = set_condition(status.conditions, "Ready", True, "Succeeded",
+                                          verification.message, at=obs.now)
+        recovered = Recovered(max(0.0, (obs.now - rem.spec.trigger.started_at).total_seconds()))
+        return Outcome(status, (recovered, *_close(status, Phase.SUCCEEDED, "Normal",
+                                                   "Recovered", verification.message,
+                                                   obs.now)), wait=False)
+    rollout_done = verification.rollout_completed_at or obs.now
+    deadline = rollout_done + dt.timedelta(
+        seconds=settings.window_seconds * 2 + settings.rollout_timeout_seconds)
+    if obs.now > deadline:
+        if health.verdict == "inconclusive":
+            return _inconclusive(status, verification, health.reason or "NoData",
+                                 f"no verdict before the deadline: {health.message}", obs.now)
+        return _verification_failed(
+            status, verification,
+            f"did not hold for {settings.window_seconds}s before the deadline: {health.message}",
+            obs.now)
+    verification.message = health.message[:1024]
+    status.verification = verification
+    return Outcome(status, (WriteStatus(status),), wait=True)
+
+
+def abandon(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """The runbook that opened the incident is gone or invalid: humans take over."""
+    return _escalate(status, "RunbookUnavailable",
+                     f"runbook {rem.spec.runbook_ref.name}: {obs.runbook_problem}", obs.now)
+
+
+OPEN: Final = (Phase.DETECTED, Phase.AWAITING_APPROVAL, Phase.EXECUTING, Phase.VERIFYING)
+
+TRANSITIONS: Final[tuple[Transition, ...]] = (
+    Transition((None,), "created", (Phase.DETECTED,), initialize,
+               "first status, when the evaluator did not write it"),
+    Transition((Phase.DETECTED,), "decide",
+               (Phase.DETECTED, Phase.BLOCKED, Phase.ESCALATED), decide,
+               "choose, pin and score the next action; ask the policy"),
+    Transition((Phase.DETECTED,), "gated",
+               (Phase.DRY_RUN, Phase.BLOCKED, Phase.AWAITING_APPROVAL, Phase.EXECUTING), gated,
+               "the policy's answer"),
+    Transition((Phase.AWAITING_APPROVAL,), "approval",
+               (Phase.AWAITING_APPROVAL, Phase.EXECUTING, Phase.ESCALATED), await_approval,
+               "a human decision on the pending digest, or the timeout"),
+    Transition((Phase.EXECUTING,), "prepare",
+               (Phase.EXECUTING, Phase.DETECTED, Phase.ESCALATED), prepare,
+               "target read fresh equals the pinned one; write the intent and call"),
+    Transition((Phase.EXECUTING,), "regated",
+               (Phase.EXECUTING, Phase.BLOCKED), regated,
+               "the policy asked again before an approved action"),
+    Transition((Phase.EXECUTING,), "resume",
+               (Phase.EXECUTING, Phase.DETECTED, Phase.ESCALATED), resume,
+               "an intent without an outcome: the same call, same token"),
+    Transition((Phase.EXECUTING,), "acted",
+               (Phase.VERIFYING, Phase.DETECTED, Phase.EXECUTING, Phase.ESCALATED), acted,
+               "executed, failed for good, or still open"),
+    Transition((Phase.VERIFYING,), "verify",
+               (Phase.VERIFYING, Phase.SUCCEEDED, Phase.DETECTED, Phase.ESCALATED), verify,
+               "healthy for the window, conclusively unhealthy, or inconclusive"),
+    Transition(OPEN, "runbook-unavailable", (Phase.ESCALATED,), abandon,
+               "the runbook is gone or invalid"),
+)
+
+
+def mermaid() -> str:
+    """The table as a mermaid state diagram, one arrow per (source, trigger, target).
+
+    >>> print(mermaid().splitlines()[1])
+        [*] --> Detected: created
+    """
+    lines = ["stateDiagram-v2"]
+    for t in TRANSITIONS:
+        for source in t.sources:
+            for target in t.targets:
+                lines.append(f"    {source.value if source else '[*]'} --> {target.value}: "
+                             f"{t.trigger}")
+    lines.extend(f"    {p.value} --> [*]" for p in Phase if p.terminal)
+    return "\n".join(lines)
