@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -23,7 +24,16 @@ from typing import Any
 
 import yaml
 
-from localstack import Cluster, ComponentError, Opa, Process, Prometheus, free_port, http_ok
+from localstack import (
+    Cluster,
+    ComponentError,
+    Opa,
+    Process,
+    Prometheus,
+    binary,
+    free_port,
+    http_ok,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
@@ -90,6 +100,7 @@ class LoopStack:
     demo: Process | None = None
     operator: Process | None = None
     metrics_port: int = 0
+    operator_kubeconfig: Path | None = None
 
     def __post_init__(self) -> None:
         self.cluster = Cluster(self.root / "cluster")
@@ -105,8 +116,8 @@ class LoopStack:
             self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
             self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
                          str(ROOT / "crds"))
-            self.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
             self.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac"))
+            self.operator_kubeconfig = install_operator_identity(self.cluster)
             for namespace in self.namespaces:
                 self.kubectl("create", "namespace", namespace)
             self.opa.start()
@@ -131,13 +142,14 @@ class LoopStack:
                        env: dict[str, str] | None = None) -> Process:
         """Run kubeheal as its own process; its log is logs/operator.log.
 
-        ``env`` adds environment variables, such as the fault-injection hook
-        KUBEHEAL_PAUSE_AFTER_INTENT.
+        It runs as the chart's ServiceAccount (see :func:`install_operator_identity`) unless
+        ``kubeconfig`` says otherwise. ``env`` adds environment variables, such as the
+        fault-injection hook KUBEHEAL_PAUSE_AFTER_INTENT.
         """
         self.metrics_port = free_port()
         self.operator = Process("operator", [
             sys.executable, "-m", "kubeheal.cli", "run",
-            "--kubeconfig", str(kubeconfig or self.kubeconfig),
+            "--kubeconfig", str(kubeconfig or self.operator_kubeconfig or self.kubeconfig),
             "--prometheus-url", prometheus_url or self.prometheus.url,
             "--opa-url", opa_url or self.opa.url,
             "--policies", str(ROOT / "policies"),
@@ -301,6 +313,35 @@ class LoopStack:
         return "\n".join(parts)
 
 
+OPERATOR_RELEASE, OPERATOR_NAMESPACE = "kubeheal", "kubeheal-system"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}-operator"
+IDENTITY_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def install_operator_identity(cluster: Cluster) -> Path:
+    """Give the cluster the operator's identity as the Helm chart installs it, and return a
+    kubeconfig that acts as it (a TokenRequest token of the chart's ServiceAccount).
+
+    Applied: the chart's ServiceAccount and RBAC, the admission policies of deploy/admission
+    and the ConfigMap that names the operator to them (the chart's operator Deployment is left
+    out: the operator runs as a process here). The operator thus meets exactly the rights
+    and the admission checks it has in a cluster, never a cluster administrator's.
+    """
+    rendered = subprocess.run(
+        [binary("helm"), "template", OPERATOR_RELEASE, str(ROOT / "deploy" / "chart"), "-n",
+         OPERATOR_NAMESPACE], capture_output=True, text=True, check=True, timeout=60).stdout
+    objects = [d for d in yaml.safe_load_all(rendered) if d and (
+        d["kind"] in IDENTITY_KINDS
+        or (d["kind"] == "ConfigMap" and d["metadata"]["name"] == "kubeheal-operator-identity"))]
+    if cluster.kubectl("get", "namespace", OPERATOR_NAMESPACE, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
+    token = cluster.kubectl("create", "token", f"{OPERATOR_RELEASE}-operator", "-n",
+                            OPERATOR_NAMESPACE, "--duration=12h").stdout.strip()
+    return cluster.kubeconfig_for("kubeheal-operator", token)
+
+
 TIMINGS_ENV = "KUBEHEAL_TIMINGS"
 
 
@@ -338,5 +379,6 @@ def _python_env() -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-__all__ = ["OPEN", "ROOT", "TERMINAL", "ComponentError", "Json", "LoopStack", "demo_deployment",
-           "demo_runbook", "demo_slo", "record_timing", "timeline"]
+__all__ = ["OPEN", "OPERATOR_USER", "ROOT", "TERMINAL", "ComponentError", "Json", "LoopStack",
+           "demo_deployment", "demo_runbook", "demo_slo", "install_operator_identity",
+           "record_timing", "timeline"]

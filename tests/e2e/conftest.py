@@ -29,6 +29,8 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "crash": ("orders",),
     "flap": ("profile",),
     "pair": ("front", "back"),
+    "claim": ("basket",),
+    "fuzz": ("steady",),
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 
 from localstack import Cluster
+from loopstack import install_operator_identity
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[3]
+OPERATOR = Path()
 
 
 @pytest.fixture(scope="module")
 def approvals(crds: Cluster) -> Cluster:
-    crds.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
     crds.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac"))
+    global OPERATOR  # only the operator's identity opens remediations and writes their status
+    OPERATOR = install_operator_identity(crds)
     return crds
 
 
@@ -49,14 +52,19 @@ def pending(approvals: Cluster, namespace: str) -> Iterator[tuple[str, str]]:
             "diagnosis": {"cause": "change"},
         },
     }
-    c.kubectl("create", "-f", "-", input=json.dumps(remediation))
+    as_operator("create", "-f", "-", input=json.dumps(remediation))
     set_phase(c, namespace, "checkout-1", "AwaitingApproval")
     yield namespace, "checkout-1"
 
 
+def as_operator(*args: str, input: str | None = None) -> None:
+    subprocess.run(["kubectl", f"--kubeconfig={OPERATOR}", *args], input=input,
+                   capture_output=True, text=True, timeout=60, check=True)
+
+
 def set_phase(c: Cluster, namespace: str, name: str, phase: str) -> None:
-    c.kubectl("patch", "remediation", name, "-n", namespace, "--subresource=status",
-              "--type=merge", "-p", json.dumps({"status": {"phase": phase}}))
+    as_operator("patch", "remediation", name, "-n", namespace, "--subresource=status",
+                "--type=merge", "-p", json.dumps({"status": {"phase": phase}}))
 
 
 def kubeheal(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,11 +139,7 @@ def test_operator_service_account_cannot_approve(
     assert result.returncode != 0
     assert f"user {user} may not approve remediations" in result.stderr
     # The operator can still write its status.
-    status = subprocess.run(
-        ["kubectl", f"--kubeconfig={config}", "patch", "remediation", name, "-n", namespace,
-         "--subresource=status", "--type=merge", "-p", '{"status":{"phase":"Escalated"}}'],
-        capture_output=True, text=True, timeout=60)
-    assert status.returncode == 0, status.stderr
+    set_phase(approvals, namespace, name, "Escalated")
 
 
 def test_a_decision_cannot_be_flipped(approvals: Cluster, pending: tuple[str, str]) -> None:
