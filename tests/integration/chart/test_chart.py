@@ -257,6 +257,7 @@ CAN = [
     ("patch", "remediations.kubeheal.io", "--subresource=status"),
     ("patch", "runbooks.kubeheal.io", "--subresource=status"),
     ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
+    ("update", "leases.coordination.k8s.io"),  # incident claims
 ]
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
