@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -159,7 +160,9 @@ def sensible(kind: str, slos: Sequence[str], actions: Sequence[Json]) -> dict[st
                                      unique_by=lambda a: a["name"]),
         }
     if kind == "ServiceLevelObjective":
-        return {"spec.sli": st.one_of(
+        return {"spec.shortWindowSeconds": st.sampled_from([60, 300]),
+                "spec.longWindowSeconds": st.sampled_from([600, 3600]),
+                "spec.sli": st.one_of(
             st.fixed_dictionaries({"ratio": st.fixed_dictionaries(
                 {"good": query, "total": query})}),
             st.fixed_dictionaries({"threshold": st.fixed_dictionaries(
@@ -346,9 +349,15 @@ class Counts:
 
 
 def names_a_field(message: str, case: Case) -> bool:
-    """Whether a rejection or condition names a field of the spec (or the mutated one)."""
+    """Whether a rejection or condition names a field of the spec (or the mutated one).
+
+    >>> names_a_field('spec.signals[0].query: parse error', Case("Runbook", {}, "none", ""))
+    True
+    >>> names_a_field("something failed", Case("Runbook", {}, "none", ""))
+    False
+    """
     leaf = case.path.rsplit(".", 1)[-1].split("[")[0]
-    return "spec." in message or (bool(leaf) and leaf in message)
+    return bool(re.search(r"\bspec[.:\[]", message)) or (bool(leaf) and leaf in message)
 
 
 def _message(error: ApiException) -> str:
@@ -383,7 +392,8 @@ def run_fuzz(admin: client.ApiClient, operator: client.ApiClient, cases: Sequenc
                                                     field_validation="Strict")
             except ApiException as e:
                 message = _message(e)
-                if e.status in (400, 422) and names_a_field(message, case):
+                # 400/422: the schema or its CEL rules; 403: an admission policy.
+                if e.status in (400, 403, 422) and names_a_field(message, case):
                     counts.rejected += 1
                     counts.by_mutation[(case.mutation, "rejected")] += 1
                 else:

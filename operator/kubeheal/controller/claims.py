@@ -20,6 +20,7 @@ from the holder's phase.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -170,10 +171,19 @@ def unclaimed_message(body: Json) -> str:
             f") does not name this remediation; it is never acted on")
 
 
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
 async def opened_by_kubeheal(claims: IncidentClaims, body: Json) -> bool:
-    """Whether kubeheal opened this Remediation: its workload's claim names it."""
+    """Whether kubeheal opened this Remediation: its workload's claim names it.
+
+    kubeheal opens incidents only for workloads that exist, in the Remediation's namespace:
+    a target that cannot be an object's name was never one of them.
+    """
     meta = body["metadata"]
     target = (body.get("spec") or {}).get("target") or {}
-    if not isinstance(target.get("name"), str) or target.get("namespace") != meta["namespace"]:
+    name = target.get("name")
+    if (not isinstance(name, str) or not _OBJECT_NAME.fullmatch(name)
+            or target.get("namespace") != meta["namespace"]):
         return False
-    return await claims.names(meta["namespace"], WORKLOAD_KIND, target["name"], meta["name"])
+    return await claims.names(meta["namespace"], WORKLOAD_KIND, name, meta["name"])
