@@ -33,7 +33,6 @@ def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
         stack.kubectl("apply", "-f", str(CHART / "crds" / "kopf.dev_peerings.yaml"))
         stack.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
                       str(CHART / "crds" / "kopf.dev_peerings.yaml"))
-        stack.kubectl("create", "namespace", SYSTEM)
         rendered = subprocess.run([binary("helm"), "template", RELEASE, str(CHART), "-n", SYSTEM],
                                   capture_output=True, text=True, check=True, timeout=60).stdout
         identity = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in IDENTITY]
