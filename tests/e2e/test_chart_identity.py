@@ -1,7 +1,7 @@
 """The chart's RBAC is enough: the operator, running as the chart's ServiceAccount (a
 TokenRequest token, out of cluster, with kopf peering as in the chart), heals a bad rollout.
 
-A stack of its own, so that the operator of the shared ``loop`` (a cluster admin) is not in
+A stack of its own, so that the operator of the shared ``loop`` is not in
 the way; only the objects the chart installs for the operator's identity are applied, the
 operator's Deployment left out (no container runtime here: the operator is a process).
 """

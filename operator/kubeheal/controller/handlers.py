@@ -145,6 +145,12 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
+def _judged(conditions: list[Json], generation: int | None) -> bool:
+    """Whether the conditions hold a Ready verdict on this generation of the spec."""
+    return any(c.get("type") == "Ready" and c.get("observedGeneration") == generation
+               for c in conditions)
+
+
 def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,
                message: str) -> None:
     """Post an Event when a topic's message changes, not on every evaluation."""
@@ -161,11 +167,14 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     # A runbook that cannot work as written (a spec field to fix) is not Ready; one whose
     # surroundings fail for now (Prometheus down, no data) is Ready and Degraded.
     ready = valid and evaluation.spec_field is None
-    conditions = with_condition(
-        list(status.get("conditions") or []), "Ready", ready,
-        "Evaluating" if ready else ("InvalidSpec" if not valid else evaluation.reason),
-        "the runbook is valid and evaluated every interval" if ready else evaluation.message,
-        generation)
+    conditions = list(status.get("conditions") or [])
+    if not (valid and not evaluation.ok and ready and _judged(conditions, generation)):
+        # (A passing failure says nothing new of the spec: this generation's verdict stays.)
+        conditions = with_condition(
+            conditions, "Ready", ready,
+            "Evaluating" if ready else ("InvalidSpec" if not valid else evaluation.reason),
+            "the runbook is valid and evaluated every interval" if ready else evaluation.message,
+            generation)
     if valid:
         conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
                                    evaluation.message, generation)
@@ -292,11 +301,12 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
         if bad is not None:  # the user must fix it: not Ready, naming the field
             reason, message = "BadQuery", f"{bad[0]}: {bad[1]}"
             conditions = with_condition(conditions, "Ready", False, reason, message, generation)
-        else:  # passing trouble (Prometheus down, a timeout): Degraded, still Ready
+        else:  # passing trouble (Prometheus down, a timeout): Degraded, not a verdict
             reason = REASONS.get(e.kind, "QueryFailed")
             message = str(e)
-            conditions = with_condition(conditions, "Ready", True, "Evaluated",
-                                        "the SLI is evaluated every interval", generation)
+            if not _judged(conditions, generation):
+                conditions = with_condition(conditions, "Ready", True, "Evaluated",
+                                            "the SLI is evaluated every interval", generation)
         conditions = with_condition(conditions, "Degraded", True, reason, message, generation)
         patch = {"observedGeneration": generation, "conditions": conditions}
         _on_change(said, "state", body, "Warning", reason, message)
