@@ -16,6 +16,7 @@ create at all, so they are sent as the operator). :func:`run_fuzz` returns the c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import re
@@ -125,7 +126,7 @@ def from_schema(schema: Mapping[str, Any], path: str = "spec",
         return st.booleans()
     if kind == "string":
         if schema.get("format") == "date-time":
-            return st.datetimes(min_value=_dt(2020), max_value=_dt(2030)).map(
+            return st.datetimes(dt.datetime(2020, 1, 1), dt.datetime(2030, 1, 1)).map(
                 lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
         if "pattern" in schema:
             low = int(schema.get("minLength", 1))
@@ -136,11 +137,6 @@ def from_schema(schema: Mapping[str, Any], path: str = "spec",
         return st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=low,
                        max_size=high)
     return st.just({})
-
-
-def _dt(year: int) -> Any:
-    import datetime as dt
-    return dt.datetime(year, 1, 1)
 
 
 def spec_schema(kind: str) -> Json:
