@@ -101,6 +101,7 @@ class LoopStack:
     operator: Process | None = None
     metrics_port: int = 0
     replicas: dict[str, Replica] = field(default_factory=dict)
+    operator_kubeconfig: Path | None = None
 
     def __post_init__(self) -> None:
         self.cluster = Cluster(self.root / "cluster")
@@ -116,8 +117,8 @@ class LoopStack:
             self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
             self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
                          str(ROOT / "crds"))
-            self.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
             self.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac"))
+            self.operator_kubeconfig = install_operator_identity(self.cluster)
             for namespace in self.namespaces:
                 self.kubectl("create", "namespace", namespace)
             self.opa.start()
@@ -142,13 +143,14 @@ class LoopStack:
                        env: dict[str, str] | None = None) -> Process:
         """Run kubeheal as its own process; its log is logs/operator.log.
 
-        ``env`` adds environment variables, such as the fault-injection hook
-        KUBEHEAL_PAUSE_AFTER_INTENT.
+        It runs as the chart's ServiceAccount (see :func:`install_operator_identity`) unless
+        ``kubeconfig`` says otherwise. ``env`` adds environment variables, such as the
+        fault-injection hook KUBEHEAL_PAUSE_AFTER_INTENT.
         """
         self.metrics_port = free_port()
         self.operator = Process("operator", [
             sys.executable, "-m", "kubeheal.cli", "run",
-            "--kubeconfig", str(kubeconfig or self.kubeconfig),
+            "--kubeconfig", str(kubeconfig or self.operator_kubeconfig or self.kubeconfig),
             "--prometheus-url", prometheus_url or self.prometheus.url,
             "--opa-url", opa_url or self.opa.url,
             "--policies", str(ROOT / "policies"),
@@ -180,29 +182,16 @@ class LoopStack:
 
     # -- replicas, as the Helm chart runs them ------------------------------------------------
 
-    def chart_operator(self, release: str = "kubeheal", namespace: str = "kubeheal-system",
-                       ) -> ChartOperator:
+    def chart_operator(self) -> ChartOperator:
         """The operator as the chart installs it by default, less its Deployment (no container
-        runtime here: each replica is a process): its ServiceAccount and RBAC applied, a
-        kubeconfig with a token of that ServiceAccount, and the operator container's
-        arguments and environment."""
-        rendered = subprocess.run([binary("helm"), "template", release, str(ROOT / "deploy" /
-                                   "chart"), "-n", namespace], capture_output=True, text=True,
-                                  check=True, timeout=60).stdout
-        docs = [d for d in yaml.safe_load_all(rendered) if d]
-        if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
-            self.kubectl("create", "namespace", namespace)
-        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
-            [d for d in docs if d["kind"] in ("ServiceAccount", "ClusterRole",
-                                             "ClusterRoleBinding", "Role", "RoleBinding")]))
-        (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+        runtime here: each replica is a process): its identity (see
+        :func:`install_operator_identity`) and its container's arguments and environment."""
+        kubeconfig = self.operator_kubeconfig or install_operator_identity(self.cluster)
+        (deployment,) = [d for d in render_chart() if d["kind"] == "Deployment"]
         (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"]
                         if c["name"] == "operator"]
-        account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-        token = self.kubectl("create", "token", account, "-n", namespace,
-                             "--duration=2h").stdout.strip()
-        return ChartOperator(namespace, self.cluster.kubeconfig_for(f"chart-{account}", token),
-                             container["args"], container["env"])
+        return ChartOperator(OPERATOR_NAMESPACE, kubeconfig, container["args"],
+                             container["env"])
 
     def start_replica(self, chart: ChartOperator, identity: str,
                       env: dict[str, str] | None = None) -> Replica:
@@ -409,6 +398,40 @@ class Replica:
         return self.process.log.read_text(errors="replace")
 
 
+OPERATOR_RELEASE, OPERATOR_NAMESPACE = "kubeheal", "kubeheal-system"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}-operator"
+IDENTITY_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def render_chart() -> list[Json]:
+    """The chart's objects as `helm template` renders them with the default values."""
+    rendered = subprocess.run(
+        [binary("helm"), "template", OPERATOR_RELEASE, str(ROOT / "deploy" / "chart"), "-n",
+         OPERATOR_NAMESPACE], capture_output=True, text=True, check=True, timeout=60).stdout
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def install_operator_identity(cluster: Cluster) -> Path:
+    """Give the cluster the operator's identity as the Helm chart installs it, and return a
+    kubeconfig that acts as it (a TokenRequest token of the chart's ServiceAccount).
+
+    Applied: the chart's ServiceAccount and RBAC, the admission policies of deploy/admission
+    and the ConfigMap that names the operator to them (the chart's operator Deployment is left
+    out: the operator runs as a process here). The operator thus meets exactly the rights
+    and the admission checks it has in a cluster, never a cluster administrator's.
+    """
+    objects = [d for d in render_chart() if (
+        d["kind"] in IDENTITY_KINDS
+        or (d["kind"] == "ConfigMap" and d["metadata"]["name"] == "kubeheal-operator-identity"))]
+    if cluster.kubectl("get", "namespace", OPERATOR_NAMESPACE, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
+    token = cluster.kubectl("create", "token", f"{OPERATOR_RELEASE}-operator", "-n",
+                            OPERATOR_NAMESPACE, "--duration=12h").stdout.strip()
+    return cluster.kubeconfig_for("kubeheal-operator", token)
+
+
 TIMINGS_ENV = "KUBEHEAL_TIMINGS"
 
 
@@ -446,5 +469,6 @@ def _python_env() -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-__all__ = ["OPEN", "ROOT", "TERMINAL", "ChartOperator", "ComponentError", "Json", "LoopStack",
-           "Replica", "demo_deployment", "demo_runbook", "demo_slo", "record_timing", "timeline"]
+__all__ = ["OPEN", "OPERATOR_USER", "ROOT", "TERMINAL", "ChartOperator", "ComponentError", "Json",
+           "LoopStack", "Replica", "demo_deployment", "demo_runbook", "demo_slo",
+           "install_operator_identity", "record_timing", "timeline"]

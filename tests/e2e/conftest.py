@@ -30,6 +30,8 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "flap": ("profile",),
     "pair": ("front", "back"),
     "promdown": ("inventory",),
+    "claim": ("basket",),
+    "fuzz": ("steady",),
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -22,6 +22,12 @@ def degraded(loop: LoopStack, name: str) -> Json | None:
     return found if found and found["status"] == "True" else None
 
 
+def ready(loop: LoopStack, name: str) -> Json:
+    conditions = (loop.runbook(NS, name).get("status") or {}).get("conditions") or []
+    found: Json = next(c for c in conditions if c["type"] == "Ready")
+    return found
+
+
 def stays_quiet(loop: LoopStack, name: str, reason: str) -> None:
     deadline = time.monotonic() + QUIET
     while time.monotonic() < deadline:
@@ -42,6 +48,11 @@ def test_bad_promql_takes_no_action(loop: LoopStack) -> None:
                               lambda: degraded(loop, name), 60)
     assert condition["reason"] == "BadQuery"
     assert "memory" in condition["message"]
+    # The user must fix it: not Ready, naming the field.
+    index = [s["name"] for s in signals].index("memory")
+    not_ready = ready(loop, name)
+    assert (not_ready["status"], not_ready["reason"]) == ("False", "BadQuery"), not_ready
+    assert not_ready["message"].startswith(f"spec.signals[{index}].query: signal memory:")
 
     fault = loop.inject_bad_rollout(NS, name)
     stays_quiet(loop, name, "BadQuery")
@@ -59,6 +70,8 @@ def test_prometheus_down_takes_no_action(loop: LoopStack) -> None:
                                   lambda: degraded(loop, name), 60)
         assert condition["reason"] == "PrometheusUnavailable", condition
         stays_quiet(loop, name, "PrometheusUnavailable")
+        # Passing trouble, not the runbook's fault: still Ready.
+        assert ready(loop, name)["status"] == "True"
         record_timing("Prometheus down", fault, None)
     finally:
         # Back on the same port, with the runbook gone: later scenarios need Prometheus.

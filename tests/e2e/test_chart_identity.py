@@ -2,7 +2,7 @@
 TokenRequest token, out of cluster, electing itself leader on the chart's Lease), heals a bad
 rollout.
 
-A stack of its own, so that the operator of the shared ``loop`` (a cluster admin) is not in
+A stack of its own, so that the operator of the shared ``loop`` is not in
 the way; only the objects the chart installs for the operator's identity are applied, the
 operator's Deployment left out (no container runtime here: the operator is a process).
 """

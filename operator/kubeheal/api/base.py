@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -100,6 +101,37 @@ class WorkloadReference(ApiModel):
     name: str = Field(description="Name of the workload.", min_length=1, max_length=253)
 
 
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why a label key is not one Kubernetes accepts, or None.
+
+    >>> label_key_problem("app.kubernetes.io/name") is None
+    True
+    >>> label_key_problem("bad key!")[:40]
+    "label key 'bad key!' is not a valid labe"
+    """
+    prefix, _, name = key.rpartition("/")
+    if _LABEL_NAME.fullmatch(name) and (not prefix or _LABEL_PREFIX.fullmatch(prefix)):
+        return None
+    return (f"label key {key[:80]!r} is not a valid label key ([prefix/]name, name of at most "
+            "63 letters, digits, '-', '_' or '.')")
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why a label value is not one Kubernetes accepts, or None.
+
+    >>> label_value_problem(""), label_value_problem("v1.2"), label_value_problem("a b")[:24]
+    (None, None, "label value 'a b' is not")
+    """
+    if value == "" or _LABEL_NAME.fullmatch(value):
+        return None
+    return (f"label value {value[:80]!r} is not a valid label value (at most 63 letters, digits, "
+            "'-', '_' or '.')")
+
+
 class LabelSelectorRequirement(ApiModel):
     """One `matchExpressions` entry of a label selector."""
 
@@ -113,6 +145,18 @@ class LabelSelectorRequirement(ApiModel):
         max_length=64,
         description="Values for In and NotIn; must be empty for Exists and DoesNotExist.",
     )
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> LabelSelectorRequirement:
+        problems = [p for p in (label_key_problem(self.key),
+                                *(label_value_problem(v) for v in self.values)) if p]
+        if self.operator in ("In", "NotIn") and not self.values:
+            problems.append(f"operator {self.operator} needs at least one value")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            problems.append(f"operator {self.operator} takes no values")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class LabelSelector(ApiModel):
@@ -143,6 +187,10 @@ class LabelSelector(ApiModel):
     def _not_empty(self) -> LabelSelector:
         if not self.match_labels and not self.match_expressions:
             raise ValueError("selector must not be empty: set matchLabels or matchExpressions")
+        problems = [p for k, v in self.match_labels.items()
+                    for p in (label_key_problem(k), label_value_problem(v)) if p]
+        if problems:
+            raise ValueError("matchLabels: " + "; ".join(problems))
         return self
 
     def as_query(self) -> str:

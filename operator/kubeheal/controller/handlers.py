@@ -24,19 +24,27 @@ from typing import Any, cast
 
 import kopf
 from aiohttp import web
+from pydantic import ValidationError
 
 from kubeheal.api.base import GROUP, VERSION, explain
 from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.claims import (
+    UNCLAIMED_REASON,
+    IncidentClaims,
+    opened_by_kubeheal,
+    unclaimed_message,
+)
 from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
 from kubeheal.controller.runbooks import (
+    REASONS,
     Evaluation,
     evaluation_slot,
     parse_runbook,
     until_next_slot,
 )
 from kubeheal.controller.runtime import OperatorConfig, Runtime
-from kubeheal.controller.slos import evaluate_slo
+from kubeheal.controller.slos import bad_query, evaluate_slo
 from kubeheal.controller.store import RUNBOOK_LABEL, Json, now, rfc3339
 from kubeheal.controller.store import set_condition_json as with_condition
 from kubeheal.observe.kubernetes import (
@@ -154,6 +162,12 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
+def _judged(conditions: list[Json], generation: int | None) -> bool:
+    """Whether the conditions hold a Ready verdict on this generation of the spec."""
+    return any(c.get("type") == "Ready" and c.get("observedGeneration") == generation
+               for c in conditions)
+
+
 def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,
                message: str) -> None:
     """Post an Event when a topic's message changes, not on every evaluation."""
@@ -167,11 +181,17 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     meta = body["metadata"]
     status = body.get("status") or {}
     generation = meta.get("generation")
-    conditions = with_condition(
-        list(status.get("conditions") or []), "Ready", valid,
-        "Evaluating" if valid else "InvalidSpec",
-        "the runbook is valid and evaluated every interval" if valid else evaluation.message,
-        generation)
+    # A runbook that cannot work as written (a spec field to fix) is not Ready; one whose
+    # surroundings fail for now (Prometheus down, no data) is Ready and Degraded.
+    ready = valid and evaluation.spec_field is None
+    conditions = list(status.get("conditions") or [])
+    if not (valid and not evaluation.ok and ready and _judged(conditions, generation)):
+        # (A passing failure says nothing new of the spec: this generation's verdict stays.)
+        conditions = with_condition(
+            conditions, "Ready", ready,
+            "Evaluating" if ready else ("InvalidSpec" if not valid else evaluation.reason),
+            "the runbook is valid and evaluated every interval" if ready else evaluation.message,
+            generation)
     if valid:
         conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
                                    evaluation.message, generation)
@@ -202,9 +222,25 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
 
 async def drive_remediation(runtime: Runtime, namespace: str, name: str,
                             stopped: kopf.DaemonStopped) -> None:
-    """Step a remediation until it is terminal; transient API failures are retried."""
+    """Step a remediation until it is terminal; transient API failures are retried.
+
+    Only a remediation that kubeheal opened is driven (its workload's claim names it): one
+    made by hand is marked with a condition and left alone, whoever made it.
+    """
     driver = runtime.driver(post_event)
     poll = runtime.config.remediation_poll_seconds
+    while not stopped:
+        try:
+            body = await runtime.store.get("remediations", namespace, name)
+            if await opened_by_kubeheal(IncidentClaims(runtime.store.objects.api_client), body):
+                break
+            await _disown(runtime, body)
+            return
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return
+            log.warning("remediation %s/%s: claim not read: %s; retrying", namespace, name, e)
+            await stopped.wait(poll)
     while not stopped:
         try:
             step = await driver.step(namespace, name)
@@ -222,6 +258,23 @@ async def drive_remediation(runtime: Runtime, namespace: str, name: str,
             return
         if step.wait:
             await stopped.wait(poll)
+
+
+async def _disown(runtime: Runtime, body: Json) -> None:
+    """Mark a remediation kubeheal did not open: a condition and a Warning, no action."""
+    meta = body["metadata"]
+    message = unclaimed_message(body)
+    status = body.get("status") or {}
+    try:
+        conditions = with_condition(list(status.get("conditions") or []), "Claimed", False,
+                                    UNCLAIMED_REASON, message)
+    except ValidationError:  # conditions written by hand, unreadable: replace them
+        conditions = with_condition([], "Claimed", False, UNCLAIMED_REASON, message)
+    if status.get("conditions") != conditions:
+        await runtime.store.patch_status("remediations", meta["namespace"], meta["name"],
+                                         {"conditions": conditions})
+        post_event(body, "Warning", UNCLAIMED_REASON, message)
+    log.warning("remediation %s/%s: %s", meta["namespace"], meta["name"], message)
 
 
 # -- ServiceLevelObjectives ------------------------------------------------------------------
@@ -243,8 +296,6 @@ async def evaluate_slo_forever(runtime: Runtime, namespace: str, name: str,
 
 
 async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str]) -> float:
-    from pydantic import ValidationError
-
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     generation = meta.get("generation")
@@ -263,10 +314,19 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
     try:
         result = await evaluate_slo(runtime.prometheus, slo)
     except QueryError as e:
-        message = str(e)
-        patch = {"conditions": with_condition(conditions, "Ready", False, "QueryFailed", message,
-                                             generation)}
-        _on_change(said, "state", body, "Warning", "QueryFailed", message)
+        bad = await bad_query(runtime.prometheus, slo) if e.kind == "bad-query" else None
+        if bad is not None:  # the user must fix it: not Ready, naming the field
+            reason, message = "BadQuery", f"{bad[0]}: {bad[1]}"
+            conditions = with_condition(conditions, "Ready", False, reason, message, generation)
+        else:  # passing trouble (Prometheus down, a timeout): Degraded, not a verdict
+            reason = REASONS.get(e.kind, "QueryFailed")
+            message = str(e)
+            if not _judged(conditions, generation):
+                conditions = with_condition(conditions, "Ready", True, "Evaluated",
+                                            "the SLI is evaluated every interval", generation)
+        conditions = with_condition(conditions, "Degraded", True, reason, message, generation)
+        patch = {"observedGeneration": generation, "conditions": conditions}
+        _on_change(said, "state", body, "Warning", reason, message)
     else:
         said.pop("state", None)
         metrics = runtime.metrics
@@ -278,6 +338,8 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
         metrics.slo_breaching.labels(namespace, name).set(1 if result.breaching else 0)
         conditions = with_condition(conditions, "Ready", True, "Evaluated",
                                    "the SLI is evaluated every interval", generation)
+        conditions = with_condition(conditions, "Degraded", False, "Evaluated",
+                                   "Prometheus answered every query", generation)
         conditions = with_condition(conditions, "Breaching", result.breaching,
                                    "BurnRateExceeded" if result.breaching else "WithinBudget",
                                    f"burn rates short={result.burn_rate_short} "

@@ -32,6 +32,12 @@ from kubeheal.api.remediation import (
     Trigger,
 )
 from kubeheal.api.runbook import BadDirection, Runbook, Signal, SignalRole
+from kubeheal.controller.claims import (
+    WORKLOAD_KIND,
+    ClaimTaken,
+    IncidentClaims,
+    sequence_of,
+)
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.store import (
     RUNBOOK_LABEL,
@@ -82,6 +88,10 @@ class Evaluation:
     incidents: tuple[IncidentScore, ...] = ()
     opened: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
+    spec_field: str | None = None
+    """The spec field to fix when the runbook cannot work as written (a query that does not
+    parse, an SLO that does not exist): it is then not Ready. None for what passes by itself,
+    such as Prometheus being down."""
 
 
 def evaluation_slot(moment: float, interval: float, lag: float = 1.0) -> float:
@@ -164,6 +174,10 @@ class RunbookEvaluator:
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
 
+    @property
+    def claims(self) -> IncidentClaims:
+        return IncidentClaims(self.store.objects.api_client, fence=self.store.fence)
+
     def reset(self) -> None:
         """Forget every model (the runbook's signals or detection settings changed)."""
         self.streams.clear()
@@ -179,16 +193,23 @@ class RunbookEvaluator:
 
     async def _evaluate(self, runbook: Runbook, at: dt.datetime | None) -> Evaluation:
         spec = runbook.spec
+        if spec.slo_ref is not None and not await self._slo_exists(spec.slo_ref.name):
+            # Verification needs the SLO: without it, no incident is opened at all.
+            return Evaluation(
+                ok=False, reason="SLONotFound", spec_field="spec.sloRef.name",
+                message=f"spec.sloRef.name: ServiceLevelObjective {spec.slo_ref.name!r} not "
+                        f"found in namespace {self.namespace}; create it or fix the reference")
         deployments = await self.reader.list_deployments(self.namespace,
                                                          spec.selector.as_query())
         workloads = {d["metadata"]["name"]: d for d in deployments}
         values: dict[str, dict[str, tuple[float, float]]] = {}
-        failures: list[tuple[str, str]] = []
-        for signal in spec.signals:
+        failures: list[tuple[str, str, str]] = []
+        for index, signal in enumerate(spec.signals):
             try:
                 samples = await self.prometheus.query(signal.query, at)
             except QueryError as e:
-                failures.append((e.kind, f"signal {signal.name}: {e}"))
+                failures.append((e.kind, f"signal {signal.name}: {e}",
+                                 f"spec.signals[{index}].query"))
                 continue
             by_workload = {
                 s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
@@ -200,12 +221,14 @@ class RunbookEvaluator:
                 failures.append((
                     "empty",
                     f"signal {signal.name}: no series for any watched workload (by label "
-                    f"{signal.workload_label!r}); no action is taken on missing data"))
+                    f"{signal.workload_label!r}); no action is taken on missing data", ""))
                 continue
             values[signal.name] = by_workload
         if failures:
             # Report what the user can fix first: a bad query before missing data.
-            kind, message = min(failures, key=lambda f: list(REASONS).index(f[0]))
+            kind, message, field_ = min(failures, key=lambda f: list(REASONS).index(f[0]))
+            if kind == "bad-query":
+                return self._skipped(kind, f"{field_}: {message}", workloads, field_)
             return self._skipped(kind, message, workloads)
         for signal in spec.signals:
             await self._warm_new_streams(runbook, signal, [w for w in workloads
@@ -251,13 +274,23 @@ class RunbookEvaluator:
             total_streams=len(self.streams), incidents=tuple(incidents),
             opened=tuple(opened), held_back=tuple(held))
 
-    def _skipped(self, kind: str, message: str, workloads: Mapping[str, Any]) -> Evaluation:
+    def _skipped(self, kind: str, message: str, workloads: Mapping[str, Any],
+                 field_: str | None = None) -> Evaluation:
         reason = REASONS.get(kind, "QueryFailed")
         self.metrics.evaluation_failures.labels(self.namespace, self.name, reason).inc()
         ready = sum(1 for s in self.streams.values() if s.detector.ready)
         return Evaluation(ok=False, reason=reason, message=message,
                           workloads=tuple(sorted(workloads)), ready_streams=ready,
-                          total_streams=len(self.streams))
+                          total_streams=len(self.streams), spec_field=field_)
+
+    async def _slo_exists(self, name: str) -> bool:
+        try:
+            await self.store.get("servicelevelobjectives", self.namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return False
+            raise
+        return True
 
     async def _warm_new_streams(self, runbook: Runbook, signal: Signal,
                                 workloads: Sequence[str], at: dt.datetime | None = None,
@@ -289,14 +322,20 @@ class RunbookEvaluator:
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
                              incident: IncidentScore) -> str | None:
-        """Create a Remediation for a workload in alarm; None when opened, else why not."""
+        """Create a Remediation for a workload in alarm; None when opened, else why not.
+
+        The workload's claim (:mod:`kubeheal.controller.claims`) is what guarantees one open
+        incident per workload, whatever the number of runbooks selecting it.
+        """
         workload = deployment["metadata"]["name"]
+        claim = await self.claims.read(self.namespace, WORKLOAD_KIND, workload)
+        if claim is not None and claim.holder:
+            holder = await self._remediation(claim.holder)
+            if holder is not None and not _terminal(holder):
+                return f"{workload}: remediation {claim.holder} is still open"
         existing = await self.store.list("remediations", self.namespace,
                                          {TARGET_LABEL: workload})
         guard = runbook.spec.guardrails
-        open_here = [r for r in existing if not _terminal(r)]
-        if open_here:
-            return f"{workload}: remediation {open_here[0]['metadata']['name']} is still open"
         mine = await self.store.list("remediations", self.namespace, {RUNBOOK_LABEL: self.name})
         concurrent = sum(1 for r in mine if not _terminal(r))
         if concurrent >= guard.max_concurrent_remediations:
@@ -323,9 +362,16 @@ class RunbookEvaluator:
                 explanation=e.sentence()[:1024])
             for e in explanations[:16]
         ]
+        try:
+            known = max((sequence_of(r["metadata"]["name"], WORKLOAD_KIND, workload)
+                         for r in existing), default=0)
+            name = await self.claims.take(self.namespace, WORKLOAD_KIND, workload, self.name,
+                                          claim, known)
+        except ClaimTaken:
+            return f"{workload}: another incident was opened for it at the same moment"
         remediation = Remediation(
             metadata=ObjectMeta.model_validate({
-                "generateName": f"{self.name}-{workload}-"[:57], "namespace": self.namespace,
+                "name": name, "namespace": self.namespace,
                 "labels": {RUNBOOK_LABEL: self.name, TARGET_LABEL: workload}}),
             spec=RemediationSpec(
                 runbook_ref=ObjectReference(name=self.name),
@@ -339,7 +385,6 @@ class RunbookEvaluator:
         body = remediation.to_api()
         body.pop("status", None)
         created = await self.store.create("remediations", self.namespace, body)
-        name = created["metadata"]["name"]
         summary = "; ".join(e.sentence() for e in explanations[:3])
         timeline = [
             TimelineEntry(time=detected, step="detected", message=summary[:1024]),
@@ -368,6 +413,14 @@ class RunbookEvaluator:
                  summary)
         return None
 
+    async def _remediation(self, name: str) -> Json | None:
+        try:
+            return await self.store.get("remediations", self.namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":  # claimed, then never created: the claim is free
+                return None
+            raise
+
     async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
         anomalies = []
@@ -379,12 +432,13 @@ class RunbookEvaluator:
             if stream is None or stream.last is None:
                 continue
             last = stream.last
-            # In alarm, or anomalous right now: load jumps at the same tick as the latency it
-            # causes, before its own debounce confirms it.
-            if not (last.alarm or (last.score.ready
-                                   and last.score.probability >= stream.debouncer.threshold)):
-                continue
             observed, expected = last.score.observed, last.score.expected
+            # Anomalous right now counts too: load jumps at the same tick as the latency it
+            # causes, before its own debounce confirms it.
+            anomalous = last.score.ready and last.score.probability >= stream.debouncer.threshold
+            if not dfacts.tells_the_diagnosis(signal.role, last.alarm, anomalous,
+                                              _finite(observed) or 0.0, _finite(expected) or 0.0):
+                continue
             anomalies.append(dfacts.SignalAnomaly(
                 name=signal.name, role=signal.role,
                 direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,

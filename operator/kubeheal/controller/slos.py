@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.observe.prometheus import PrometheusClient
+from kubeheal.observe.prometheus import PrometheusClient, QueryError
 from kubeheal.verify.slo import SloEvaluation, WindowCounts, evaluate
 
 
@@ -75,3 +75,27 @@ async def evaluate_slo(prometheus: PrometheusClient,
     whole = await window_counts(prometheus, slo, spec.window_seconds)
     return evaluate(short, long, spec.objective, spec.burn_rate_threshold, whole)
 
+
+
+def queries(slo: ServiceLevelObjective) -> tuple[tuple[str, str], ...]:
+    """(field, PromQL) of each query the SLO names."""
+    sli = slo.spec.sli
+    if sli.ratio is not None:
+        return (("spec.sli.ratio.good", sli.ratio.good), ("spec.sli.ratio.total", sli.ratio.total))
+    assert sli.threshold is not None
+    return (("spec.sli.threshold.query", sli.threshold.query),)
+
+
+async def bad_query(prometheus: PrometheusClient, slo: ServiceLevelObjective,
+                    ) -> tuple[str, str] | None:
+    """The field of the SLO whose query Prometheus refuses, and why; None when all parse.
+
+    Asked only once an evaluation failed with a bad query, to name the field to fix.
+    """
+    for field, query in queries(slo):
+        try:
+            await prometheus.query(query)
+        except QueryError as e:
+            if e.kind == "bad-query":
+                return field, e.message
+    return None

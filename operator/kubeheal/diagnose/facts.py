@@ -83,6 +83,32 @@ class SignalAnomaly:
         return text
 
 
+LOAD_RISE_RATIO = 1.25
+"""How far above what was expected a load signal counts as risen even when its detector is
+not confident: load is what tells saturation from a fault, and a load detector warmed on a
+short, flat history may score a real rise low."""
+
+
+def tells_the_diagnosis(role: SignalRole, alarm: bool, anomalous: bool,
+                        observed: float, expected: float) -> bool:
+    """Whether a signal of the workload is evidence for the diagnosis: in alarm, anomalous at
+    the onset, or a load (or saturation) signal well above what was expected.
+
+    >>> tells_the_diagnosis(SignalRole.LOAD, False, False, 110.0, 60.0)
+    True
+    >>> tells_the_diagnosis(SignalRole.LOAD, False, False, 64.0, 60.0)
+    False
+    >>> tells_the_diagnosis(SignalRole.ERRORS, False, False, 0.2, 0.01)
+    False
+    >>> tells_the_diagnosis(SignalRole.LOAD, False, False, 110.0, 0.0)  # nothing expected yet
+    False
+    """
+    if alarm or anomalous:
+        return True
+    return (role in (SignalRole.LOAD, SignalRole.SATURATION) and expected > 0
+            and observed >= LOAD_RISE_RATIO * expected)
+
+
 @dataclass(frozen=True)
 class Revision:
     """A ReplicaSet revision of the workload (``deployment.kubernetes.io/revision``).

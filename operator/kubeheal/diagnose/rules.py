@@ -95,7 +95,9 @@ def duration(delta: dt.timedelta) -> str:
 def recent_change(facts: DiagnosisInput, settings: DiagnosisSettings) -> Candidate | None:
     """A revision of the pod template created shortly before the onset: ``change``.
 
-    The closer to the onset, the more likely; revisions that only restarted pods do not count.
+    The closer to the onset, the more likely; revisions that only restarted pods do not count,
+    and neither does a workload's first known revision: a workload created minutes before
+    the onset has changed from nothing, and there is nothing to roll back to.
 
     >>> from kubeheal.diagnose.facts import Revision, SignalAnomaly
     >>> onset = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
@@ -105,12 +107,17 @@ def recent_change(facts: DiagnosisInput, settings: DiagnosisSettings) -> Candida
     >>> c = recent_change(facts, DiagnosisSettings())
     >>> c.cause.value, round(c.confidence, 2), c.evidence[0]
     ('change', 0.86, 'revision 2 created 1m before the onset (window 10m)')
+    >>> new_workload = DiagnosisInput(onset, revisions=(
+    ...     Revision(1, onset - dt.timedelta(minutes=5)),))
+    >>> recent_change(new_workload, DiagnosisSettings()) is None
+    True
     """
     earliest = facts.onset - settings.change_window
     latest = facts.onset + settings.clock_skew
+    first = min((r.number for r in facts.revisions), default=None)
     recent = [
         r for r in facts.revisions
-        if r.template_changed and earliest <= r.created_at <= latest
+        if r.template_changed and r.number != first and earliest <= r.created_at <= latest
     ]
     if not recent:
         return None
@@ -128,8 +135,6 @@ def recent_change(facts: DiagnosisInput, settings: DiagnosisSettings) -> Candida
     if errors:
         confidence = noisy_or([confidence, CHANGE_WITH_ERRORS])
         evidence.append(f"errors rose, as after a faulty release: {errors[0].describe()}")
-    if not any(r.number < revision.number for r in facts.revisions):
-        evidence.append("no earlier revision is known: there may be nothing to roll back to")
     return Candidate(Cause.CHANGE, confidence, tuple(evidence))
 
 
@@ -242,7 +247,14 @@ RULES: tuple[Rule, ...] = (recent_change, resource_exhaustion, saturation, upstr
 def why_nothing_fits(facts: DiagnosisInput, settings: DiagnosisSettings) -> tuple[str, ...]:
     """The reasons no rule applied, for the ``unknown`` candidate's evidence."""
     reasons = []
-    changed = [r for r in facts.revisions if r.template_changed and r.created_at <= facts.onset]
+    first = min(facts.revisions, key=lambda r: r.number, default=None)
+    new = first is not None and facts.onset - first.created_at <= settings.change_window
+    changed = [r for r in facts.revisions
+               if r.template_changed and r.created_at <= facts.onset and not (new and r is first)]
+    if new and first is not None:
+        reasons.append(f"revision {first.number} is the first known revision of the workload "
+                       f"(created {duration(facts.onset - first.created_at)} before the onset): "
+                       "not a change, nothing to roll back to")
     if changed:
         last = max(changed, key=lambda r: r.created_at)
         reasons.append(

@@ -13,16 +13,19 @@ from pathlib import Path
 import pytest
 
 from localstack import Cluster
+from loopstack import install_operator_identity
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[3]
 DIGEST, NEXT = "a" * 64, "b" * 64
+OPERATOR = Path()
 
 
 @pytest.fixture(scope="module")
 def approvals(crds: Cluster) -> Cluster:
-    crds.kubectl("apply", "-f", str(ROOT / "deploy" / "admission"))
     crds.kubectl("apply", "-f", str(ROOT / "deploy" / "rbac"))
+    global OPERATOR  # only the operator's identity opens remediations and writes their status
+    OPERATOR = install_operator_identity(crds)
     return crds
 
 
@@ -51,25 +54,30 @@ def pending(approvals: Cluster, namespace: str) -> Iterator[tuple[str, str]]:
             "diagnosis": {"cause": "change"},
         },
     }
-    c.kubectl("create", "-f", "-", input=json.dumps(remediation))
+    as_operator("create", "-f", "-", input=json.dumps(remediation))
     await_approval(c, namespace, "checkout-1", DIGEST)
     yield namespace, "checkout-1"
 
 
+def as_operator(*args: str, input: str | None = None) -> None:
+    subprocess.run(["kubectl", f"--kubeconfig={OPERATOR}", *args], input=input,
+                   capture_output=True, text=True, timeout=60, check=True)
+
+
 def await_approval(c: Cluster, namespace: str, name: str, digest: str,
                    action: str = "roll-back") -> None:
-    """What the operator writes when an action needs approval (as the admin here)."""
-    c.kubectl("patch", "remediation", name, "-n", namespace, "--subresource=status",
-              "--type=merge", "-p", json.dumps({"status": {
-                  "phase": "AwaitingApproval", "pendingApproval": {
-                      "action": action, "digest": digest,
-                      "requestedAt": "2026-11-28T10:01:00Z"}}}))
+    """What the operator writes when an action needs approval."""
+    as_operator("patch", "remediation", name, "-n", namespace, "--subresource=status",
+                "--type=merge", "-p", json.dumps({"status": {
+                    "phase": "AwaitingApproval", "pendingApproval": {
+                        "action": action, "digest": digest,
+                        "requestedAt": "2026-11-28T10:01:00Z"}}}))
 
 
 def set_phase(c: Cluster, namespace: str, name: str, phase: str) -> None:
-    c.kubectl("patch", "remediation", name, "-n", namespace, "--subresource=status",
-              "--type=merge", "-p", json.dumps({"status": {"phase": phase,
-                                                           "pendingApproval": None}}))
+    as_operator("patch", "remediation", name, "-n", namespace, "--subresource=status",
+                "--type=merge", "-p", json.dumps({"status": {"phase": phase,
+                                                             "pendingApproval": None}}))
 
 
 def kubeheal(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -149,11 +157,7 @@ def test_operator_service_account_cannot_approve(
     assert result.returncode != 0
     assert f"user {user} may not approve remediations" in result.stderr
     # The operator can still write its status.
-    status = subprocess.run(
-        ["kubectl", f"--kubeconfig={config}", "patch", "remediation", name, "-n", namespace,
-         "--subresource=status", "--type=merge", "-p", '{"status":{"phase":"Escalated"}}'],
-        capture_output=True, text=True, timeout=60)
-    assert status.returncode == 0, status.stderr
+    set_phase(approvals, namespace, name, "Escalated")
 
 
 def test_a_decision_cannot_be_flipped(approvals: Cluster, pending: tuple[str, str]) -> None:

@@ -202,7 +202,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def _releases(cluster: Cluster) -> Iterator[Cluster]:
     for namespace in ("kubeheal-system", "team-a", "team-b"):
         cluster.kubectl("create", "namespace", namespace)
-    helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system",
+    helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system", "--set",
+         "admission.extraOperators={system:serviceaccount:team-a:team-kubeheal-operator}",
          kubeconfig=cluster.kubeconfig)
     # One admission policy and approver role per cluster: the second release leaves them out.
     helm("install", "team", str(CHART), "-n", "team-a", "--skip-crds",
@@ -247,9 +248,10 @@ def token_kubeconfig(cluster: Cluster, namespace: str, account: str) -> Path:
     return cluster.kubeconfig_for(f"{namespace}-{account}", token)
 
 
-def run_as(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_as(kubeconfig: Path, *args: str, input: str | None = None,
+           ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary("kubectl"), f"--kubeconfig={kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, input=input)
 
 
 def can_i(kubeconfig: Path, *args: str) -> bool:
@@ -268,6 +270,7 @@ CAN = [
     ("patch", "remediations.kubeheal.io", "--subresource=status"),
     ("patch", "runbooks.kubeheal.io", "--subresource=status"),
     ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
+    ("update", "leases.coordination.k8s.io"),  # incident claims
 ]
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
@@ -324,7 +327,8 @@ def test_namespaced_identity_stays_in_its_namespace(installed: Cluster) -> None:
 
 def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> None:
     """Not only lacking the verb: the API server's admission policy rejects the write."""
-    installed.kubectl("create", "-f", "-", input=json.dumps({
+    config = token_kubeconfig(installed, "kubeheal-system", "kubeheal-operator")
+    created = run_as(config, "create", "-f", "-", input=json.dumps({
         "apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
         "metadata": {"name": "checkout-1", "namespace": "team-b"},
         "spec": {"runbookRef": {"name": "checkout"},
@@ -333,7 +337,7 @@ def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> 
                              "detectedAt": "2026-11-28T10:00:10Z", "score": 0.99},
                  "diagnosis": {"cause": "change"}},
     }))
-    config = token_kubeconfig(installed, "kubeheal-system", "kubeheal-operator")
+    assert created.returncode == 0, created.stderr
     me = "system:serviceaccount:kubeheal-system:kubeheal-operator"
     patch = {"spec": {"approvals": [{"digest": "a" * 64, "decision": "approved",
                                      "approver": me, "time": "2026-11-28T10:05:00Z"}]}}
@@ -341,3 +345,22 @@ def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> 
                     "--type=merge", "-p", json.dumps(patch))
     assert result.returncode != 0
     assert 'the RBAC verb "approve"' in result.stderr
+
+
+def test_only_the_operators_open_incidents(installed: Cluster) -> None:
+    """Each release's operator may open a Remediation (the second one named in the first's
+    admission.extraOperators); a cluster administrator may not."""
+    body = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
+            "metadata": {"name": "web-1", "namespace": "team-a"},
+            "spec": {"runbookRef": {"name": "web"},
+                     "target": {"namespace": "team-a", "name": "web"},
+                     "trigger": {"startedAt": "2026-11-28T10:00:00Z",
+                                 "detectedAt": "2026-11-28T10:00:10Z", "score": 0.99},
+                     "diagnosis": {"cause": "change"}}}
+    refused = installed.kubectl("create", "-f", "-", input=json.dumps(body), check=False)
+    assert refused.returncode != 0
+    assert 'remediations are opened by kubeheal only: user "admin" is not the kubeheal ' \
+        "operator" in refused.stderr
+    team = token_kubeconfig(installed, "team-a", "team-kubeheal-operator")
+    created = run_as(team, "create", "-f", "-", input=json.dumps(body))
+    assert created.returncode == 0, created.stderr

@@ -16,6 +16,7 @@ from kubeheal.diagnose import (
     SignalAnomaly,
     UpstreamAnomaly,
 )
+from kubeheal.diagnose.diagnosis import diagnose
 from kubeheal.diagnose.rules import (
     noisy_or,
     recent_change,
@@ -67,9 +68,10 @@ def test_change_outside_the_window_or_after_the_onset_does_not_count() -> None:
 
 def test_change_window_is_configurable() -> None:
     wide = DiagnosisSettings(change_window=dt.timedelta(hours=1))
-    c = recent_change(facts(revisions=(Revision(2, before(minutes=30)),)), wide)
+    revisions = (Revision(1, before(days=1)), Revision(2, before(minutes=30)))
+    c = recent_change(facts(revisions=revisions), wide)
     assert c is not None and c.confidence == pytest.approx(0.7)
-    assert recent_change(facts(revisions=(Revision(2, before(minutes=30)),)), SETTINGS) is None
+    assert recent_change(facts(revisions=revisions), SETTINGS) is None
 
 
 def test_a_restart_only_revision_is_not_a_change() -> None:
@@ -87,9 +89,31 @@ def test_the_revision_closest_to_the_onset_is_named_and_errors_strengthen_it() -
     assert "errors rose" in with_errors.evidence[1]
 
 
-def test_a_first_revision_is_flagged_as_having_nothing_to_roll_back_to() -> None:
-    c = recent_change(facts(revisions=(Revision(1, before(minutes=3)),)), SETTINGS)
-    assert c is not None and "nothing to roll back to" in c.evidence[-1]
+@pytest.mark.parametrize("first", [
+    Revision(1, before(minutes=5, seconds=5)),
+    # Older ReplicaSets garbage-collected: the earliest one known changed from we know not what.
+    Revision(7, before(minutes=2)),
+])
+def test_a_workloads_first_known_revision_is_not_a_change(first: Revision) -> None:
+    assert recent_change(facts(revisions=(first,), signals=(ERRORS_UP,)), SETTINGS) is None
+
+
+def test_load_on_a_new_workload_is_saturation_not_a_change() -> None:
+    """A Deployment created 5 minutes before load rose: its revision 1 is no cause."""
+    new = facts(revisions=(Revision(1, before(minutes=5, seconds=5), name="search-6f7d"),),
+                signals=(LATENCY_UP, LOAD_UP))
+    result = diagnose(new, SETTINGS)
+    assert result.cause is Cause.SATURATION
+    assert Cause.CHANGE not in {c.cause for c in result.candidates}
+
+
+def test_a_new_workload_without_evidence_is_unknown_and_says_why() -> None:
+    result = diagnose(facts(revisions=(Revision(1, before(minutes=3)),), signals=(ERRORS_UP,)),
+                      SETTINGS)
+    assert result.cause is Cause.UNKNOWN
+    assert result.candidates[0].evidence[0] == (
+        "revision 1 is the first known revision of the workload (created 3m before the onset): "
+        "not a change, nothing to roll back to")
 
 
 # -- resource exhaustion -------------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""Incident claims: at most one open incident per workload, guaranteed by the API server.
+
+Every workload kubeheal heals has one claim, a ``coordination.k8s.io`` Lease in its namespace
+named after the workload's kind and name (:func:`claim_name`). The claim's holder is the
+Remediation of the workload's current or last incident, and its ``leaseTransitions`` counts
+the workload's incidents. Opening an incident takes the claim first: a create for the first
+incident, else a replace carrying the resourceVersion that was read, so that of two runbooks
+(or two operator processes) opening an incident for one workload at the same moment, the API
+server lets exactly one through and refuses the other with a conflict. The Remediation is then
+created under the name the claim names (:func:`remediation_name`), derived from (kind,
+workload, sequence), so that even a repeated create cannot make a second one.
+
+The claim is also how the operator knows its own: a Remediation that no claim names was not
+opened by kubeheal, and is never acted on.
+
+Lease here is a record, not a lock with an expiry: nothing renews it, and who holds it is read
+from the holder's phase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kubernetes import client
+
+from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json
+from kubeheal.observe.kubernetes import KubernetesError, call
+
+KIND_LABEL = "kubeheal.io/target-kind"
+WORKLOAD_KIND = "Deployment"
+"""The kind of workload runbooks select today (StatefulSets and alerts will share claims)."""
+CLAIM_PREFIX = "kubeheal-incident"
+MAX_NAME = 253
+
+
+def _bounded(name: str) -> str:
+    """A name within the API's 253 characters: a long one keeps its start and gets a hash.
+
+    >>> _bounded("short")
+    'short'
+    >>> long = _bounded("x" * 300)
+    >>> len(long), long[-11:-10]
+    (253, '-')
+    """
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[:MAX_NAME - 11]}-{digest}"
+
+
+def claim_name(kind: str, workload: str) -> str:
+    """The name of a workload's claim.
+
+    >>> claim_name("Deployment", "checkout")
+    'kubeheal-incident-deployment-checkout'
+    """
+    return _bounded(f"{CLAIM_PREFIX}-{kind.lower()}-{workload}")
+
+
+def remediation_name(kind: str, workload: str, sequence: int) -> str:
+    """The name of a workload's ``sequence``-th incident.
+
+    >>> remediation_name("Deployment", "checkout", 3)
+    'checkout-deployment-3'
+    """
+    suffix = f"-{kind.lower()}-{sequence}"
+    return _bounded(workload[:MAX_NAME - len(suffix)] + suffix)
+
+
+def sequence_of(name: str, kind: str, workload: str) -> int:
+    """The sequence in a Remediation's name, 0 when it is not named after the workload.
+
+    >>> sequence_of("checkout-deployment-12", "Deployment", "checkout")
+    12
+    >>> sequence_of("checkout-deployment-12", "Deployment", "cart")
+    0
+    """
+    prefix = remediation_name(kind, workload, 0)[:-1]
+    rest = name[len(prefix):] if name.startswith(prefix) else ""
+    return int(rest) if rest.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A workload's claim as read: who holds it, how many incidents, at which version."""
+
+    holder: str
+    sequence: int
+    resource_version: str
+
+    @classmethod
+    def from_lease(cls, lease: Json) -> Claim:
+        spec = lease.get("spec") or {}
+        return cls(holder=str(spec.get("holderIdentity") or ""),
+                   sequence=int(spec.get("leaseTransitions") or 0),
+                   resource_version=str(lease["metadata"]["resourceVersion"]))
+
+
+class ClaimTaken(Exception):
+    """Another incident took the claim between our read and our write."""
+
+
+class IncidentClaims:
+    """The claims of workloads, in the API server."""
+
+    def __init__(self, api_client: client.ApiClient, timeout: float = 10.0,
+                 fence: Callable[[], None] | None = None) -> None:
+        self.leases = client.CoordinationV1Api(api_client)
+        self.timeout = timeout
+        self.fence = fence  # raises unless this process may write (it holds the lease)
+
+    async def read(self, namespace: str, kind: str, workload: str) -> Claim | None:
+        """The workload's claim; None when it never had an incident."""
+        try:
+            lease = await call(self.leases.read_namespaced_lease, claim_name(kind, workload),
+                               namespace, timeout=self.timeout)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return None
+            raise
+        return Claim.from_lease(lease)
+
+    async def take(self, namespace: str, kind: str, workload: str, runbook: str,
+                   previous: Claim | None, known: int = 0) -> str:
+        """Take the claim for the workload's next incident; returns the Remediation's name.
+
+        ``previous`` is the claim as read (None: there was none); ``known`` the highest
+        sequence of the workload's Remediations that exist (a claim deleted by hand restarts
+        after them, not on a name already taken). Raises :class:`ClaimTaken` when the claim
+        changed since it was read: another incident was opened meanwhile.
+        """
+        if self.fence is not None:
+            self.fence()
+        sequence = max(previous.sequence if previous else 0, known) + 1
+        name = remediation_name(kind, workload, sequence)
+        lease: Json = {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {
+                "name": claim_name(kind, workload), "namespace": namespace,
+                "labels": {KIND_LABEL: kind.lower()},
+                "annotations": {TARGET_LABEL: workload, RUNBOOK_LABEL: runbook},
+            },
+            "spec": {"holderIdentity": name, "leaseTransitions": sequence},
+        }
+        try:
+            if previous is None:
+                await call(self.leases.create_namespaced_lease, namespace, lease,
+                           timeout=self.timeout)
+            else:
+                lease["metadata"]["resourceVersion"] = previous.resource_version
+                await call(self.leases.replace_namespaced_lease, lease["metadata"]["name"],
+                           namespace, lease, timeout=self.timeout)
+        except KubernetesError as e:
+            if e.kind == "conflict":  # AlreadyExists, or a stale resourceVersion
+                raise ClaimTaken(e.message) from e
+            raise
+        return name
+
+    async def names(self, namespace: str, kind: str, workload: str, remediation: str) -> bool:
+        """Whether the workload's claim names ``remediation``: kubeheal opened it."""
+        claim = await self.read(namespace, kind, workload)
+        return claim is not None and claim.holder == remediation
+
+
+UNCLAIMED_REASON = "NotOpenedByKubeheal"
+
+
+def unclaimed_message(body: Json) -> str:
+    """Why a Remediation that no claim names is not acted on."""
+    target = (body.get("spec") or {}).get("target") or {}
+    return (f"not opened by kubeheal: the incident claim of {WORKLOAD_KIND.lower()} "
+            f"{target.get('name', '?')} (Lease {claim_name(WORKLOAD_KIND, target.get('name', '?'))}"
+            f") does not name this remediation; it is never acted on")
+
+
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+async def opened_by_kubeheal(claims: IncidentClaims, body: Json) -> bool:
+    """Whether kubeheal opened this Remediation: its workload's claim names it.
+
+    kubeheal opens incidents only for workloads that exist, in the Remediation's namespace:
+    a target that cannot be an object's name was never one of them.
+    """
+    meta = body["metadata"]
+    target = (body.get("spec") or {}).get("target") or {}
+    name = target.get("name")
+    if (not isinstance(name, str) or not _OBJECT_NAME.fullmatch(name)
+            or target.get("namespace") != meta["namespace"]):
+        return False
+    return await claims.names(meta["namespace"], WORKLOAD_KIND, name, meta["name"])
