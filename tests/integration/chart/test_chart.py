@@ -117,8 +117,11 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
     assert not find(docs, "ClusterRoleBinding") and not find(docs, "Role")
     assert sorted(b["metadata"]["namespace"] for b in find(docs, "RoleBinding")) == \
         ["team-a", "team-b"]
-    resources = {r for rule in operator_rules(docs) for r in rule["resources"]}
-    assert not resources & {"customresourcedefinitions", "leases"}
+    rules = operator_rules(docs)
+    assert not {r for rule in rules for r in rule["resources"]} & {"customresourcedefinitions"}
+    # Leases only as incident claims (leader election is off in this render): no delete.
+    assert {v for rule in rules if "leases" in rule["resources"] for v in rule["verbs"]} == \
+        {"get", "create", "update"}
     assert find(docs, "ServiceMonitor") and find(docs, "PrometheusRule")
     (dashboard,) = find(docs, "ConfigMap", "kubeheal-dashboard")
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
