@@ -9,40 +9,31 @@ operator's Deployment left out (no container runtime here: the operator is a pro
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
-from localstack import binary
-from loopstack import LoopStack, demo_deployment, demo_runbook, demo_slo, timeline
+from loopstack import (
+    OPERATOR_NAMESPACE,
+    LoopStack,
+    demo_deployment,
+    demo_runbook,
+    demo_slo,
+    timeline,
+)
 
 pytestmark = pytest.mark.stack
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "chart"
-RELEASE, SYSTEM, NS = "kubeheal", "kubeheal-system", "rollout"
-IDENTITY = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+RELEASE, NS = "kubeheal", "rollout"
 
 
 @pytest.fixture(scope="module")
 def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
     stack = LoopStack(tmp_path_factory.mktemp("chart-loop"), (NS,))
     try:
-        stack.start()
-        stack.kubectl("create", "namespace", SYSTEM)
-        rendered = subprocess.run([binary("helm"), "template", RELEASE, str(CHART), "-n", SYSTEM],
-                                  capture_output=True, text=True, check=True, timeout=60).stdout
-        identity = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in IDENTITY]
-        assert {d["kind"] for d in identity} == set(IDENTITY)
-        stack.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(identity))
-        token = stack.kubectl("create", "token", f"{RELEASE}-operator", "-n", SYSTEM,
-                              "--duration=2h").stdout.strip()
-        kubeconfig = stack.cluster.kubeconfig_for("chart-operator", token)
-        stack.start_operator(kubeconfig=kubeconfig, extra=[
-            "--leader-election", "--lease-name", RELEASE, "--lease-namespace", SYSTEM,
-            "--identity", "kubeheal-operator-0"])
+        stack.start()  # applies the chart's identity: its ServiceAccount, RBAC, admission
+        stack.start_operator(extra=[
+            "--leader-election", "--lease-name", RELEASE, "--lease-namespace",
+            OPERATOR_NAMESPACE, "--identity", "kubeheal-operator-0"])
         yield stack
     finally:
         stack.stop()
@@ -67,7 +58,7 @@ def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> 
     # Every API call was allowed: no Forbidden in the operator's log, and it held the Lease.
     log = (loop.root / "logs" / "operator.log").read_text(errors="replace")
     assert "Forbidden" not in log and "403" not in log, log[-3000:]
-    holder = loop.kubectl("get", "lease", RELEASE, "-n", SYSTEM, "-o",
+    holder = loop.kubectl("get", "lease", RELEASE, "-n", OPERATOR_NAMESPACE, "-o",
                           "jsonpath={.spec.holderIdentity}").stdout
     assert holder == "kubeheal-operator-0"
 
