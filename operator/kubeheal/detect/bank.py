@@ -288,29 +288,42 @@ class DetectorBank:
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
         values[:, :-1] = values[:, 1:]
         values[:, -1] = x
-        new = x[:, None] - values[:, h - w - lags : h - w]
-        old = values[:, h - 1 - w, None] - values[:, h - 2 * w - lags : h - 2 * w]
-        new *= new
-        old *= old
-        sums += new
-        sums -= old
-        np.maximum(sums, np.float32(0.0), out=sums)
+        before = np.clip(n - 2 * w + 1, 0, lags)
+        valid = np.clip(n - 2 * w + 2, 0, lags)
+        low = lags - int(before.max(initial=0))
+        if low < lags:
+            part = sums[:, low:]
+            new = x[:, None] - values[:, h - w - lags + low : h - w]
+            old = values[:, h - 1 - w, None] - values[:, h - 2 * w - lags + low : h - 2 * w]
+            new *= new
+            old *= old
+            part += new
+            part -= old
+            np.maximum(part, np.float32(0.0), out=part)
+        grown = np.nonzero(valid > before)[0]
+        if len(grown):
+            lag = w + valid[grown] - 1
+            total = np.zeros(len(grown), dtype=np.float32)
+            for k in range(w):
+                diff = values[grown, h - 1 - k] - values[grown, h - 1 - k - lag]
+                total += diff * diff
+            sums[grown, lags - valid[grown]] = total
         refresh = (n + 1) % cfg.refresh == 0
         if refresh.any():
             values[refresh], sums[refresh], offset = self._recentre(
                 values[refresh], offset, v, refresh
             )
             f["offset"][a] = offset
-        valid = np.clip(n - 2 * w + 2, 0, lags)
+        start = lags - int(valid.max(initial=1))  # no candidate before this column
+        region = sums[:, start:]
         if np.any(valid < lags):
-            masked = np.where(np.arange(lags) >= (lags - valid)[:, None], sums, np.inf)
-        else:
-            masked = sums
-        j = np.argmin(masked, axis=1)
-        k = np.arange(len(a))
-        best = sums[k, j].astype(np.float64)
+            columns = np.arange(start, lags)
+            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+        j = np.argmin(region, axis=1) + start
+        each = np.arange(len(a))
+        best = sums[each, j].astype(np.float64)
         has = valid > 0
-        expected = np.where(has, values[k, j + h - w - lags].astype(np.float64) + offset, v)
+        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
         if not view:
             self._values[a] = values
             self._sums[a] = sums

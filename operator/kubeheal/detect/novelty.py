@@ -83,7 +83,7 @@ class NoveltyConfig:
     """Fading factor of the long-run mean and variance of the novelty (``1/n`` while young)."""
     winsor: float = 4.0
     """Novelty is learned at most this many standard deviations above its long-run mean."""
-    min_std: float = 0.1
+    min_std: float = 0.05
     """Floor of the long-run standard deviation of ``log(1 + distance)``."""
     raw_cap: float = 1e12
     """Distances (in steps) are capped here before the logarithm: keeps inf out."""
@@ -201,12 +201,24 @@ class NoveltyModel:
         values = self.values
         values[:-1] = values[1:]
         values[-1] = x
-        new = x - values[h - w - lags : h - w]
-        old = values[h - 1 - w] - values[h - 2 * w - lags : h - 2 * w]
-        self.sums = np.maximum(self.sums + new * new - old * old, np.float32(0.0))
+        # Only the lags with a full window on both sides are kept up to date: the others
+        # are computed exactly on the point they become valid (cheaper while warming up).
+        before = min(max(n - 2 * w + 1, 0), lags)
+        valid = min(max(n - 2 * w + 2, 0), lags)
+        low = lags - before
+        if before > 0:
+            new = x - values[h - w - lags + low : h - w]
+            old = values[h - 1 - w] - values[h - 2 * w - lags + low : h - 2 * w]
+            self.sums[low:] = np.maximum(self.sums[low:] + new * new - old * old, np.float32(0))
+        if valid > before:
+            lag = w + valid - 1
+            total = np.float32(0.0)
+            for k in range(w):
+                diff = values[h - 1 - k] - values[h - 1 - k - lag]
+                total += diff * diff
+            self.sums[lags - valid] = total
         if (n + 1) % c.refresh == 0:
             self._recentre(value)
-        valid = min(max(n - 2 * w + 2, 0), lags)
         expected = value
         z = 0.0
         probability = 0.0
