@@ -42,7 +42,13 @@ from kubeheal.controller.store import (
     rfc3339,
 )
 from kubeheal.detect import DebouncedScore, KOfN
-from kubeheal.detect.alarms import new_detector, observe, past_threshold, workload_alarm
+from kubeheal.detect.alarms import (
+    new_detector,
+    observe,
+    past_threshold,
+    unusual,
+    workload_alarm,
+)
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
@@ -333,8 +339,7 @@ class RunbookEvaluator:
             last = stream.last
             # In alarm, or anomalous right now: load jumps at the same tick as the latency it
             # causes, before its own debounce confirms it.
-            if not (last.alarm or (last.score.ready
-                                   and last.score.probability >= stream.debouncer.threshold)):
+            if not (last.alarm or unusual(last.score, stream.debouncer.threshold)):
                 continue
             observed, expected = last.score.observed, last.score.expected
             anomalies.append(dfacts.SignalAnomaly(

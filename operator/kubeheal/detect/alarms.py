@@ -9,7 +9,9 @@ interval, ``kubeheal eval --alarms`` runs it on labelled files. Both call these 
 - :func:`observe` scores one point, keeps only the runbook's bad direction and static
   threshold (:func:`directional`), and debounces it (k of n at the sensitivity's threshold);
 - :func:`workload_alarm` fuses the signals of a workload: it is in alarm when a signal other
-  than a load signal is.
+  than a load signal is;
+- :func:`unusual` says whether a signal is anomalous right now, before its debounce (what
+  diagnosis reads from the signals that corroborate an alarm).
 
 Pure: no I/O, the Runbook API models in, detection values out.
 """
@@ -17,11 +19,13 @@ Pure: no I/O, the Runbook API models in, detection values out.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 
 from kubeheal.api.runbook import BadDirection, DetectionSettings, Signal, SignalRole
 from kubeheal.detect.debounce import DebouncedScore, KOfN
 from kubeheal.detect.fusion import fuse
+from kubeheal.detect.novelty import z_probability
 from kubeheal.detect.registry import DETECTORS, resolve
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import AnomalyScore, IncidentScore, PointStatus
@@ -61,7 +65,7 @@ def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
     """
     if score.status is PointStatus.SKIPPED:
         return score
-    quiet = dataclasses.replace(score, probability=0.0, onset=0.0)
+    quiet = dataclasses.replace(score, probability=0.0, onset=0.0, zscore=0.0)
     if signal.threshold is not None and past_threshold(
         score.observed, signal.threshold, signal.bad_direction
     ):
@@ -89,3 +93,22 @@ def workload_alarm(
     incident = fuse(workload, scored)
     alarm = any(d.alarm and roles[name] is not SignalRole.LOAD for name, d in scored.items())
     return incident, alarm
+
+
+def unusual(score: AnomalyScore, threshold: float) -> bool:
+    """Whether ``score`` is anomalous right now, before any debounce.
+
+    Its probability reaches ``threshold``, or the value's robust z is at least that rare (as
+    a Gaussian tail): a step in the level shows in the value at once, while the novelty's
+    likelihood takes a few points to build up. Apply it to the :func:`directional` score, which
+    clears both for deviations the runbook does not count.
+
+    >>> step = AnomalyScore(0.0, 110.0, 60.0, 1.0, 0.9, PointStatus.SCORED, zscore=17.0)
+    >>> unusual(step, 0.99684), unusual(dataclasses.replace(step, zscore=1.5), 0.99684)
+    (True, False)
+    """
+    if not score.ready:
+        return False
+    if score.probability >= threshold:
+        return True
+    return math.isfinite(score.zscore) and float(z_probability(score.zscore)) >= threshold
