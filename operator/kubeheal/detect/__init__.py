@@ -16,8 +16,8 @@ How the controller uses it::
     per_signal = {signal: debouncer.update(detector.update(t, v)), ...}
     incident = fuse(workload, per_signal)       # IncidentScore
     incident.alarm, incident.probability, incident.summary()
-    # "shop/checkout ANOMALOUS (about 1 in N points): latency_p99: observed 1.5,
-    #  expected 0.25 (robust z Z, about 1 in N points) since 2026-01-01T10:05:00Z"
+    # "shop/checkout ANOMALOUS: latency_p99: observed 1.5, expected 0.25
+    #  (robust z Z, about 1 in N points) since 2026-01-01T10:05:00Z"
 
 :class:`DetectorBank` computes the default detector for thousands of streams per tick, with
 the same numbers (``bank.add_streams``, ``bank.warm_up``, ``bank.score_and_learn``).

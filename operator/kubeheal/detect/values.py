@@ -137,7 +137,7 @@ class IncidentScore:
         """Human-readable summary: the anomalous signals, most anomalous first."""
         state = "ANOMALOUS" if self.alarm else "normal"
         parts = "; ".join(e.sentence() for e in self.explanations)
-        return f"{self.workload} {state} ({rarity(self.probability)}): {parts or 'no signal'}"
+        return f"{self.workload} {state}: {parts or 'no signal'}"
 
 
 def rarity(probability: float) -> str:
@@ -147,7 +147,15 @@ def rarity(probability: float) -> str:
     ('about 1 in 100 points', 'about 1 in 10,000 points', 'about 1 in 400,000,000 points', 'usual')
     >>> rarity(1.0 - 1e-14)
     'rarer than 1 in 1,000,000,000 points'
+
+    Detectors never say 1 exactly; a probability of 1 is a value past the signal's static
+    threshold (see ``kubeheal.detect.alarms.directional``):
+
+    >>> rarity(1.0)
+    'past its threshold'
     """
+    if probability >= 1.0:
+        return "past its threshold"
     tail = 1.0 - probability
     if not tail < 0.5:
         return "usual"
