@@ -99,6 +99,9 @@ class DetectorBank:
     (True, True)
     """
 
+    WARM_BLOCK = 4096
+    """Rows warmed together by :meth:`warm_up`."""
+
     def __init__(
         self,
         config: NoveltyConfig | None = None,
@@ -186,10 +189,16 @@ class DetectorBank:
         data = np.atleast_2d(np.asarray(values, dtype=np.float64))
         if times.shape != data.shape or times.shape[0] != len(index):
             raise ValueError("timestamps and values must be (len(rows), points) arrays")
-        for column in range(times.shape[1]):
-            present = ~np.isnan(times[:, column])
-            if present.any():
-                self.score_and_learn(index[present], times[present, column], data[present, column])
+        # Streams are independent: a block of rows at a time keeps the arrays in cache.
+        for start in range(0, len(index), self.WARM_BLOCK):
+            block = slice(start, start + self.WARM_BLOCK)
+            rows_, times_, data_ = index[block], times[block], data[block]
+            for column in range(times_.shape[1]):
+                present = ~np.isnan(times_[:, column])
+                if present.any():
+                    self.score_and_learn(
+                        rows_[present], times_[present, column], data_[present, column]
+                    )
 
     def score_and_learn(
         self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike
@@ -317,7 +326,7 @@ class DetectorBank:
             f["offset"][a] = offset
         start = lags - int(valid.max(initial=1))  # no candidate before this column
         region = sums[:, start:]
-        if np.any(valid < lags):
+        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
             columns = np.arange(start, lags)
             region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
         j = np.argmin(region, axis=1) + start

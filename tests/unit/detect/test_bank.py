@@ -53,6 +53,7 @@ def test_bank_and_stream_detector_give_the_same_scores() -> None:
 def test_warm_up_equals_feeding_points_one_tick_at_a_time() -> None:
     times, values = messy_streams(3, 300, seed=2)
     warmed = DetectorBank()
+    warmed.WARM_BLOCK = 2  # two blocks of rows: streams are warmed independently
     rows = warmed.add_streams(["a", "b", "c"])
     padded_times = times.copy()
     padded_times[1, 250:] = np.nan  # a shorter history
