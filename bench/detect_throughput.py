@@ -1,9 +1,11 @@
 """Throughput and memory of the detectors at 10,000 concurrent streams, one point each per tick.
 
 Prints points/s (score then learn) and bytes per stream for the default detector's vectorized
-bank, the same detector run per stream in pure Python, and the reference (river's
-HalfSpaceTrees with default parameters after MinMaxScaler), measured in the same run; and the
-ratios to the reference. Figures on a busy machine are noisy: compare the ratios.
+bank (with the default parameters, the ones ``kubeheal eval`` scores), the same detector run
+per stream, and the reference (river's HalfSpaceTrees with default parameters after
+MinMaxScaler), measured in the same run; the ratios to the reference; and the time to warm
+30,000 streams from 240 points of history each (one hour at a 15 s interval) in the bank.
+Figures on a busy machine are noisy: compare the ratios.
 
     PYTHONPATH=operator python bench/detect_throughput.py [--streams 10000] [--ticks 50]
 """
@@ -49,6 +51,17 @@ def bench_bank(streams: int, ticks: int, warm: int) -> tuple[float, float]:
     return streams * ticks / seconds, (after - before) / streams
 
 
+def bench_warm(streams: int, points: int) -> float:
+    """Seconds the bank takes to learn ``points`` of history for each of ``streams`` streams."""
+    values = stream_values(streams, points, seed=1)
+    times = np.tile(np.arange(points) * 15.0, (streams, 1))
+    bank = DetectorBank(capacity=streams)
+    rows = bank.add_streams([f"runbook/ns/workload-{k}/signal" for k in range(streams)])
+    started = time.perf_counter()
+    bank.warm_up(rows, times, values)
+    return time.perf_counter() - started
+
+
 def bench_per_stream(
     factory: Callable[[], StreamDetector], streams: int, ticks: int, warm: int
 ) -> tuple[float, float]:
@@ -75,22 +88,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--ticks", type=int, default=50)
-    parser.add_argument("--warm", type=int, default=300, help="ticks before measuring")
+    parser.add_argument("--warm", type=int, default=320, help="ticks before measuring")
+    parser.add_argument("--warm-streams", type=int, default=30_000)
+    parser.add_argument("--warm-points", type=int, default=240)
     parser.add_argument(
         "--sample", type=int, default=100, help="streams measured for per-stream detectors"
     )
     args = parser.parse_args()
 
     bank_rate, bank_bytes = bench_bank(args.streams, args.ticks, args.warm)
-    robust_rate, robust_bytes = bench_per_stream(
-        DETECTORS["robust"].stream, args.sample, args.ticks, args.warm
+    stream_rate, stream_bytes = bench_per_stream(
+        DETECTORS["novelty"].stream, args.sample, args.ticks, args.warm
     )
     hst_rate, hst_bytes = bench_per_stream(
         DETECTORS["hst"].stream, args.sample, args.ticks, args.warm
     )
     rows = [
-        (f"robust bank ({args.streams} streams)", bank_rate, bank_bytes),
-        (f"robust per stream ({args.sample} streams)", robust_rate, robust_bytes),
+        (f"novelty bank ({args.streams} streams)", bank_rate, bank_bytes),
+        (f"novelty per stream ({args.sample} streams)", stream_rate, stream_bytes),
         (f"hst reference ({args.sample} streams)", hst_rate, hst_bytes),
     ]
     print(f"{'detector':<36} {'points/s':>12} {'x hst':>8} {'bytes/stream':>13} {'x hst':>8}")
@@ -98,9 +113,15 @@ def main() -> None:
         print(
             f"{name:<36} {rate:12,.0f} {rate / hst_rate:8.1f} {size:13,.0f} {size / hst_bytes:8.4f}"
         )
+    warm = bench_warm(args.warm_streams, args.warm_points)
     print(
-        f"targets: bank >= 50,000 points/s: {'met' if bank_rate >= 50_000 else 'MISSED'}; "
-        f"bank <= 16 KiB/stream: {'met' if bank_bytes <= 16 * 1024 else 'MISSED'}"
+        f"warming {args.warm_streams:,} streams from {args.warm_points} points each: "
+        f"{warm:.1f} s ({args.warm_streams * args.warm_points / warm:,.0f} points/s)"
+    )
+    print(
+        f"targets: bank >= 500,000 points/s: {'met' if bank_rate >= 500_000 else 'MISSED'}; "
+        f"bank <= 4 KiB/stream: {'met' if bank_bytes <= 4 * 1024 else 'MISSED'}; "
+        f"warm-up < 10 s: {'met' if warm < 10 else 'MISSED'}"
     )
 
 

@@ -469,6 +469,6 @@ def _python_env() -> dict[str, str]:
     return {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
-__all__ = ["OPEN", "OPERATOR_NAMESPACE", "OPERATOR_USER", "ROOT", "TERMINAL", "ChartOperator", "ComponentError", "Json",
-           "LoopStack", "Replica", "demo_deployment", "demo_runbook", "demo_slo",
-           "install_operator_identity", "record_timing", "timeline"]
+__all__ = ["OPEN", "OPERATOR_NAMESPACE", "OPERATOR_USER", "ROOT", "TERMINAL", "ChartOperator",
+           "ComponentError", "Json", "LoopStack", "Replica", "demo_deployment", "demo_runbook",
+           "demo_slo", "install_operator_identity", "record_timing", "timeline"]

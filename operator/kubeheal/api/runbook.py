@@ -116,13 +116,13 @@ class DetectionSettings(ApiModel):
         )
     )
 
-    detector: Literal["robust", "seasonal", "hst_window", "hst"] = Field(
-        default="robust",
+    detector: Literal["novelty", "hst", "robust", "seasonal", "hst_window"] = Field(
+        default="novelty",
         description=(
-            "Online model per stream: robust (robust z-score with re-baselining, the default), "
-            "seasonal "
-            "(Holt-Winters forecast), hst_window (HalfSpaceTrees on windowed features) or hst "
-            "(river's HalfSpaceTrees as is, the reference)."
+            "Online model per stream: novelty (nearest-neighbour novelty of short windows under "
+            "a likelihood layer, the default) or hst (river's HalfSpaceTrees as is, the "
+            "reference). robust, seasonal and hst_window are retired names, still accepted for "
+            "stored Runbooks: they run the default."
         ),
     )
     sensitivity: float = Field(

@@ -31,7 +31,7 @@ from kubeheal.api.remediation import (
     TimelineEntry,
     Trigger,
 )
-from kubeheal.api.runbook import BadDirection, Runbook, Signal, SignalRole
+from kubeheal.api.runbook import Runbook, Signal
 from kubeheal.controller.claims import (
     WORKLOAD_KIND,
     ClaimTaken,
@@ -47,9 +47,16 @@ from kubeheal.controller.store import (
     now,
     rfc3339,
 )
-from kubeheal.detect import DETECTORS, AnomalyScore, DebouncedScore, KOfN, fuse
+from kubeheal.detect import DebouncedScore, KOfN
+from kubeheal.detect.alarms import (
+    new_detector,
+    observe,
+    past_threshold,
+    unusual,
+    workload_alarm,
+)
 from kubeheal.detect.stream import StreamDetector
-from kubeheal.detect.values import IncidentScore, PointStatus
+from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
@@ -118,46 +125,10 @@ def until_next_slot(moment: float, interval: float, lag: float = 1.0) -> float:
     return round(evaluation_slot(moment, interval, lag) + interval + lag - moment, 6)
 
 
-def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
-    """The score with the runbook's view applied: only the bad direction counts, and a value
-    past the static threshold is anomalous whatever the model says.
-
-    >>> from kubeheal.api.runbook import Signal
-    >>> s = AnomalyScore(0.0, 0.01, 0.05, -3.0, 0.9999, PointStatus.SCORED)
-    >>> directional(s, Signal(name="e", query="q", bad_direction="up")).probability
-    0.0
-    >>> small = AnomalyScore(0.0, 105.0, 100.0, 9.0, 0.9999, PointStatus.SCORED)
-    >>> directional(small, Signal(name="m", query="q", min_relative_deviation=0.1)).probability
-    0.0
-    >>> warm = AnomalyScore(0.0, 0.4, 0.0, 0.0, 0.0, PointStatus.WARMING_UP)
-    >>> directional(warm, Signal(name="e", query="q", threshold=0.05)).probability
-    1.0
-    """
-    if score.status is PointStatus.SKIPPED:
-        return score
-    if signal.threshold is not None and _past(score.observed, signal.threshold,
-                                              signal.bad_direction):
-        return dataclasses.replace(score, probability=1.0, status=PointStatus.SCORED)
-    if abs(score.observed - score.expected) < signal.min_relative_deviation * abs(score.expected):
-        return dataclasses.replace(score, probability=0.0)
-    if signal.bad_direction is BadDirection.UP and score.observed < score.expected:
-        return dataclasses.replace(score, probability=0.0)
-    if signal.bad_direction is BadDirection.DOWN and score.observed > score.expected:
-        return dataclasses.replace(score, probability=0.0)
-    return score
-
-
-def _past(value: float, threshold: float, direction: BadDirection) -> bool:
-    if direction is BadDirection.UP:
-        return value > threshold
-    if direction is BadDirection.DOWN:
-        return value < threshold
-    return abs(value) > abs(threshold)
-
-
 def within_threshold(value: float, signal: Signal) -> bool:
     """Whether a signal value is on the good side of its threshold (true when it has none)."""
-    return signal.threshold is None or not _past(value, signal.threshold, signal.bad_direction)
+    return signal.threshold is None or not past_threshold(value, signal.threshold,
+                                                          signal.bad_direction)
 
 
 @dataclass
@@ -243,15 +214,14 @@ class RunbookEvaluator:
                 stream = self.streams.get((workload, signal.name))
                 if point is None or stream is None:
                     continue
-                score = directional(stream.detector.update(*point), signal)
-                stream.last = stream.debouncer.update(score)
+                stream.last = observe(stream.detector, stream.debouncer, signal, *point)
                 scored[signal.name] = stream.last
             if not scored:
                 continue
-            incident = fuse(f"{self.namespace}/{workload}", scored)
+            incident, alarm = workload_alarm(f"{self.namespace}/{workload}", scored,
+                                             {s.name: s.role for s in spec.signals})
             incidents.append(incident)
-            roles = {s.name: s.role for s in spec.signals}
-            if any(d.alarm and roles[name] is not SignalRole.LOAD for name, d in scored.items()):
+            if alarm:
                 alarms.append((workload, incident))
 
         opened: list[str] = []
@@ -314,11 +284,9 @@ class RunbookEvaluator:
                 log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
                             signal.name, e)
         for workload in new:
-            detector = DETECTORS[detection.detector].stream()
-            detector.warmup = detection.warmup_points
+            detector, debouncer = new_detector(detection)
             detector.warm_up(history.get(workload, ()))
-            self.streams[(workload, signal.name)] = Stream(detector, KOfN(
-                detection.debounce_k, detection.debounce_n, detection.probability_threshold))
+            self.streams[(workload, signal.name)] = Stream(detector, debouncer)
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
                              incident: IncidentScore) -> str | None:
@@ -435,7 +403,7 @@ class RunbookEvaluator:
             observed, expected = last.score.observed, last.score.expected
             # Anomalous right now counts too: load jumps at the same tick as the latency it
             # causes, before its own debounce confirms it.
-            anomalous = last.score.ready and last.score.probability >= stream.debouncer.threshold
+            anomalous = unusual(last.score, stream.debouncer.threshold)
             if not dfacts.tells_the_diagnosis(signal.role, last.alarm, anomalous,
                                               _finite(observed) or 0.0, _finite(expected) or 0.0):
                 continue

@@ -8,51 +8,45 @@ writes files (the NAB corpus and ``kubeheal eval``).
 
 How the controller uses it::
 
-    from kubeheal.detect import DetectorBank, KOfN, fuse, stream_key
+    from kubeheal.detect import DETECTORS, KOfN, fuse, stream_key
 
-    bank = DetectorBank()                       # the default detector ("robust"), vectorized
-    key = stream_key(runbook, workload, signal)
-    rows = bank.add_streams([key, ...])         # once per stream; idempotent, rows are stable
-    bank.warm_up(rows, past_t, past_v)          # Prometheus query_range: 2-D arrays
-                                                # (streams x points), NaN timestamps pad
-    debouncers = {key: KOfN(k=2, n=3, threshold=0.9999), ...}   # one per stream
-
-    # every tick, one point per stream (rows distinct):
-    scores = bank.score_and_learn(rows, timestamps, values)     # BankScores (arrays)
-    per_signal = {signal: debouncers[key].update(scores.at(j)) for j, ...}
+    detector = DETECTORS["novelty"].stream()    # the default detector, one per stream
+    detector.warm_up(history)                   # Prometheus query_range: (t, v) pairs
+    debouncer = KOfN(k=3, n=5, threshold=0.99684)
+    per_signal = {signal: debouncer.update(detector.update(t, v)), ...}
     incident = fuse(workload, per_signal)       # IncidentScore
     incident.alarm, incident.probability, incident.summary()
-    # "shop/checkout ANOMALOUS (p=1.0000): latency_p99: observed 1.5, expected 0.25
-    #  (p=1.0000) since 2026-01-01T10:05:00Z"
+    # "shop/checkout ANOMALOUS: latency_p99: observed 1.5, expected 0.25
+    #  (robust z Z, about 1 in N points) since 2026-01-01T10:05:00Z"
 
-What the numbers mean: ``AnomalyScore.probability`` is in [0, 1], calibrated against the
-stream's own history (so one threshold such as 0.9999 suits every stream); ``raw`` is the
-model's robust z-score; ``expected`` is what the model predicted. ``status`` is
-``WARMING_UP`` until 60 points were learned (``ready`` is false, probability 0) and
-``SKIPPED`` for rejected points (NaN, inf, duplicate or late timestamps), which
-``bank.counters(row)`` / ``StreamDetector.counters`` count with gaps, clock jumps and drifts.
-``drift`` is true on the tick where a level shift was confirmed and the model re-baselined;
-the explanation then says so.
+:class:`DetectorBank` computes the default detector for thousands of streams per tick, with
+the same numbers (``bank.add_streams``, ``bank.warm_up``, ``bank.score_and_learn``).
 
-For one stream and any registered detector, ``DETECTORS[name].stream()`` gives a
-:class:`StreamDetector` with ``warm_up(points)`` and ``update(timestamp, value) ->
-AnomalyScore``; ``DETECTORS`` is also what ``kubeheal eval --detector NAME`` and ``bench/``
-use.
+What the numbers mean: ``AnomalyScore.probability`` is in [0, 1), never exactly 1, calibrated
+against the stream's own history (so one threshold suits every stream); ``raw`` is the
+model's own score (the default's likelihood z); ``zscore`` the robust z of the value;
+``expected`` what the model predicted. ``status`` is ``WARMING_UP`` until the detector's
+warm-up was learned (``ready`` is false, probability 0) and ``SKIPPED`` for rejected points
+(NaN, inf, duplicate or late timestamps), which ``StreamDetector.counters`` counts with gaps
+and clock jumps. ``onset`` is the score of a point that starts an anomaly (what NAB scores).
+
+``DETECTORS`` is also what ``kubeheal eval --detector NAME`` and ``bench/`` use; retired
+names (``RETIRED``) resolve to the default with :func:`resolve`.
 
 Modules: :mod:`values` (AnomalyScore, Explanation, IncidentScore, InputCounters),
-:mod:`hygiene` (bad input), :mod:`baseline` (robust z-score, the default's model),
-:mod:`forecast` (Holt-Winters), :mod:`trees` (HalfSpaceTrees), :mod:`calibration`,
-:mod:`stream` (one stream), :mod:`bank` (many streams), :mod:`debounce`, :mod:`fusion`,
+:mod:`hygiene` (bad input), :mod:`novelty` (the default's model), :mod:`trees` (the
+HalfSpaceTrees reference), :mod:`stream` (one stream), :mod:`bank` (many streams),
+:mod:`debounce`, :mod:`fusion`, :mod:`alarms` (the alarm path shared with the controller),
 :mod:`registry` (DETECTORS), :mod:`nab` (NAB scoring), :mod:`synthetic` (labeled corpus),
 :mod:`corpus` (files and ``kubeheal eval``).
 """
 
-from kubeheal.detect.bank import BankScores, DetectorBank, RobustConfig
-from kubeheal.detect.calibration import CalibrationConfig, TailProbability
+from kubeheal.detect.bank import BankScores, DetectorBank
 from kubeheal.detect.debounce import DebouncedScore, KOfN
 from kubeheal.detect.fusion import fuse
 from kubeheal.detect.hygiene import GateConfig, InputGate
-from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS, DetectorSpec
+from kubeheal.detect.novelty import PARAMETER_VERSION, NoveltyConfig
+from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS, RETIRED, DetectorSpec, resolve
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import (
     AnomalyScore,
@@ -67,9 +61,10 @@ from kubeheal.detect.values import (
 __all__ = [
     "DEFAULT_DETECTOR",
     "DETECTORS",
+    "PARAMETER_VERSION",
+    "RETIRED",
     "AnomalyScore",
     "BankScores",
-    "CalibrationConfig",
     "DebouncedScore",
     "DetectorBank",
     "DetectorSpec",
@@ -79,11 +74,11 @@ __all__ = [
     "InputCounters",
     "InputGate",
     "KOfN",
+    "NoveltyConfig",
     "PointStatus",
-    "RobustConfig",
     "StreamDetector",
     "StreamKey",
-    "TailProbability",
     "fuse",
+    "resolve",
     "stream_key",
 ]

@@ -1,12 +1,13 @@
 """The default detector for thousands of streams at once: one numpy array per state variable.
 
-A river estimator per stream costs tens of microseconds per point in pure Python, too slow for
+A detector object per stream costs tens of microseconds per point in Python, too slow for
 10,000 streams per tick. :class:`DetectorBank` keeps the state of every stream of the default
-detector (input gate, :class:`~kubeheal.detect.baseline.RobustZScore`, its Page-Hinkley drift
-test and the :class:`~kubeheal.detect.calibration.TailProbability` calibration) as float64
-arrays and advances all the streams of one tick with a few dozen vector operations. The
-arithmetic is the per-stream detector's, step by step; a test checks that both give the same
-scores on the same streams. A stream costs a couple of hundred bytes.
+detector (input gate, :class:`~kubeheal.detect.novelty.NoveltyModel` with its window history
+and likelihood layer) as arrays and advances all the streams of one tick with a few dozen
+vector operations. The arithmetic is the per-stream model's, step by step, with the very same
+:class:`~kubeheal.detect.novelty.NoveltyConfig`; a test checks that both give the same scores
+on the same streams. A stream costs about 2.7 KiB (``state_bytes``), most of it the float32
+history of ``lags + 2 * window`` values and the ``lags`` window sums.
 
 Typical use by the controller::
 
@@ -25,35 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from kubeheal.detect.baseline import MAD_TO_STD
-from kubeheal.detect.calibration import CalibrationConfig, upper_tail
 from kubeheal.detect.hygiene import GateConfig
+from kubeheal.detect.novelty import MAD_TO_STD, VALUE_RANGE, NoveltyConfig, z_probability
 from kubeheal.detect.values import AnomalyScore, InputCounters, PointStatus, StreamKey
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class RobustConfig:
-    """Parameters of the default detector; the same names as :class:`RobustZScore`'s."""
-
-    level_fading: float = 0.1
-    trend_fading: float = 0.2
-    scale_fading: float = 0.02
-    huber: float = 3.0
-    model_warmup: int = 30
-    min_scale: float = 1e-9
-    relative_min_scale: float = 1e-4
-    drift_threshold: float = 25.0
-    drift_alpha: float = 0.9
-    drift_delta: float = 0.005
-    drift_clip: float = 6.0
-    repeat_fading: float = 0.02
-    max_run: int = 10
-    min_repeat_rate: float = 1e-3
-    warmup: int = 60
-    """Points learned before the detector reports scores."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +44,9 @@ class BankScores:
     expected: Floats
     raw: Floats
     probability: Floats
+    onset: Floats
+    zscore: Floats
     status: NDArray[np.int8]
-    drift: NDArray[np.bool_]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -81,7 +60,8 @@ class BankScores:
             raw=float(self.raw[j]),
             probability=float(self.probability[j]),
             status=PointStatus(int(self.status[j])),
-            drift=bool(self.drift[j]),
+            onset=float(self.onset[j]),
+            zscore=float(self.zscore[j]),
         )
 
 
@@ -89,49 +69,46 @@ _FLOAT_STATE = (
     "last_timestamp",
     "interval",
     "level",
-    "trend",
-    "mad",
+    "deviation",
+    "step",
     "last",
-    "repeat_rate",
+    "offset",
     "short",
-    "long_mean",
-    "long_var",
-    "ph_mean",
-    "ph_increase",
-    "ph_decrease",
-    "ph_min_increase",
-    "ph_max_decrease",
+    "mean",
+    "var",
 )
-_INT_STATE = ("n", "learned", "calibrated", "ph_n", "run")
+_INT_STATE = ("n", "learned", "quiet")
 _COUNTERS = ("non_finite", "duplicate", "out_of_order", "gaps", "clock_jumps", "drifts")
-_INITIAL = {"last_timestamp": np.nan, "ph_min_increase": np.inf, "ph_max_decrease": -1.0}
+_INITIAL = {"last_timestamp": np.nan}
 
 
 class DetectorBank:
-    """The default detector (``robust``) over many streams, vectorized.
+    """The default detector (``novelty``) over many streams, vectorized.
 
     >>> import numpy as np
     >>> bank = DetectorBank()
     >>> rows = bank.add_streams(["a", "b"])
-    >>> t = np.arange(100.0) * 60
+    >>> t = np.arange(400.0) * 60
     >>> history = np.vstack([5.0 + np.sin(t / 600), 100.0 + np.cos(t / 900)])
     >>> bank.warm_up(rows, np.vstack([t, t]), history)
-    >>> scores = bank.score_and_learn(rows, [6000.0, 6000.0], [5.0, 400.0])
-    >>> [bool(p > 0.9999) for p in scores.probability]
+    >>> for k in range(3):  # b jumps from about 100 to 400 and stays there
+    ...     scores = bank.score_and_learn(rows, [24000.0 + 60 * k] * 2, [5.0 + np.sin(40), 400.0])
+    >>> [bool(p > 0.999) for p in scores.probability]
     [False, True]
-    >>> scores.at(1).ready, 99 < scores.at(1).expected < 102
+    >>> scores.at(1).ready, scores.at(1).probability < 1.0
     (True, True)
     """
 
+    WARM_BLOCK = 4096
+    """Rows warmed together by :meth:`warm_up`."""
+
     def __init__(
         self,
-        config: RobustConfig | None = None,
-        calibration: CalibrationConfig | None = None,
+        config: NoveltyConfig | None = None,
         gate: GateConfig | None = None,
         capacity: int = 16,
     ) -> None:
-        self.config = config if config is not None else RobustConfig()
-        self.calibration = calibration if calibration is not None else CalibrationConfig()
+        self.config = config if config is not None else NoveltyConfig()
         self.gate = gate if gate is not None else GateConfig()
         self.size = 0
         self.keys: list[StreamKey | str] = []
@@ -139,7 +116,8 @@ class DetectorBank:
         self._f: dict[str, Floats] = {}
         self._i: dict[str, Ints] = {}
         self._c: dict[str, NDArray[np.int32]] = {}
-        self._flag = np.zeros(0, dtype=np.bool_)
+        self._values = np.zeros((0, self.config.history), dtype=np.float32)
+        self._sums = np.zeros((0, self.config.lags), dtype=np.float32)
         self._allocate(max(capacity, 1))
 
     def _allocate(self, capacity: int) -> None:
@@ -159,13 +137,16 @@ class DetectorBank:
             if name in self._c:
                 counts[:old] = self._c[name][:old]
             self._c[name] = counts
-        flag = np.zeros(capacity, dtype=np.bool_)
-        flag[:old] = self._flag[:old]
-        self._flag = flag
+        values = np.zeros((capacity, self.config.history), dtype=np.float32)
+        values[:old] = self._values[:old]
+        self._values = values
+        sums = np.zeros((capacity, self.config.lags), dtype=np.float32)
+        sums[:old] = self._sums[:old]
+        self._sums = sums
 
     @property
     def capacity(self) -> int:
-        return len(self._flag)
+        return len(self._values)
 
     def add_streams(self, keys: Iterable[StreamKey | str]) -> Ints:
         """Register streams (idempotent); returns their rows, to pass to the other methods."""
@@ -189,16 +170,16 @@ class DetectorBank:
     def ready(self, rows: ArrayLike) -> NDArray[np.bool_]:
         """Which of ``rows`` have learned enough points to report scores."""
         index = np.asarray(rows, dtype=np.int64)
-        return self._i["learned"][index] >= self.config.warmup
+        return self._i["n"][index] >= self.config.warmup
 
     def counters(self, row: int) -> InputCounters:
-        """Counts of skipped or irregular points of one stream, and of its drifts."""
+        """Counts of skipped or irregular points of one stream."""
         return InputCounters(**{name: int(self._c[name][row]) for name in _COUNTERS})
 
     def state_bytes(self) -> int:
         """Bytes held by the state arrays (all allocated rows)."""
         arrays: list[NDArray[np.generic]] = [*self._f.values(), *self._i.values()]
-        arrays += [*self._c.values(), self._flag]
+        arrays += [*self._c.values(), self._values, self._sums]
         return sum(a.nbytes for a in arrays)
 
     def warm_up(self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike) -> None:
@@ -208,10 +189,16 @@ class DetectorBank:
         data = np.atleast_2d(np.asarray(values, dtype=np.float64))
         if times.shape != data.shape or times.shape[0] != len(index):
             raise ValueError("timestamps and values must be (len(rows), points) arrays")
-        for column in range(times.shape[1]):
-            present = ~np.isnan(times[:, column])
-            if present.any():
-                self.score_and_learn(index[present], times[present, column], data[present, column])
+        # Streams are independent: a block of rows at a time keeps the arrays in cache.
+        for start in range(0, len(index), self.WARM_BLOCK):
+            block = slice(start, start + self.WARM_BLOCK)
+            rows_, times_, data_ = index[block], times[block], data[block]
+            for column in range(times_.shape[1]):
+                present = ~np.isnan(times_[:, column])
+                if present.any():
+                    self.score_and_learn(
+                        rows_[present], times_[present, column], data_[present, column]
+                    )
 
     def score_and_learn(
         self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike
@@ -224,24 +211,28 @@ class DetectorBank:
             raise ValueError("rows, timestamps and values must be 1-D arrays of one length")
         if len(index) and (index.min() < 0 or index.max() >= self.size):
             raise IndexError("unknown row; register streams with add_streams first")
-        if len(np.unique(index)) != len(index):
+        increasing = len(index) < 2 or bool(np.all(index[1:] > index[:-1]))
+        if not increasing and len(np.unique(index)) != len(index):
             raise ValueError("a row may appear only once per call")
         accepted = self._gate(index, t, v)
         count = len(index)
+        out = {name: np.zeros(count) for name in ("raw", "probability", "onset")}
         expected = v.copy()
-        raw = np.zeros(count)
-        probability = np.zeros(count)
+        zscore = np.full(count, np.nan)
         status = np.full(count, PointStatus.SKIPPED, dtype=np.int8)
-        drifted = np.zeros(count, dtype=np.bool_)
         if accepted.any():
             a = index[accepted]
-            e, r, p, ready, d = self._score_and_learn_accepted(a, v[accepted])
+            ready = self._i["n"][a] >= self.config.warmup
+            e, z, p, onset, zv = self._score_and_learn_accepted(a, v[accepted])
             expected[accepted] = e
-            raw[accepted] = r
-            probability[accepted] = p
+            out["raw"][accepted] = z
+            out["probability"][accepted] = np.where(ready, p, 0.0)
+            out["onset"][accepted] = np.where(ready, onset, 0.0)
+            zscore[accepted] = zv
             status[accepted] = np.where(ready, PointStatus.SCORED, PointStatus.WARMING_UP)
-            drifted[accepted] = d
-        return BankScores(index, t, v, expected, raw, probability, status, drifted)
+        return BankScores(
+            index, t, v, expected, out["raw"], out["probability"], out["onset"], zscore, status
+        )
 
     def _gate(self, index: Ints, t: Floats, v: Floats) -> NDArray[np.bool_]:
         g = self.gate
@@ -272,131 +263,151 @@ class DetectorBank:
         self._f["last_timestamp"][index[accepted]] = t[accepted]
         return accepted  # type: ignore[no-any-return]
 
+    def _history(self, a: Ints) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
+        """The history and sums of rows ``a``: views when ``a`` is a run of rows, else copies."""
+        if len(a) and a[-1] - a[0] == len(a) - 1 and np.all(np.diff(a) == 1):
+            run = slice(int(a[0]), int(a[-1]) + 1)
+            return self._values[run], self._sums[run], True
+        return self._values[a], self._sums[a], False
+
     def _score_and_learn_accepted(
         self, a: Ints, v: Floats
-    ) -> tuple[Floats, Floats, Floats, NDArray[np.bool_], NDArray[np.bool_]]:
+    ) -> tuple[Floats, Floats, Floats, Floats, Floats]:
         cfg = self.config
-        cal = self.calibration
+        w, h, lags = cfg.window, cfg.history, cfg.lags
         f = self._f
         n = self._i["n"][a]
-        learned = self._i["learned"][a]
+        first = n == 0
+        f["level"][a] = np.where(first, v, f["level"][a])
+        f["last"][a] = np.where(first, v, f["last"][a])
+        f["offset"][a] = np.where(first, v, f["offset"][a])
         level = f["level"][a]
-        trend = f["trend"][a]
-        mad = f["mad"][a]
+        deviation = f["deviation"][a]
+        step_scale = f["step"][a]
+        offset = f["offset"][a]
 
-        # Score (RobustZScore.score_one).
         floor = np.maximum(cfg.min_scale, cfg.relative_min_scale * np.abs(level))
-        sigma = np.maximum(mad * MAD_TO_STD, floor)
-        expected = level + trend
-        residual = v - expected
-        last = f["last"][a]
-        run = self._i["run"][a]
-        repeat = (v == last) & (n > 0)
-        rate = np.maximum(f["repeat_rate"][a], cfg.min_repeat_rate)
-        stuck = np.sqrt(2.0 * np.minimum(run + 1, cfg.max_run) * -np.log(rate))
-        z = np.abs(residual) / sigma
-        raw = np.where(n == 0, 0.0, np.where(repeat, np.maximum(z, stuck), z))
+        value_sigma = np.maximum(deviation * MAD_TO_STD, floor)
+        step_sigma = np.maximum(step_scale * MAD_TO_STD, floor)
+        residual = v - level
+        step = v - f["last"][a]
+        zvalue = np.abs(residual) / value_sigma
 
-        # Calibrate (TailProbability.probability).
-        calibrated = self._i["calibrated"][a]
-        short = f["short"][a]
-        capped = np.minimum(raw, cal.raw_cap)
-        short_new = np.where(calibrated == 0, capped, short + cal.short_fading * (capped - short))
-        long_mean = f["long_mean"][a]
-        long_var = f["long_var"][a]
-        std = np.maximum(np.sqrt(np.maximum(long_var, 0.0)), cal.min_std)
-        ready = learned >= cfg.warmup
-        tail = upper_tail((short_new - long_mean) / std)
-        probability = np.where(ready & (calibrated > 0), 1.0 - tail, 0.0)
+        # Window sums (NoveltyModel.update, float32).
+        values, sums, view = self._history(a)
+        x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
+        values[:, :-1] = values[:, 1:]
+        values[:, -1] = x
+        before = np.clip(n - 2 * w + 1, 0, lags)
+        valid = np.clip(n - 2 * w + 2, 0, lags)
+        low = lags - int(before.max(initial=0))
+        if low < lags:
+            part = sums[:, low:]
+            new = x[:, None] - values[:, h - w - lags + low : h - w]
+            old = values[:, h - 1 - w, None] - values[:, h - 2 * w - lags + low : h - 2 * w]
+            new *= new
+            old *= old
+            part += new
+            part -= old
+            np.maximum(part, np.float32(0.0), out=part)
+        grown = np.nonzero(valid > before)[0]
+        if len(grown):
+            lag = w + valid[grown] - 1
+            total = np.zeros(len(grown), dtype=np.float32)
+            for k in range(w):
+                diff = values[grown, h - 1 - k] - values[grown, h - 1 - k - lag]
+                total += diff * diff
+            sums[grown, lags - valid[grown]] = total
+        refresh = (n + 1) % cfg.refresh == 0
+        if refresh.any():
+            values[refresh], sums[refresh], offset = self._recentre(
+                values[refresh], offset, v, refresh
+            )
+            f["offset"][a] = offset
+        start = lags - int(valid.max(initial=1))  # no candidate before this column
+        region = sums[:, start:]
+        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
+            columns = np.arange(start, lags)
+            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+        j = np.argmin(region, axis=1) + start
+        each = np.arange(len(a))
+        best = sums[each, j].astype(np.float64)
+        has = valid > 0
+        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
+        if not view:
+            self._values[a] = values
+            self._sums[a] = sums
 
-        # Learn (RobustZScore.learn_one).
+        # Likelihood layer.
+        learned = self._i["learned"][a]
+        distance = np.sqrt(best / w) / step_sigma
+        raw = np.log1p(np.minimum(distance, cfg.raw_cap))
+        short_old = f["short"][a]
+        short = np.where(learned == 0, raw, short_old + cfg.short_fading * (raw - short_old))
+        mean = f["mean"][a]
+        var = f["var"][a]
+        std = np.maximum(np.sqrt(np.maximum(var, 0.0)), cfg.min_std)
+        z = np.where(has & (learned > 0), (short - mean) / std, 0.0)
+        ready = has & (n >= cfg.warmup)
+        probability = np.where(ready, z_probability(z), 0.0)
+        young = learned == 0
+        winsorized = np.where(young, raw, np.minimum(raw, mean + cfg.winsor * std))
+        rate = np.maximum(cfg.long_fading, 1.0 / (learned + 1.0))
+        diff = winsorized - mean
+        increment = rate * diff
+        f["mean"][a] = np.where(has, np.where(young, winsorized, mean + increment), mean)
+        f["var"][a] = np.where(
+            has, np.where(young, 0.0, (1.0 - rate) * (var + diff * increment)), var
+        )
+        f["short"][a] = np.where(has, short, short_old)
+        self._i["learned"][a] = learned + has
+
+        quiet = self._i["quiet"][a]
+        onset = np.where(quiet > 0, 0.0, probability)
+        self._i["quiet"][a] = np.where(
+            quiet > 0, quiet - 1, np.where(ready & (z >= cfg.onset_z), cfg.refractory, 0)
+        )
+
+        # Level and scales.
         n1 = n + 1
-        first = n1 == 1
-        warm = n1 > cfg.model_warmup
-        bound = cfg.huber * sigma
-        clipped = np.where(warm, np.clip(residual, -bound, bound), residual)
-        deviation = np.where(
-            warm, np.minimum(np.abs(residual), bound / MAD_TO_STD), np.abs(residual)
-        )
         level_rate = np.maximum(cfg.level_fading, 1.0 / n1)
-        scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n1 - 1, 1))
-        new_level = np.where(first, v, level + trend + level_rate * clipped)
-        new_trend = np.where(first, trend, trend + cfg.trend_fading * level_rate * clipped)
-        new_mad = np.where(first | repeat, mad, mad + scale_rate * (deviation - mad))
-        repeat_rate = f["repeat_rate"][a]
-        repeat_step = np.maximum(cfg.repeat_fading, 1.0 / np.maximum(n1 - 1, 1))
-        f["repeat_rate"][a] = np.where(
-            first, repeat_rate, repeat_rate + repeat_step * (repeat - repeat_rate)
+        scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n, 1))
+        warm = n1 > cfg.model_warmup
+        bound = cfg.huber * value_sigma
+        step_bound = cfg.huber * step_sigma
+        clipped = np.where(warm, np.clip(residual, -bound, bound), residual)
+        deviation_in = np.where(warm, np.minimum(np.abs(residual), bound), np.abs(residual))
+        step_in = np.where(warm, np.minimum(np.abs(step), step_bound), np.abs(step))
+        learn = n > 0
+        f["level"][a] = np.where(learn, level + level_rate * clipped, level)
+        f["deviation"][a] = np.where(
+            learn, deviation + scale_rate * (deviation_in - deviation), deviation
         )
-        self._i["run"][a] = np.where(repeat, run + 1, 0)
+        f["step"][a] = np.where(learn, step_scale + scale_rate * (step_in - step_scale), step_scale)
         f["last"][a] = v
-        drift = self._page_hinkley(
-            a[warm], np.clip(residual[warm] / sigma[warm], -cfg.drift_clip, cfg.drift_clip)
-        )
-        drifted = np.zeros(len(a), dtype=np.bool_)
-        drifted[warm] = drift
-        new_level = np.where(drifted, v, new_level)
-        f["level"][a] = new_level
-        f["trend"][a] = np.where(drifted, 0.0, new_trend)
-        f["mad"][a] = new_mad
         self._i["n"][a] = n1
-        self._c["drifts"][a] += drifted
+        return expected, z, probability, onset, zvalue
 
-        # Learn the raw score (TailProbability.learn), once half warm.
-        learn = learned >= cfg.warmup // 2
-        cl = a[learn]
-        first_cal = calibrated[learn] == 0
-        m = long_mean[learn]
-        f["short"][cl] = short_new[learn]
-        s = np.where(
-            first_cal, short_new[learn], np.minimum(short_new[learn], m + cal.winsor * std[learn])
-        )
-        diff = s - m
-        long_rate = np.maximum(cal.long_fading, 1.0 / (calibrated[learn] + 1.0))
-        increment = long_rate * diff
-        f["long_mean"][cl] = np.where(first_cal, s, m + increment)
-        f["long_var"][cl] = np.where(
-            first_cal, 0.0, (1.0 - long_rate) * (long_var[learn] + diff * increment)
-        )
-        self._i["calibrated"][cl] = calibrated[learn] + 1
-        self._i["learned"][a] = learned + 1
-        return expected, raw, probability, ready, drifted
-
-    def _page_hinkley(self, rows: Ints, z: Floats) -> NDArray[np.bool_]:
-        """river's PageHinkley update on each row; returns where drift was detected."""
+    def _recentre(
+        self, values: NDArray[np.float32], offset: Floats, v: Floats, rows: NDArray[np.bool_]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], Floats]:
+        """NoveltyModel._recentre on the rows ``rows``: new offsets, exact window sums."""
         cfg = self.config
-        f = self._f
-        reset = self._flag[rows]
-        ph_n = np.where(reset, 0, self._i["ph_n"][rows]) + 1
-        mean = np.where(reset, 0.0, f["ph_mean"][rows])
-        increase = np.where(reset, 0.0, f["ph_increase"][rows])
-        decrease = np.where(reset, 0.0, f["ph_decrease"][rows])
-        min_increase = np.where(reset, np.inf, f["ph_min_increase"][rows])
-        max_decrease = np.where(reset, -1.0, f["ph_max_decrease"][rows])
-        mean = mean + (1.0 / ph_n) * (z - mean)
-        deviation = z - mean
-        increase = cfg.drift_alpha * increase + deviation - cfg.drift_delta
-        decrease = cfg.drift_alpha * decrease + deviation + cfg.drift_delta
-        min_increase = np.minimum(min_increase, increase)
-        max_decrease = np.maximum(max_decrease, decrease)
-        detected = (ph_n >= cfg.model_warmup) & (
-            (increase - min_increase > cfg.drift_threshold)
-            | (max_decrease - decrease > cfg.drift_threshold)
-        )
-        self._i["ph_n"][rows] = ph_n
-        f["ph_mean"][rows] = mean
-        f["ph_increase"][rows] = increase
-        f["ph_decrease"][rows] = decrease
-        f["ph_min_increase"][rows] = min_increase
-        f["ph_max_decrease"][rows] = max_decrease
-        self._flag[rows] = detected
-        return detected
+        w, h, lags = cfg.window, cfg.history, cfg.lags
+        shifted = values.astype(np.float64) + (offset[rows] - v[rows])[:, None]
+        recentred = np.clip(shifted, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
+        sums = np.zeros((len(recentred), lags), dtype=np.float32)
+        for k in range(w):
+            end = h - k
+            diff = recentred[:, end - 1, None] - recentred[:, h - lags - w - k : end - w]
+            sums += diff * diff
+        return recentred, sums, np.where(rows, v, offset)
 
 
 def bank_scores(
     timestamps: Sequence[float] | Floats,
     values: Sequence[float] | Floats,
-    config: RobustConfig | None = None,
+    config: NoveltyConfig | None = None,
 ) -> Floats:
     """Probabilities of one stream run through a one-row bank (for evaluation)."""
     bank = DetectorBank(config)

@@ -6,8 +6,16 @@ The only module of :mod:`kubeheal.detect` that touches files. A corpus directory
 timestamps written ``YYYY-MM-DD HH:MM:SS`` in UTC, like NAB's.
 
 ``kubeheal eval --corpus DIR --detector NAME [--results OUT]`` prints the three normalised
-NAB scores and the throughput; with ``--results`` it writes NAB's results layout,
-``OUT/<category>/<detector>_<name>.csv`` with ``timestamp,value,anomaly_score,label``.
+NAB scores of the detector's onset scores (NAB sweeps the threshold) and the throughput; with
+``--results`` it writes NAB's results layout, ``OUT/<category>/<detector>_<name>.csv`` with
+``timestamp,value,anomaly_score,label``.
+
+``kubeheal eval --alarms`` scores what the operator would do instead: every file is one signal
+of a Runbook with the default detection settings (or ``--sensitivity``) and bad direction
+``both``, run through :mod:`kubeheal.detect.alarms` (the code the live loop runs: direction,
+k-of-n debounce, fusion). A detection is the onset of an incident: an alarm while no incident
+is open and the cooldown since the last one has passed; the incident stays open while the
+alarm lasts. The binary onsets are scored as NAB detections (no threshold to sweep).
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kubeheal.api.runbook import DetectionSettings, Guardrails, Signal
+from kubeheal.detect.alarms import new_detector, observe, workload_alarm
 from kubeheal.detect.nab import PROFILES, LabeledScores, ProfileResult, score_corpus
 from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS
 from kubeheal.detect.synthetic import LabeledSeries, generate_corpus
@@ -101,7 +111,7 @@ def read_corpus(root: Path) -> dict[str, LabeledSeries]:
 
 
 def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArray[np.float64]]:
-    """Anomaly scores (probabilities) of detector ``name`` for every file of ``corpus``.
+    """Onset scores of detector ``name`` for every file of ``corpus`` (what NAB scores).
 
     A detector with a bank runs every file as one stream of the same bank, tick by tick.
     """
@@ -123,7 +133,7 @@ def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArr
             result = bank.score_and_learn(
                 rows[present], times[present, column], values[present, column]
             )
-            scores[present, column] = result.probability
+            scores[present, column] = result.onset
         return {key: scores[k, : len(corpus[key].values)] for k, key in enumerate(keys)}
     out: dict[str, NDArray[np.float64]] = {}
     for key in keys:
@@ -131,11 +141,38 @@ def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArr
         series = corpus[key]
         out[key] = np.asarray(
             [
-                detector.update(float(t), float(v)).probability
+                detector.update(float(t), float(v)).onset_probability
                 for t, v in zip(series.timestamps, series.values, strict=True)
             ],
             dtype=np.float64,
         )
+    return out
+
+
+def run_alarms(
+    corpus: dict[str, LabeledSeries],
+    detection: DetectionSettings,
+    cooldown_seconds: float = float(Guardrails().cooldown_seconds),
+) -> dict[str, NDArray[np.float64]]:
+    """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``."""
+    signal = Signal(name="value", query="value", bad_direction="both")
+    roles = {signal.name: signal.role}
+    out: dict[str, NDArray[np.float64]] = {}
+    for key, series in corpus.items():
+        detector, debouncer = new_detector(detection)
+        onsets = np.zeros(len(series.values))
+        open_incident = False
+        closed_at = -math.inf
+        for i, (t, v) in enumerate(zip(series.timestamps, series.values, strict=True)):
+            debounced = observe(detector, debouncer, signal, float(t), float(v))
+            _, alarm = workload_alarm(key, {signal.name: debounced}, roles)
+            if alarm and not open_incident and t - closed_at >= cooldown_seconds:
+                onsets[i] = 1.0
+                open_incident = True
+            elif not alarm and open_incident:
+                open_incident = False
+                closed_at = float(t)
+        out[key] = onsets
     return out
 
 
@@ -154,7 +191,7 @@ class Evaluation:
 
     def lines(self) -> list[str]:
         """Human-readable report, one line per profile plus the throughput."""
-        out = [f"detector {self.detector}"]
+        out = [f"{self.detector}"]
         for name in PROFILES:
             r = self.results[name]
             out.append(
@@ -174,7 +211,23 @@ def evaluate(
     seconds = time.perf_counter() - started
     files = [LabeledScores(key, scores[key], corpus[key].windows) for key in corpus]
     points = sum(len(s.values) for s in corpus.values())
-    return Evaluation(name, score_corpus(files), points, seconds), scores
+    return Evaluation(f"detector {name}", score_corpus(files), points, seconds), scores
+
+
+def evaluate_alarms(
+    corpus: dict[str, LabeledSeries], detection: DetectionSettings
+) -> tuple[Evaluation, dict[str, NDArray[np.float64]]]:
+    """Run the operator's alarm path over ``corpus`` and score its onsets with NAB."""
+    started = time.perf_counter()
+    onsets = run_alarms(corpus, detection)
+    seconds = time.perf_counter() - started
+    files = [LabeledScores(key, onsets[key], corpus[key].windows) for key in corpus]
+    points = sum(len(s.values) for s in corpus.values())
+    label = (
+        f"alarms of detector {detection.detector} (sensitivity {detection.sensitivity}, "
+        f"debounce {detection.debounce_k} of {detection.debounce_n}, bad direction both)"
+    )
+    return Evaluation(label, score_corpus(files), points, seconds), onsets
 
 
 def write_results(
@@ -205,7 +258,13 @@ def _eval_command(args: argparse.Namespace) -> int:
     if not corpus:
         print(f"no data files under {corpus_dir / 'data'}")
         return 2
-    evaluation, scores = evaluate(args.detector, corpus)
+    if args.alarms:
+        detection = DetectionSettings.model_validate(
+            {"detector": args.detector, "sensitivity": args.sensitivity}
+        )
+        evaluation, scores = evaluate_alarms(corpus, detection)
+    else:
+        evaluation, scores = evaluate(args.detector, corpus)
     print("\n".join(evaluation.lines()))
     if args.results:
         write_results(Path(args.results), args.detector, corpus, scores)
@@ -220,6 +279,17 @@ def add_eval_command(subparsers: Any) -> None:
     parser.add_argument("--corpus", required=True, help="directory with data/ and labels/")
     parser.add_argument(
         "--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS), help="detector name"
+    )
+    parser.add_argument(
+        "--alarms",
+        action="store_true",
+        help="score the incident onsets the operator would raise (direction, debounce, fusion)",
+    )
+    parser.add_argument(
+        "--sensitivity",
+        type=float,
+        default=DetectionSettings().sensitivity,
+        help="with --alarms: the Runbook's detection sensitivity",
     )
     parser.add_argument("--results", help="write NAB results CSVs under this directory")
     parser.add_argument(

@@ -26,7 +26,7 @@ def fuse(workload: str, signals: Mapping[str, DebouncedScore], top: int = 3) -> 
     >>> incident.alarm, incident.explanations[0].signal
     (True, 'latency_p99')
     >>> print(incident.explanations[0].sentence())
-    latency_p99: observed 2.4, expected 0.3 (p=1.0000) since 2023-11-14T22:11:20Z
+    latency_p99: observed 2.4, expected 0.3 (about 1 in 100,000 points) since 2023-11-14T22:11:20Z
     """
     quiet = 1.0
     for debounced in signals.values():
@@ -45,6 +45,7 @@ def fuse(workload: str, signals: Mapping[str, DebouncedScore], top: int = 3) -> 
             probability=d.score.probability,
             since=d.since,
             drift=d.score.drift,
+            zscore=d.score.zscore,
         )
         for name, d in ranked[:top]
         if d.alarm or d.score.drift

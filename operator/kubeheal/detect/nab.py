@@ -99,52 +99,129 @@ class ProfileResult:
         return 100.0 * (self.raw - self.null) / span if span else 0.0
 
 
-@dataclass(frozen=True)
-class _Row:
-    score: float
-    weight: float  # weighted sweep score
-    window: int  # corpus-wide window id, or -1 outside windows
+def _sigmoid(position: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`scaled_sigmoid` on an array."""
+    with np.errstate(over="ignore"):
+        value = 2.0 / (1.0 + np.exp(5.0 * position)) - 1.0
+    return np.where(position >= 3.0, -1.0, value)
 
 
 def _sweep_rows(
     file: LabeledScores, profile: CostProfile, first_window_id: int, probation_percent: float
-) -> tuple[list[_Row], dict[int, float]]:
-    """The scorable rows of one file, and the perfect reward of each of its scorable windows."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], dict[int, float]]:
+    """The scorable rows of one file (scores, weights, window ids or -1), and the perfect
+    reward of each of its scorable windows."""
     n = len(file.scores)
     probation = probationary_length(n, probation_percent)
-    max_tp = scaled_sigmoid(-1.0)
     windows = sorted(file.windows)
-    rows: list[_Row] = []
-    perfect: dict[int, float] = {}
+    rows = np.arange(n)
     window_at = np.full(n, -1, dtype=np.int64)
-    for k, (first, last) in enumerate(windows):
-        window_at[max(first, 0) : min(last, n - 1) + 1] = k
-    previous_right: int | None = None
-    previous_width = 0.0
-    scores = [float(s) for s in file.scores]
-    for i in range(n):
-        k = int(window_at[i])
-        if k >= 0:
-            first, last = windows[k]
-            width = float(last - first + 1)
-            position = -(last - i + 1) / width
-            weight = scaled_sigmoid(position) * profile.tp_weight / max_tp
-            window = first_window_id + k
-        else:
-            if previous_right is None:
-                past = 3.0
-            else:
-                past = abs(previous_right - i) / max(previous_width - 1.0, 1.0)
-            weight = scaled_sigmoid(past) * profile.fp_weight
-            window = -1
-        if i >= probation:
-            rows.append(_Row(scores[i], weight, window))
-            if window >= 0 and window not in perfect:
-                perfect[window] = weight
-        if k >= 0 and i == windows[k][1]:
-            previous_right = i
-            previous_width = float(windows[k][1] - windows[k][0] + 1)
-    return rows, perfect
+    for number, (first, last) in enumerate(windows):
+        window_at[max(first, 0) : min(last, n - 1) + 1] = number
+    firsts = np.asarray([w[0] for w in windows], dtype=np.float64)
+    lasts = np.asarray([w[1] for w in windows], dtype=np.float64)
+    widths = lasts - firsts + 1.0
+    inside = window_at >= 0
+    k = np.maximum(window_at, 0)
+    weight = np.zeros(n)
+    if windows:
+        position = -(lasts[k] - rows + 1.0) / widths[k]
+        weight = _sigmoid(position) * profile.tp_weight / scaled_sigmoid(-1.0)
+        previous = np.searchsorted(lasts, rows, side="left") - 1
+        p = np.maximum(previous, 0)
+        past = np.where(
+            previous >= 0, np.abs(lasts[p] - rows) / np.maximum(widths[p] - 1.0, 1.0), 3.0
+        )
+        weight = np.where(inside, weight, _sigmoid(past) * profile.fp_weight)
+    else:
+        weight = np.full(n, -profile.fp_weight)
+    window = np.where(inside, window_at + first_window_id, -1)
+    keep = rows >= probation
+    perfect: dict[int, float] = {}
+    for i in np.nonzero(keep & inside)[0]:
+        perfect.setdefault(int(window[i]), float(weight[i]))
+    scores = np.asarray(file.scores, dtype=np.float64)
+    return scores[keep], weight[keep], window[keep], perfect
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """Every candidate threshold (descending) with the corpus total and counts at it."""
+
+    thresholds: NDArray[np.float64]
+    totals: NDArray[np.float64]
+    detected: NDArray[np.int64]
+    false_positives: NDArray[np.int64]
+    null: float
+    perfect: float
+    windows: int
+
+
+def _sweep(
+    files: Iterable[LabeledScores], profile: CostProfile, probation_percent: float
+) -> _Sweep:
+    parts = []
+    perfect: dict[int, float] = {}
+    next_id = 0
+    for file in files:
+        scores, weights, window, file_perfect = _sweep_rows(
+            file, profile, next_id, probation_percent
+        )
+        parts.append((scores, weights, window))
+        perfect.update(file_perfect)
+        next_id += len(file.windows)
+    scores = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    weights = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+    window = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    order = np.argsort(-scores, kind="stable")
+    scores, weights, window = scores[order], weights[order], window[order]
+    outside = window < 0
+    fp_sum = np.cumsum(np.where(outside, weights, 0.0))
+    fp_count = np.cumsum(outside, dtype=np.int64)
+    # In each window only the best (earliest) detection so far counts.
+    at = np.nonzero(~outside)[0]
+    ids = window[at]
+    grouped = at[np.argsort(ids, kind="stable")]
+    gid = window[grouped]
+    best = np.maximum.accumulate(weights[grouped] + 10.0 * gid) - 10.0 * gid
+    first = np.ones(len(grouped), dtype=np.bool_)
+    first[1:] = gid[1:] != gid[:-1]
+    previous = np.where(first, 0.0, np.concatenate([[0.0], best[:-1]]))
+    gain = np.zeros(len(scores))
+    gain[grouped] = best - previous
+    new = np.zeros(len(scores), dtype=np.int64)
+    new[grouped] = first
+    tp_sum = np.cumsum(gain)
+    detected = np.cumsum(new)
+    ends = np.nonzero(np.append(scores[1:] != scores[:-1], True))[0] if len(scores) else at
+    windows = len(perfect)
+    totals = tp_sum[ends] + fp_sum[ends] - profile.fn_weight * (windows - detected[ends])
+    return _Sweep(
+        thresholds=scores[ends],
+        totals=totals,
+        detected=detected[ends],
+        false_positives=fp_count[ends],
+        null=-profile.fn_weight * windows,
+        perfect=sum(perfect.values()),
+        windows=windows,
+    )
+
+
+def _result(sweep: _Sweep, profile: CostProfile, at: int | None) -> ProfileResult:
+    if at is None:
+        return ProfileResult(profile.name, math.inf, sweep.null, sweep.null, sweep.perfect,
+                             0, 0, sweep.windows)
+    detected = int(sweep.detected[at])
+    return ProfileResult(
+        profile=profile.name,
+        threshold=float(sweep.thresholds[at]),
+        raw=float(sweep.totals[at]),
+        null=sweep.null,
+        perfect=sweep.perfect,
+        true_positives=detected,
+        false_positives=int(sweep.false_positives[at]),
+        false_negatives=sweep.windows - detected,
+    )
 
 
 def score_profile(
@@ -153,51 +230,30 @@ def score_profile(
     probation_percent: float = PROBATION_PERCENT,
 ) -> ProfileResult:
     """Sweep the threshold over the whole corpus and keep the best one for ``profile``."""
-    rows: list[_Row] = []
-    perfect: dict[int, float] = {}
-    next_id = 0
-    for file in files:
-        file_rows, file_perfect = _sweep_rows(file, profile, next_id, probation_percent)
-        rows.extend(file_rows)
-        perfect.update(file_perfect)
-        next_id += len(file.windows)
-    rows.sort(key=lambda row: row.score, reverse=True)
-    null = -profile.fn_weight * len(perfect)
-    best = (null, math.inf, 0, 0, len(perfect))
-    window_best: dict[int, float] = {}
-    fp_sum = 0.0
-    tp_sum = 0.0
-    false_positives = 0
-    j = 0
-    while j < len(rows):
-        threshold = rows[j].score
-        while j < len(rows) and rows[j].score == threshold:
-            row = rows[j]
-            if row.window < 0:
-                fp_sum += row.weight
-                false_positives += 1
-            elif row.window not in window_best:
-                window_best[row.window] = row.weight
-                tp_sum += row.weight
-            elif row.weight > window_best[row.window]:
-                tp_sum += row.weight - window_best[row.window]
-                window_best[row.window] = row.weight
-            j += 1
-        detected = len(window_best)
-        total = tp_sum + fp_sum - profile.fn_weight * (len(perfect) - detected)
-        if total > best[0]:
-            best = (total, threshold, detected, false_positives, len(perfect) - detected)
-    raw, threshold, tp, fp, fn = best
-    return ProfileResult(
-        profile=profile.name,
-        threshold=threshold,
-        raw=raw,
-        null=null,
-        perfect=sum(perfect.values()),
-        true_positives=tp,
-        false_positives=fp,
-        false_negatives=fn,
-    )
+    sweep = _sweep(files, profile, probation_percent)
+    if not len(sweep.totals) or sweep.totals.max() <= sweep.null:
+        return _result(sweep, profile, None)
+    return _result(sweep, profile, int(np.argmax(sweep.totals)))
+
+
+def score_at_threshold(
+    files: Iterable[LabeledScores],
+    profile: CostProfile,
+    threshold: float,
+    probation_percent: float = PROBATION_PERCENT,
+) -> ProfileResult:
+    """``profile``'s result with a given threshold (rows scoring at least it detect).
+
+    >>> scores = [0.0] * 100
+    >>> scores[40], scores[10] = 0.9, 0.5
+    >>> file = LabeledScores("f", scores, [(40, 49)])
+    >>> r = score_at_threshold([file], PROFILES["standard"], 0.5, 0.0)
+    >>> r.true_positives, r.false_positives
+    (1, 1)
+    """
+    sweep = _sweep(files, profile, probation_percent)
+    reached = np.nonzero(sweep.thresholds >= threshold)[0]
+    return _result(sweep, profile, int(reached[-1]) if len(reached) else None)
 
 
 def score_corpus(

@@ -1,17 +1,18 @@
 """The registry of detectors by name, used by the controller, ``kubeheal eval`` and ``bench/``.
 
 Each entry makes a fresh :class:`~kubeheal.detect.stream.StreamDetector` for one stream; the
-default (``robust``) also has a vectorized :class:`~kubeheal.detect.bank.DetectorBank` that
-computes the same scores for thousands of streams per tick.
+default also has a vectorized :class:`~kubeheal.detect.bank.DetectorBank` that computes the
+same scores for thousands of streams per tick.
 
 ======================  =====================================================================
 name                    model
 ======================  =====================================================================
-``robust`` (default)    Huber-clipped EW level and scale, Page-Hinkley re-baselining
-``seasonal``            Holt-Winters (daily season) in PredictiveAnomalyDetection, ADWIN
-``hst_window``          HalfSpaceTrees over standardized step and distance from recent mean
+``novelty`` (default)   nearest-neighbour novelty of short windows, NAB-style likelihood
 ``hst``                 reference: MinMaxScaler then HalfSpaceTrees, defaults, uncalibrated
 ======================  =====================================================================
+
+Retired names (:data:`RETIRED`) scored below the ``hst`` reference on real labelled data
+(nab-dev); Runbooks stored with them keep working with the default detector.
 """
 
 from __future__ import annotations
@@ -19,51 +20,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubeheal.detect.bank import DetectorBank, RobustConfig
-from kubeheal.detect.baseline import RobustZScore
-from kubeheal.detect.forecast import SeasonalForecast
-from kubeheal.detect.stream import StreamDetector
-from kubeheal.detect.trees import ReferenceTrees, WindowedHalfSpaceTrees
+from kubeheal.detect.bank import DetectorBank
+from kubeheal.detect.novelty import PARAMETER_VERSION, NoveltyConfig
+from kubeheal.detect.stream import Novelty, RiverModel, StreamDetector
+from kubeheal.detect.trees import ReferenceTrees
 
-DEFAULT_DETECTOR = "robust"
+DEFAULT_DETECTOR = "novelty"
+
+RETIRED: dict[str, str] = {
+    "robust": DEFAULT_DETECTOR,
+    "seasonal": DEFAULT_DETECTOR,
+    "hst_window": DEFAULT_DETECTOR,
+}
+"""Names that were detectors once, and the detector that now serves them."""
 
 
-def robust_detector(config: RobustConfig | None = None) -> StreamDetector:
+def novelty_detector(config: NoveltyConfig | None = None) -> StreamDetector:
     """The default detector for one stream (the bank computes the same scores)."""
-    c = config if config is not None else RobustConfig()
-    model = RobustZScore(
-        level_fading=c.level_fading,
-        trend_fading=c.trend_fading,
-        scale_fading=c.scale_fading,
-        huber=c.huber,
-        warmup=c.model_warmup,
-        min_scale=c.min_scale,
-        relative_min_scale=c.relative_min_scale,
-        drift_threshold=c.drift_threshold,
-        drift_alpha=c.drift_alpha,
-        drift_delta=c.drift_delta,
-        drift_clip=c.drift_clip,
-        repeat_fading=c.repeat_fading,
-        max_run=c.max_run,
-        min_repeat_rate=c.min_repeat_rate,
-    )
-    return StreamDetector(model, warmup=c.warmup)
-
-
-def seasonal_detector(season_length: int = 288) -> StreamDetector:
-    """Holt-Winters forecast detector; ``season_length`` points per day."""
-    return StreamDetector(SeasonalForecast(season_length=season_length), warmup=season_length + 30)
-
-
-def windowed_trees_detector() -> StreamDetector:
-    """HalfSpaceTrees over a small window of derived features, calibrated."""
-    # HalfSpaceTrees scores only once its first window (250 points) is full.
-    return StreamDetector(WindowedHalfSpaceTrees(), warmup=600)
+    return StreamDetector(Novelty(config))
 
 
 def reference_trees_detector() -> StreamDetector:
     """The reference: river's HalfSpaceTrees (defaults) after MinMaxScaler, raw scores."""
-    return StreamDetector(ReferenceTrees(), warmup=1, calibrated=False)
+    return StreamDetector(RiverModel(ReferenceTrees(), warmup=1))
 
 
 @dataclass(frozen=True)
@@ -74,17 +53,32 @@ class DetectorSpec:
     stream: Callable[[], StreamDetector]
     bank: Callable[[], DetectorBank] | None = None
     description: str = ""
+    version: str = ""
+    """Names the parameter set, so a recorded score can name the model that produced it."""
 
 
 DETECTORS: dict[str, DetectorSpec] = {
-    "robust": DetectorSpec(
-        "robust", robust_detector, DetectorBank, "robust EW z-score with re-baselining"
-    ),
-    "seasonal": DetectorSpec("seasonal", seasonal_detector, None, "Holt-Winters forecast error"),
-    "hst_window": DetectorSpec(
-        "hst_window", windowed_trees_detector, None, "HalfSpaceTrees on windowed features"
+    "novelty": DetectorSpec(
+        "novelty",
+        novelty_detector,
+        DetectorBank,
+        "nearest-neighbour novelty of short windows under a likelihood layer",
+        PARAMETER_VERSION,
     ),
     "hst": DetectorSpec(
-        "hst", reference_trees_detector, None, "reference: MinMaxScaler | HalfSpaceTrees"
+        "hst",
+        reference_trees_detector,
+        None,
+        "reference: MinMaxScaler | HalfSpaceTrees",
+        "river-defaults",
     ),
 }
+
+
+def resolve(name: str) -> str:
+    """The registered detector that serves ``name`` (a retired name maps to its successor).
+
+    >>> resolve("hst"), resolve("robust")
+    ('hst', 'novelty')
+    """
+    return RETIRED.get(name, name)

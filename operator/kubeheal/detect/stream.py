@@ -1,16 +1,15 @@
-"""One detector for one stream: input hygiene, a raw model, calibration and warm-up.
+"""One detector for one stream: input hygiene, a model, and warm-up.
 
 :class:`StreamDetector` is the unit the rest of kubeheal reasons about. For each point it
 
 1. asks the :class:`~kubeheal.detect.hygiene.InputGate` whether the point may be used;
-2. scores the point with the raw model (a river anomaly detector that also says what value it
-   expected), *then* lets the model learn it (river's order: score, then learn);
-3. turns the raw score into a probability with
-   :class:`~kubeheal.detect.calibration.TailProbability`;
-4. reports ``WARMING_UP`` instead of a score until ``warmup`` points were learned.
+2. lets the model score the point, *then* learn it (river's order: score, then learn);
+3. reports ``WARMING_UP`` instead of a score until ``warmup`` points were learned.
 
-With ``calibrated=False`` the raw score, clipped to [0, 1], is reported as the probability
-(for models such as HalfSpaceTrees whose scores are already in [0, 1]; used by the reference).
+The models are small adapters (:class:`PointModel`): the default
+(:class:`~kubeheal.detect.novelty.NoveltyModel`) computes its probability itself; a river
+anomaly detector whose scores lie in [0, 1] (HalfSpaceTrees, the reference) is wrapped by
+:class:`RiverModel`, which reports its score clipped to [0, 1].
 
 Warm-up from history (for example a Prometheus ``query_range``) is just feeding the past
 points through :meth:`StreamDetector.warm_up` before the first live tick.
@@ -18,21 +17,37 @@ points through :meth:`StreamDetector.warm_up` before the first live tick.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kubeheal.detect.calibration import CalibrationConfig, TailProbability
 from kubeheal.detect.hygiene import GateConfig, InputGate
+from kubeheal.detect.novelty import NoveltyConfig, NoveltyModel
 from kubeheal.detect.values import AnomalyScore, InputCounters, PointStatus
 
 
-class RawModel(Protocol):
-    """What :class:`StreamDetector` needs from a model (a river anomaly detector plus two names).
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a model says about one point, before the detector's warm-up applies."""
 
-    ``x`` is ``{"timestamp": t, "value": v}``.
-    """
+    expected: float
+    raw: float
+    probability: float
+    onset: float
+    zscore: float = math.nan
 
-    drift_detected: bool
+
+class PointModel(Protocol):
+    """Scores a value, then learns it. ``warmup`` is the number of points before scores count."""
+
+    warmup: int
+
+    def observe(self, timestamp: float, value: float) -> ModelOutput: ...
+
+
+class RiverDetector(Protocol):
+    """The part of a river anomaly detector :class:`RiverModel` uses, plus ``expected_one``."""
 
     def score_one(self, x: dict[Hashable, Any]) -> float: ...
 
@@ -41,46 +56,82 @@ class RawModel(Protocol):
     def expected_one(self, x: dict[Hashable, Any]) -> float: ...
 
 
+class RiverModel:
+    """A river anomaly detector with scores in [0, 1], reported as they are (clipped)."""
+
+    def __init__(self, model: RiverDetector, warmup: int = 1) -> None:
+        self.model = model
+        self.warmup = warmup
+
+    def observe(self, timestamp: float, value: float) -> ModelOutput:
+        x: dict[Hashable, Any] = {"timestamp": timestamp, "value": value}
+        expected = float(self.model.expected_one(x))
+        raw = float(self.model.score_one(x))
+        probability = min(max(raw, 0.0), 1.0) if math.isfinite(raw) else 0.0
+        self.model.learn_one(x)
+        return ModelOutput(expected, raw, probability, probability)
+
+
+class Novelty:
+    """:class:`~kubeheal.detect.novelty.NoveltyModel` as a :class:`PointModel`."""
+
+    def __init__(self, config: NoveltyConfig | None = None) -> None:
+        self.model = NoveltyModel(config)
+
+    @property
+    def warmup(self) -> int:
+        return self.model.warmup
+
+    @warmup.setter
+    def warmup(self, points: int) -> None:
+        self.model.warmup = points
+
+    def observe(self, timestamp: float, value: float) -> ModelOutput:
+        expected, z, probability, onset, _ = self.model.update(value)
+        return ModelOutput(expected, z, probability, onset, self.model.z_value)
+
+
 class StreamDetector:
     """Scores then learns the points of one (runbook, workload, signal) stream.
 
-    >>> from kubeheal.detect.baseline import RobustZScore
-    >>> detector = StreamDetector(RobustZScore(), warmup=20)
-    >>> detector.warm_up((60.0 * i, 5.0 + (i % 3) * 0.1) for i in range(100))
-    100
+    >>> detector = StreamDetector(Novelty(), warmup=100)
+    >>> detector.warm_up((60.0 * i, 5.0 + (i % 3) * 0.1) for i in range(300))
+    300
     >>> detector.ready
     True
-    >>> normal = detector.update(6000.0, 5.1)
+    >>> normal = detector.update(18000.0, 5.0)
     >>> normal.ready, normal.probability < 0.99
     (True, True)
-    >>> spike = detector.update(6060.0, 9.0)
-    >>> spike.probability > 0.9999, spike.observed, round(spike.expected, 2)
-    (True, 9.0, 5.1)
-    >>> detector.update(6060.0, float("nan")).status.name
+    >>> spike = detector.update(18060.0, 9.0)
+    >>> spike.probability > 0.999, spike.observed
+    (True, 9.0)
+    >>> detector.update(18060.0, float("nan")).status.name
     'SKIPPED'
     >>> detector.counters.non_finite
     1
     """
 
     def __init__(
-        self,
-        model: RawModel,
-        *,
-        warmup: int = 30,
-        calibration: CalibrationConfig | None = None,
-        gate: GateConfig | None = None,
-        calibrated: bool = True,
+        self, model: PointModel, *, warmup: int | None = None, gate: GateConfig | None = None
     ) -> None:
         self.model = model
-        self.calibrated = calibrated
-        self.warmup = warmup
-        self.calibrator = TailProbability(calibration)
+        if warmup is not None:
+            model.warmup = warmup
         self.gate = InputGate(gate)
         self.learned = 0
 
     @property
+    def warmup(self) -> int:
+        """Points learned before scores are reported."""
+        return self.model.warmup
+
+    @warmup.setter
+    def warmup(self, points: int) -> None:
+        self.model.warmup = points
+
+    @property
     def counters(self) -> InputCounters:
-        """Counts of points that were skipped or irregular, and of confirmed drifts."""
+        """Counts of points that were skipped or irregular."""
         return self.gate.counters
 
     @property
@@ -94,24 +145,18 @@ class StreamDetector:
         value = float(value)
         if not self.gate.admit(timestamp, value):
             return AnomalyScore(timestamp, value, value, 0.0, 0.0, PointStatus.SKIPPED)
-        x: dict[Hashable, Any] = {"timestamp": timestamp, "value": value}
-        expected = float(self.model.expected_one(x))
-        raw = float(self.model.score_one(x))
         ready = self.ready
-        probability = 0.0
-        if ready:
-            probability = (
-                self.calibrator.probability(raw) if self.calibrated else min(max(raw, 0.0), 1.0)
-            )
-        self.model.learn_one(x)
-        if self.calibrated and self.learned >= self.warmup // 2:
-            self.calibrator.learn(raw)
+        out = self.model.observe(timestamp, value)
         self.learned += 1
-        drifted = bool(self.model.drift_detected)
-        if drifted:
-            self.counters.drifts += 1
-        status = PointStatus.SCORED if ready else PointStatus.WARMING_UP
-        return AnomalyScore(timestamp, value, expected, raw, probability, status, drifted)
+        if not ready:
+            return AnomalyScore(
+                timestamp, value, out.expected, out.raw, 0.0, PointStatus.WARMING_UP,
+                onset=0.0, zscore=out.zscore,
+            )
+        return AnomalyScore(
+            timestamp, value, out.expected, out.raw, out.probability, PointStatus.SCORED,
+            onset=out.onset, zscore=out.zscore,
+        )
 
     def warm_up(self, points: Iterable[tuple[float, float]]) -> int:
         """Learn past points before going live; returns how many were accepted."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import NewType
 
@@ -39,10 +40,13 @@ class PointStatus(enum.IntEnum):
 class AnomalyScore:
     """The outcome of scoring one point of one stream, then learning it.
 
-    ``probability`` is calibrated to [0, 1] against the stream's own history; ``raw`` is the
-    model's uncalibrated score (for example a robust z-score); ``expected`` is what the model
-    predicted before it saw ``observed``. ``drift`` is true on the point where the model
-    confirmed a level shift or regime change and re-baselined.
+    ``probability`` is in [0, 1), calibrated against the stream's own history (never exactly
+    1, so a stronger deviation scores higher); ``raw`` is the model's own score (the default's
+    likelihood z); ``expected`` is what the model predicted before it saw ``observed``;
+    ``zscore`` is the robust z of the value against the stream's level (NaN when the model
+    has none). ``onset`` is the probability of a point that starts an anomaly (0 for the
+    repeats the model suppresses after one; the probability itself for models that do not);
+    NAB scoring reads it. ``drift`` is true where a model confirmed a level shift.
     """
 
     timestamp: float
@@ -52,11 +56,18 @@ class AnomalyScore:
     probability: float
     status: PointStatus
     drift: bool = False
+    onset: float | None = None
+    zscore: float = math.nan
 
     @property
     def ready(self) -> bool:
         """True when the score is meaningful (the detector is warm and the point was valid)."""
         return self.status is PointStatus.SCORED
+
+    @property
+    def onset_probability(self) -> float:
+        """``onset``, or the probability for models without a notion of onset."""
+        return self.probability if self.onset is None else self.onset
 
 
 @dataclass
@@ -87,16 +98,23 @@ class Explanation:
     since: float | None
     """Timestamp of the first anomalous point of the current episode, if any."""
     drift: bool = False
+    zscore: float = math.nan
+    """Robust z of the value against the stream's level, when the model has one."""
 
     def sentence(self) -> str:
-        """One line for an Event message or a status condition.
+        """One line for an Event message or a status condition: the severity in words.
 
-        >>> Explanation("error_ratio", 0.31, 0.01, 0.9999, since=1700000000.0).sentence()
-        'error_ratio: observed 0.31, expected 0.01 (p=0.9999) since 2023-11-14T22:13:20Z'
+        >>> Explanation("error_ratio", 0.31, 0.01, 0.99999, since=1700000000.0,
+        ...             zscore=12.3).sentence()
+        'error_ratio: observed 0.31, expected 0.01 (robust z 12.3, about 1 in 100,000 points) \
+since 2023-11-14T22:13:20Z'
         """
+        severity = rarity(self.probability)
+        if math.isfinite(self.zscore):
+            severity = f"robust z {self.zscore:.3g}, {severity}"
         text = (
             f"{self.signal}: observed {self.observed:.4g}, expected {self.expected:.4g}"
-            f" (p={self.probability:.4f})"
+            f" ({severity})"
         )
         if self.since is not None:
             text += f" since {format_timestamp(self.since)}"
@@ -119,7 +137,33 @@ class IncidentScore:
         """Human-readable summary: the anomalous signals, most anomalous first."""
         state = "ANOMALOUS" if self.alarm else "normal"
         parts = "; ".join(e.sentence() for e in self.explanations)
-        return f"{self.workload} {state} (p={self.probability:.4f}): {parts or 'no signal'}"
+        return f"{self.workload} {state}: {parts or 'no signal'}"
+
+
+def rarity(probability: float) -> str:
+    """How unusual a point of this anomaly probability is, in words people read.
+
+    >>> rarity(0.99), rarity(0.9999), rarity(1.0 - 2.5e-9), rarity(0.3)
+    ('about 1 in 100 points', 'about 1 in 10,000 points', 'about 1 in 400,000,000 points', 'usual')
+    >>> rarity(1.0 - 1e-14)
+    'rarer than 1 in 1,000,000,000 points'
+
+    Detectors never say 1 exactly; a probability of 1 is a value past the signal's static
+    threshold (see ``kubeheal.detect.alarms.directional``):
+
+    >>> rarity(1.0)
+    'past its threshold'
+    """
+    if probability >= 1.0:
+        return "past its threshold"
+    tail = 1.0 - probability
+    if not tail < 0.5:
+        return "usual"
+    if tail < 1e-9:
+        return "rarer than 1 in 1,000,000,000 points"
+    n = 1.0 / tail
+    digits = 10 ** max(math.floor(math.log10(n)) - 1, 0)
+    return f"about 1 in {round(n / digits) * digits:,.0f} points"
 
 
 def format_timestamp(timestamp: float) -> str:

@@ -48,7 +48,7 @@ def test_runbook_defaults() -> None:
     spec = model.spec
     assert spec.mode == "enforce"
     assert spec.interval_seconds == 30
-    assert spec.detection.detector == "robust"
+    assert spec.detection.detector == "novelty"
     assert (spec.detection.debounce_k, spec.detection.debounce_n) == (3, 5)
     assert spec.guardrails.cooldown_seconds == 300
     assert spec.approval.mode == "never"
@@ -115,8 +115,9 @@ def test_detector_names_are_the_registry() -> None:
     from typing import get_args
 
     from kubeheal.api.runbook import DetectionSettings
-    from kubeheal.detect import DEFAULT_DETECTOR, DETECTORS
+    from kubeheal.detect import DEFAULT_DETECTOR, DETECTORS, RETIRED
 
     field = DetectionSettings.model_fields["detector"]
-    assert set(get_args(field.annotation)) == set(DETECTORS)
+    # Retired names stay accepted for stored Runbooks (they run the default).
+    assert set(get_args(field.annotation)) == set(DETECTORS) | set(RETIRED)
     assert field.default == DEFAULT_DETECTOR

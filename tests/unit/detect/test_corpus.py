@@ -50,14 +50,14 @@ def test_eval_prints_three_scores_and_writes_nab_results(
     write_corpus(corpus_dir, generate_corpus(seed=2, files_per_category=1, rows=800))
     out = tmp_path / "results"
     code = main(
-        ["eval", "--corpus", str(corpus_dir), "--detector", "robust", "--results", str(out)]
+        ["eval", "--corpus", str(corpus_dir), "--detector", "novelty", "--results", str(out)]
     )
     assert code == 0
     printed = capsys.readouterr().out
     for profile in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "points/s"):
         assert profile in printed
     written = sorted(p.relative_to(out).as_posix() for p in out.glob("*/*.csv"))
-    assert any(w.startswith("spikes/robust_") for w in written)
+    assert any(w.startswith("spikes/novelty_") for w in written)
     assert len(written) == len(CATEGORIES)
     with (out / written[0]).open() as handle:
         rows = list(csv.DictReader(handle))
@@ -67,9 +67,9 @@ def test_eval_prints_three_scores_and_writes_nab_results(
 
 def test_results_files_reproduce_the_printed_figures(tmp_path: Path) -> None:
     corpus = generate_corpus(seed=3, files_per_category=1, rows=800)
-    evaluation, scores = evaluate("robust", corpus)
+    evaluation, scores = evaluate("novelty", corpus)
     write_corpus(tmp_path, corpus)
-    again, _ = evaluate("robust", read_corpus(tmp_path))
+    again, _ = evaluate("novelty", read_corpus(tmp_path))
     for profile, result in evaluation.results.items():
         assert again.results[profile].normalized == pytest.approx(result.normalized)
     assert set(scores) == set(corpus)
