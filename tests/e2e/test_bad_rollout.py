@@ -20,6 +20,9 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     assert opened["spec"]["diagnosis"]["cause"] == "change"
     assert {e["signal"] for e in opened["spec"]["trigger"]["evidence"]} & {"error-ratio",
                                                                           "latency-p99"}
+    # The model that raised the alarm is on the record.
+    models = [e["detector"] for e in opened["spec"]["trigger"]["evidence"]]
+    assert all(m["name"] == "novelty" and m["version"] and m["warm"] for m in models), models
     done = loop.wait_for_phase(ns, TERMINAL, 240)
     record_timing("bad rollout", fault, done)
     assert done["status"]["phase"] == "Succeeded", timeline(done)

@@ -46,6 +46,20 @@ class Phase(enum.StrEnum):
         return self in {Phase.SUCCEEDED, Phase.ESCALATED, Phase.BLOCKED, Phase.DRY_RUN}
 
 
+class DetectorRecord(ApiModel):
+    """The model that scored a signal, so that an alarm can be traced to it after the
+    detectors or their parameters change."""
+
+    name: str = Field(description="Detector that scored (a retired name's successor).",
+                      max_length=63)
+    version: str = Field(default="", max_length=63,
+                         description="Parameter set of the detector, as the operator names it.")
+    configured: str = Field(default="", max_length=63,
+                            description="Detector named by the runbook, if it differs.")
+    learned_points: int = Field(default=0, ge=0, description="Points the model had learned.")
+    warm: bool = Field(default=False, description="Whether the model was past its warm-up.")
+
+
 class SignalEvidence(ApiModel):
     """One anomalous signal: what was seen against what was expected."""
 
@@ -55,6 +69,8 @@ class SignalEvidence(ApiModel):
     score: float = Field(ge=0.0, le=1.0, description="Calibrated anomaly probability.")
     since: dt.datetime | None = Field(default=None, description="When the anomaly began.")
     explanation: str = Field(default="", max_length=1024, description="Human-readable summary.")
+    detector: DetectorRecord | None = Field(default=None,
+                                            description="The model that raised the alarm.")
 
 
 class Trigger(ApiModel):

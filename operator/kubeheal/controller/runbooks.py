@@ -24,6 +24,7 @@ from typing import Any
 
 from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
 from kubeheal.api.remediation import (
+    DetectorRecord,
     Phase,
     Remediation,
     RemediationSpec,
@@ -47,7 +48,7 @@ from kubeheal.controller.store import (
     now,
     rfc3339,
 )
-from kubeheal.detect import DebouncedScore, KOfN
+from kubeheal.detect import DETECTORS, DebouncedScore, KOfN, resolve
 from kubeheal.detect.alarms import (
     new_detector,
     observe,
@@ -327,7 +328,8 @@ class RunbookEvaluator:
                 signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
                 score=min(1.0, max(0.0, e.probability)),
                 since=dt.datetime.fromtimestamp(e.since, dt.UTC) if e.since else None,
-                explanation=e.sentence()[:1024])
+                explanation=e.sentence()[:1024],
+                detector=self._model_record(runbook, workload, e.signal))
             for e in explanations[:16]
         ]
         try:
@@ -388,6 +390,18 @@ class RunbookEvaluator:
             if e.kind == "not-found":  # claimed, then never created: the claim is free
                 return None
             raise
+
+    def _model_record(self, runbook: Runbook, workload: str,
+                      signal: str) -> DetectorRecord | None:
+        stream = self.streams.get((workload, signal))
+        if stream is None:
+            return None
+        configured = runbook.spec.detection.detector
+        spec = DETECTORS[resolve(configured)]
+        return DetectorRecord(name=spec.name, version=spec.version,
+                              configured="" if configured == spec.name else configured,
+                              learned_points=stream.detector.learned,
+                              warm=stream.detector.ready)
 
     async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
