@@ -30,8 +30,7 @@ IDENTITY = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "Role
 def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
     stack = LoopStack(tmp_path_factory.mktemp("chart-loop"), (NS,))
     try:
-        stack.start()
-        stack.kubectl("create", "namespace", SYSTEM)
+        stack.start()  # creates SYSTEM with the operator's identity
         rendered = subprocess.run([binary("helm"), "template", RELEASE, str(CHART), "-n", SYSTEM],
                                   capture_output=True, text=True, check=True, timeout=60).stdout
         identity = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in IDENTITY]
