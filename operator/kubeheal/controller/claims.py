@@ -138,9 +138,10 @@ class IncidentClaims:
         """Take the claim for the workload's next incident; returns the Remediation's name.
 
         ``previous`` is the claim as read (None: there was none); ``known`` the highest
-        sequence of the workload's Remediations that exist (a claim deleted by hand restarts
-        after them, not on a name already taken). Raises :class:`ClaimTaken` when the claim
-        changed since it was read: another incident was opened meanwhile.
+        sequence of the workload's Remediations that exist (a lost claim, say deleted where the
+        admission policy is not installed, restarts after them, not on a name already taken).
+        Raises :class:`ClaimTaken` when the claim changed since it was read: another incident
+        was opened meanwhile.
         """
         if self.fence is not None:
             self.fence()
