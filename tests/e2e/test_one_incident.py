@@ -1,7 +1,7 @@
 """Two runbooks selecting one Deployment: one incident, whatever the number of runbooks.
 
-The API server guarantees it (the workload's incident claim, a Lease written with a
-resourceVersion precondition), not timing: both runbooks see the same bad rollout at the same
+The API server guarantees it (the workload's IncidentClaim, written with a resourceVersion
+precondition), not timing: both runbooks see the same bad rollout at the same
 ticks, and the second is held back.
 """
 
@@ -38,9 +38,11 @@ def test_two_runbooks_one_workload_one_incident(loop: LoopStack) -> None:
     (only,) = loop.remediations(ns, name)
     assert only["metadata"]["name"] == "basket-deployment-1"
     assert [e["outcome"] for e in only["status"]["executions"]] == ["executed"]
-    claim = json.loads(loop.kubectl("get", "lease", "kubeheal-incident-deployment-basket",
-                                    "-n", ns, "-o", "json").stdout)
-    assert claim["spec"]["holderIdentity"] == "basket-deployment-1"
-    assert claim["spec"]["leaseTransitions"] == 1
+    claim = json.loads(loop.kubectl("get", "incidentclaim",
+                                    "kubeheal-incident-deployment-basket", "-n", ns, "-o",
+                                    "json").stdout)
+    assert claim["spec"]["holder"] == "basket-deployment-1"
+    assert claim["spec"]["sequence"] == 1
+    assert claim["spec"]["runbook"] in (name, f"{name}-twin")
     for runbook in (name, f"{name}-twin"):
         loop.kubectl("delete", "runbook", runbook, "-n", ns)

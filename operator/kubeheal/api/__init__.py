@@ -4,6 +4,7 @@ The models are the single source of truth: ``kubeheal crds`` writes ``crds/`` fr
 """
 
 from kubeheal.api.base import API_VERSION, GROUP, VERSION, Condition, LabelSelector
+from kubeheal.api.claim import IncidentClaim, IncidentClaimSpec
 from kubeheal.api.remediation import Phase, Remediation, RemediationSpec, RemediationStatus
 from kubeheal.api.runbook import ActionKind, Cause, Runbook, RunbookSpec, RunbookStatus
 from kubeheal.api.slo import ServiceLevelObjective, ServiceLevelObjectiveSpec
@@ -15,6 +16,8 @@ __all__ = [
     "ActionKind",
     "Cause",
     "Condition",
+    "IncidentClaim",
+    "IncidentClaimSpec",
     "LabelSelector",
     "Phase",
     "Remediation",

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from kubeheal.api.base import GROUP, VERSION, ApiModel
+from kubeheal.api.claim import IncidentClaimSpec
 from kubeheal.api.remediation import RemediationSpec, RemediationStatus
 from kubeheal.api.runbook import RunbookSpec, RunbookStatus
 from kubeheal.api.slo import ServiceLevelObjectiveSpec, ServiceLevelObjectiveStatus
@@ -50,7 +51,7 @@ class Kind:
     short_names: tuple[str, ...]
     description: str
     spec: type[ApiModel]
-    status: type[ApiModel]
+    status: type[ApiModel] | None  # None: a record of its spec, with no status subresource
     columns: tuple[Column, ...]
 
     @property
@@ -106,6 +107,22 @@ KINDS: tuple[Kind, ...] = (
             Column("Budget", ".status.errorBudgetRemaining", "number"),
             Column("Breaching", ".status.breaching", "boolean"),
             Column("Ready", _READY),
+            Column("Age", ".metadata.creationTimestamp", "date"),
+        ),
+    ),
+    Kind(
+        kind="IncidentClaim",
+        plural="incidentclaims",
+        short_names=("iclaim",),
+        description="A workload's incident claim: the one Remediation kubeheal acts on for it.",
+        spec=IncidentClaimSpec,
+        status=None,
+        columns=(
+            Column("Kind", ".spec.kind"),
+            Column("Workload", ".spec.workload"),
+            Column("Holder", ".spec.holder"),
+            Column("Incidents", ".spec.sequence", "integer"),
+            Column("Runbook", ".spec.runbook", priority=1),
             Column("Age", ".metadata.creationTimestamp", "date"),
         ),
     ),
@@ -171,7 +188,23 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
     """The CRD manifest of one kind."""
     spec_schema = _schema(kind.spec)
     spec_schema.setdefault("description", kind.spec.__doc__ or "")
-    status_schema = _schema(kind.status)
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string", "description": "API version."},
+        "kind": {"type": "string", "description": "Kind."},
+        "metadata": {"type": "object"},
+        "spec": spec_schema,
+    }
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if kind.status is not None:
+        properties["status"] = _schema(kind.status)
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [c.to_api() for c in kind.columns]
+    version["schema"] = {"openAPIV3Schema": {
+        "type": "object",
+        "description": kind.description,
+        "required": ["spec"],
+        "properties": properties,
+    }}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -187,29 +220,7 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                 "categories": ["kubeheal"],
             },
             "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [c.to_api() for c in kind.columns],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": kind.description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string", "description": "API version."},
-                                "kind": {"type": "string", "description": "Kind."},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
+            "versions": [version],
         },
     }
 

@@ -1,8 +1,8 @@
 """Incident claims: at most one open incident per workload, guaranteed by the API server.
 
-Every workload kubeheal heals has one claim, a ``coordination.k8s.io`` Lease in its namespace
-named after the workload's kind and name (:func:`claim_name`). The claim's holder is the
-Remediation of the workload's current or last incident, and its ``leaseTransitions`` counts
+Every workload kubeheal heals has one claim, an ``IncidentClaim`` (:mod:`kubeheal.api.claim`)
+in its namespace named after the workload's kind and name (:func:`claim_name`). The claim's
+holder is the Remediation of the workload's current or last incident, and its sequence counts
 the workload's incidents. Opening an incident takes the claim first: a create for the first
 incident, else a replace carrying the resourceVersion that was read, so that of two runbooks
 (or two operator processes) opening an incident for one workload at the same moment, the API
@@ -11,10 +11,12 @@ created under the name the claim names (:func:`remediation_name`), derived from 
 workload, sequence), so that even a repeated create cannot make a second one.
 
 The claim is also how the operator knows its own: a Remediation that no claim names was not
-opened by kubeheal, and is never acted on.
+opened by kubeheal, and is never acted on. Claims are kubeheal's own kind, so the operator's
+rights on them reach nothing else, and the identity admission policy lets only the operator
+write them (a claim moved by someone else would have the operator adopt their Remediation).
 
-Lease here is a record, not a lock with an expiry: nothing renews it, and who holds it is read
-from the holder's phase.
+A claim is a record, not a lock with an expiry: nothing renews it, and whether its holder is
+still open is read from the holder's phase.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
-from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json
+from kubeheal.api.base import GROUP, VERSION
+from kubeheal.api.claim import IncidentClaim
+from kubeheal.controller.store import Json
 from kubeheal.observe.kubernetes import KubernetesError, call
 
-KIND_LABEL = "kubeheal.io/target-kind"
+PLURAL = "incidentclaims"
 WORKLOAD_KIND = "Deployment"
 """The kind of workload runbooks select today (StatefulSets and alerts will share claims)."""
 CLAIM_PREFIX = "kubeheal-incident"
@@ -92,11 +96,16 @@ class Claim:
     resource_version: str
 
     @classmethod
-    def from_lease(cls, lease: Json) -> Claim:
-        spec = lease.get("spec") or {}
-        return cls(holder=str(spec.get("holderIdentity") or ""),
-                   sequence=int(spec.get("leaseTransitions") or 0),
-                   resource_version=str(lease["metadata"]["resourceVersion"]))
+    def from_api(cls, body: Json) -> Claim:
+        """A claim as the API server returns it.
+
+        >>> Claim.from_api({"metadata": {"resourceVersion": "7"},
+        ...                 "spec": {"holder": "web-deployment-2", "sequence": 2}})
+        Claim(holder='web-deployment-2', sequence=2, resource_version='7')
+        """
+        spec = body.get("spec") or {}
+        return cls(holder=str(spec.get("holder") or ""), sequence=int(spec.get("sequence") or 0),
+                   resource_version=str(body["metadata"]["resourceVersion"]))
 
 
 class ClaimTaken(Exception):
@@ -108,51 +117,50 @@ class IncidentClaims:
 
     def __init__(self, api_client: client.ApiClient, timeout: float = 10.0,
                  fence: Callable[[], None] | None = None) -> None:
-        self.leases = client.CoordinationV1Api(api_client)
+        self.objects = client.CustomObjectsApi(api_client)
         self.timeout = timeout
         self.fence = fence  # raises unless this process may write (it holds the lease)
 
     async def read(self, namespace: str, kind: str, workload: str) -> Claim | None:
         """The workload's claim; None when it never had an incident."""
         try:
-            lease = await call(self.leases.read_namespaced_lease, claim_name(kind, workload),
-                               namespace, timeout=self.timeout)
+            body = await call(self.objects.get_namespaced_custom_object, GROUP, VERSION,
+                              namespace, PLURAL, claim_name(kind, workload),
+                              timeout=self.timeout)
         except KubernetesError as e:
             if e.kind == "not-found":
                 return None
             raise
-        return Claim.from_lease(lease)
+        return Claim.from_api(body)
 
     async def take(self, namespace: str, kind: str, workload: str, runbook: str,
                    previous: Claim | None, known: int = 0) -> str:
         """Take the claim for the workload's next incident; returns the Remediation's name.
 
         ``previous`` is the claim as read (None: there was none); ``known`` the highest
-        sequence of the workload's Remediations that exist (a claim deleted by hand restarts
-        after them, not on a name already taken). Raises :class:`ClaimTaken` when the claim
-        changed since it was read: another incident was opened meanwhile.
+        sequence of the workload's Remediations that exist (a lost claim, say deleted where the
+        admission policy is not installed, restarts after them, not on a name already taken).
+        Raises :class:`ClaimTaken` when the claim changed since it was read: another incident
+        was opened meanwhile.
         """
         if self.fence is not None:
             self.fence()
         sequence = max(previous.sequence if previous else 0, known) + 1
         name = remediation_name(kind, workload, sequence)
-        lease: Json = {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {
-                "name": claim_name(kind, workload), "namespace": namespace,
-                "labels": {KIND_LABEL: kind.lower()},
-                "annotations": {TARGET_LABEL: workload, RUNBOOK_LABEL: runbook},
-            },
-            "spec": {"holderIdentity": name, "leaseTransitions": sequence},
-        }
+        body = IncidentClaim.model_validate({
+            "metadata": {"name": claim_name(kind, workload), "namespace": namespace},
+            "spec": {"kind": kind, "workload": workload, "holder": name, "sequence": sequence,
+                     "runbook": runbook},
+        }).to_api()
         try:
             if previous is None:
-                await call(self.leases.create_namespaced_lease, namespace, lease,
-                           timeout=self.timeout)
+                await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
+                           namespace, PLURAL, body, timeout=self.timeout)
             else:
-                lease["metadata"]["resourceVersion"] = previous.resource_version
-                await call(self.leases.replace_namespaced_lease, lease["metadata"]["name"],
-                           namespace, lease, timeout=self.timeout)
+                body["metadata"]["resourceVersion"] = previous.resource_version
+                await call(self.objects.replace_namespaced_custom_object, GROUP, VERSION,
+                           namespace, PLURAL, body["metadata"]["name"], body,
+                           timeout=self.timeout)
         except KubernetesError as e:
             if e.kind == "conflict":  # AlreadyExists, or a stale resourceVersion
                 raise ClaimTaken(e.message) from e
@@ -171,9 +179,10 @@ UNCLAIMED_REASON = "NotOpenedByKubeheal"
 def unclaimed_message(body: Json) -> str:
     """Why a Remediation that no claim names is not acted on."""
     target = (body.get("spec") or {}).get("target") or {}
-    return (f"not opened by kubeheal: the incident claim of {WORKLOAD_KIND.lower()} "
-            f"{target.get('name', '?')} (Lease {claim_name(WORKLOAD_KIND, target.get('name', '?'))}"
-            f") does not name this remediation; it is never acted on")
+    workload = str(target.get("name", "?"))
+    return (f"not opened by kubeheal: the incident claim of {WORKLOAD_KIND.lower()} {workload} "
+            f"(IncidentClaim {claim_name(WORKLOAD_KIND, workload)}) does not name this "
+            "remediation; it is never acted on")
 
 
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")

@@ -105,6 +105,9 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
     assert ("", "secrets") not in verbs
     assert all("approve" not in v and "*" not in v for v in verbs.values())
     assert not any(group == "kopf.dev" for group, _ in verbs)
+    # Leases only through the leader-election Role: none in the operator's ClusterRole.
+    assert not any(group == "coordination.k8s.io" for group, _ in verbs)
+    assert verbs["kubeheal.io", "incidentclaims"] == {"get", "create", "update"}
 
 
 def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
@@ -119,9 +122,11 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
         ["team-a", "team-b"]
     rules = operator_rules(docs)
     assert not {r for rule in rules for r in rule["resources"]} & {"customresourcedefinitions"}
-    # Leases only as incident claims (leader election is off in this render): no delete.
-    assert {v for rule in rules if "leases" in rule["resources"] for v in rule["verbs"]} == \
-        {"get", "create", "update"}
+    # Incident claims are kubeheal's own kind: no Lease at all (leader election is off here),
+    # and no delete.
+    assert not any("coordination.k8s.io" in rule["apiGroups"] for rule in rules)
+    assert {v for rule in rules if "incidentclaims" in rule["resources"]
+            for v in rule["verbs"]} == {"get", "create", "update"}
     assert find(docs, "ServiceMonitor") and find(docs, "PrometheusRule")
     (dashboard,) = find(docs, "ConfigMap", "kubeheal-dashboard")
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
@@ -273,7 +278,8 @@ CAN = [
     ("patch", "remediations.kubeheal.io", "--subresource=status"),
     ("patch", "runbooks.kubeheal.io", "--subresource=status"),
     ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
-    ("update", "leases.coordination.k8s.io"),  # incident claims
+    ("get", "incidentclaims.kubeheal.io"), ("create", "incidentclaims.kubeheal.io"),
+    ("update", "incidentclaims.kubeheal.io"),
 ]
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
@@ -282,6 +288,7 @@ CANNOT = [
     ("create", "pods", "--subresource=exec"),
     ("update", "deployments.apps", "--subresource=scale"), ("list", "configmaps"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("delete", "incidentclaims.kubeheal.io"), ("patch", "incidentclaims.kubeheal.io"),
 ]
 
 
@@ -301,6 +308,14 @@ def test_cluster_wide_identity_does_its_job_and_no_more(installed: Cluster) -> N
     assert not can_i(config, "delete", "leases.coordination.k8s.io/kubeheal", "-n",
                      "kubeheal-system")
     assert not can_i(config, "create", "leases.coordination.k8s.io", "-n", "team-b")
+    # No other Lease anywhere: the control plane's leader-election Leases are out of reach.
+    for namespace in ("team-b", "default", "kube-system"):
+        for verb in ("get", "list", "create", "update", "delete"):
+            assert not can_i(config, verb, "leases.coordination.k8s.io", "-n", namespace), \
+                (verb, namespace)
+    for verb in ("get", "update"):
+        assert not can_i(config, verb, "leases.coordination.k8s.io/kube-scheduler", "-n",
+                         "kube-system")
     assert can_i(config, "watch", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(config, "get", "secrets", "-n", "kubeheal-system")
     assert not can_i(config, "list", "secrets", "--all-namespaces")
@@ -351,8 +366,8 @@ def test_the_operator_cannot_approve_its_own_remediation(installed: Cluster) -> 
 
 
 def test_only_the_operators_open_incidents(installed: Cluster) -> None:
-    """Each release's operator may open a Remediation (the second one named in the first's
-    admission.extraOperators); a cluster administrator may not."""
+    """Each release's operator may open a Remediation and claim its workload (the second one
+    named in the first's admission.extraOperators); a cluster administrator may not."""
     body = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
             "metadata": {"name": "web-1", "namespace": "team-a"},
             "spec": {"runbookRef": {"name": "web"},
@@ -366,4 +381,13 @@ def test_only_the_operators_open_incidents(installed: Cluster) -> None:
         "operator" in refused.stderr
     team = token_kubeconfig(installed, "team-a", "team-kubeheal-operator")
     created = run_as(team, "create", "-f", "-", input=json.dumps(body))
+    assert created.returncode == 0, created.stderr
+    # And the claims that name them.
+    claim = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "IncidentClaim",
+             "metadata": {"name": "kubeheal-incident-deployment-web", "namespace": "team-a"},
+             "spec": {"workload": "web", "holder": "web-1", "sequence": 1, "runbook": "web"}}
+    refused = installed.kubectl("create", "-f", "-", input=json.dumps(claim), check=False)
+    assert refused.returncode != 0
+    assert 'incident claims are written by kubeheal only: user "admin"' in refused.stderr
+    created = run_as(team, "create", "-f", "-", input=json.dumps(claim))
     assert created.returncode == 0, created.stderr
