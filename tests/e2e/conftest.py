@@ -29,6 +29,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "crash": ("orders",),
     "flap": ("profile",),
     "pair": ("front", "back"),
+    "chaos": ("chaos-rb", "chaos-sc"),
 }
 NAMESPACES = tuple(WORKLOADS)
 
