@@ -73,6 +73,7 @@ INFRA = ("apiserver-restart", "etcd-restart", "opa-restart", "apiserver-freeze",
 INFRA_AT = {"apiserver-restart": ("after-intent", "verify"), "etcd-restart": ("verify",),
             "opa-restart": ("detect",), "apiserver-freeze": ("after-intent", "verify"),
             "prometheus-restart": ("verify",)}
+KUBECTL = "kubectl/"  # the bench's own moves, should the operator share the bench's user
 PAUSE_AFTER_INTENT = 4.0  # seconds the driver waits between its intent and the call
 FREEZE_SECONDS = 30.0
 RUN_TIMEOUT = 420.0
@@ -308,7 +309,8 @@ class Chaos:
             if not intent:
                 return "gate"
             applied = self.audit.workload_actions(self.user, run.namespace, run.target,
-                                                  since=created(body), until=at)
+                                                  since=created(body), until=at,
+                                                  exclude_agent=KUBECTL)
             return "act" if applied else "after-intent"
         return "verify"
 
@@ -459,7 +461,8 @@ class Chaos:
     def evaluate(self, run: Run) -> tuple[int, int]:
         """(observed actions, of which on missing data) for the run, from the audit log."""
         acted = self.audit.workload_actions(self.user, run.namespace, run.target,
-                                            since=run.started, until=run.ended or now())
+                                            since=run.started, until=run.ended or now(),
+                                            exclude_agent=KUBECTL)
         blind = sum(1 for a in acted
                     if any(start <= a.time <= end for start, end in self.prometheus_down))
         return len(acted), blind

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.stack
 NS = "chaos"
 ROLLBACK, SCALE = "chaos-rb", "chaos-sc"
 PAUSE = "KUBEHEAL_PAUSE_AFTER_INTENT"
+KUBECTL = "kubectl/"  # the test's own moves, should the operator share the test's user
 ACTIONS = {
     ROLLBACK: [{"name": "roll-back", "kind": "rollback", "when": {"causes": ["change"]}}],
     # Whatever the diagnosis of a load past capacity, this runbook's one answer is a scale-out.
@@ -57,7 +58,8 @@ def test_each_remediation_acts_once_through_kills_and_an_opa_restart(loop: LoopS
             assert remediation["status"]["phase"] == "Executing", timeline(remediation)
             assert remediation["status"].get("executions", []) == []
         for name in ACTIONS:
-            assert audit.workload_actions(user, NS, name, since=since) == [], name
+            assert audit.workload_actions(user, NS, name, since=since,
+                                          exclude_agent=KUBECTL) == [], name
 
         loop.start_operator()
         verifying = loop.wait_for("a remediation verifying", lambda: next(
@@ -79,11 +81,12 @@ def test_each_remediation_acts_once_through_kills_and_an_opa_restart(loop: LoopS
             "status"]["intent"]["token"]
         assert len(loop.remediations(NS, name)) == 1
         # The evidence: exactly one action on the workload, by the operator, answered 2xx.
-        acted = audit.workload_actions(user, NS, name, since=since)
+        acted = audit.workload_actions(user, NS, name, since=since, exclude_agent=KUBECTL)
         assert len(acted) == 1, [(a.verb, a.resource, a.name, a.code) for a in acted]
     assert loop.deployment(NS, SCALE)["spec"]["replicas"] == 6
     # Nothing else of the namespace's workloads was touched by the operator either.
-    touched = [r for r in audit.mutations_by(user, namespace=NS, since=since)
+    touched = [r for r in audit.mutations_by(user, namespace=NS, since=since,
+                                         exclude_agent=KUBECTL)
                if r.resource in ("deployments", "pods", "horizontalpodautoscalers")
                and r.changes_spec]
     assert len(touched) == 2, [(r.verb, r.resource, r.name) for r in touched]
