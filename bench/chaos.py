@@ -367,6 +367,7 @@ class Chaos:
         pending = list(run.plan)
         verify_delay = self.rngs[run.kind].uniform(0.0, 8.0)
         verifying_since: float | None = None
+        given_up_at: float | None = None
         deadline = time.monotonic() + RUN_TIMEOUT
         while time.monotonic() < deadline:
             mine = self.watcher.of(run.namespace, run.target, run.started)
@@ -413,8 +414,13 @@ class Chaos:
                         run.faults.append(fault)
                     del holds[fault]
                     pending.remove(fault)
-                if not pending:
+                # A remediation that did not heal leaves the fault in place: the next one
+                # opens (no cooldown here) and belongs to this run too.
+                given_up_at = given_up_at or time.monotonic()
+                if phase == "Succeeded" or time.monotonic() - given_up_at > 20:
                     break
+            else:
+                given_up_at = None
             self.watcher.wait(0.2)
         final = self.watcher.of(run.namespace, run.target, run.started)
         run.remediations = final
@@ -600,8 +606,9 @@ def relaxed_policies(into: Path) -> Path:
 
 def report(chaos: Chaos) -> str:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    evidence = {id(run): chaos.evaluate(run) for run in chaos.runs}
-    for run in chaos.runs:
+    finished = [run for run in chaos.runs if run.ended is not None]
+    evidence = {id(run): chaos.evaluate(run) for run in finished}
+    for run in finished:
         seen: set[tuple[str, str]] = set()
         for fault in run.faults or [Fault("none", "-", "-")]:
             key = (fault.kind + (" (collateral)" if fault.collateral else ""), fault.hit)
@@ -630,25 +637,25 @@ def report(chaos: Chaos) -> str:
             f"{row['observed']:>8} {row['completed']:>4}/{row['runs']:<4} "
             f"{(f'{statistics.median(ttr):.0f}' if ttr else '-'):>9} "
             f"{(f'{max(ttr):.0f}' if ttr else '-'):>9}")
-    expected = sum(run.expected for run in chaos.runs)
-    observed = sum(evidence[id(run)][0] for run in chaos.runs)
-    double = sum(max(0, evidence[id(run)][0] - run.expected) for run in chaos.runs)
-    missing = sum(max(0, run.expected - evidence[id(run)][0]) for run in chaos.runs)
-    blind = sum(evidence[id(run)][1] for run in chaos.runs)
-    done = sum(run.outcome == "Succeeded" for run in chaos.runs)
+    expected = sum(run.expected for run in finished)
+    observed = sum(evidence[id(run)][0] for run in finished)
+    double = sum(max(0, evidence[id(run)][0] - run.expected) for run in finished)
+    missing = sum(max(0, run.expected - evidence[id(run)][0]) for run in finished)
+    blind = sum(evidence[id(run)][1] for run in finished)
+    done = sum(run.outcome == "Succeeded" for run in finished)
     kills_by_phase: dict[str, int] = {}
-    for run in chaos.runs:
+    for run in finished:
         for fault in run.faults:
             if fault.kind == "operator-kill" and not fault.collateral:
                 kills_by_phase[fault.hit] = kills_by_phase.get(fault.hit, 0) + 1
     lines += [
         "",
-        f"runs {len(chaos.runs)}, operator SIGKILLs {chaos.kills} (by phase hit: "
+        f"runs {len(finished)}, operator SIGKILLs {chaos.kills} (by phase hit: "
         + ", ".join(f"{k} {v}" for k, v in sorted(kills_by_phase.items())) + ")",
         f"actions expected {expected}, observed in the audit log {observed}; "
         f"double actions {double}; missing actions {missing}; actions on missing data {blind}",
-        f"remediations completed {done}/{len(chaos.runs)}; "
-        + ", ".join(f"{run.kind} {run.target}: {run.outcome}" for run in chaos.runs
+        f"remediations completed {done}/{len(finished)}; "
+        + ", ".join(f"{run.kind} {run.target}: {run.outcome}" for run in finished
                     if run.outcome != "Succeeded"),
     ]
     return "\n".join(lines)
@@ -684,8 +691,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.operator.stop()
         chaos.start_operator()
         print(f"operator user {chaos.user}; audit log {stack.cluster.audit_log}", flush=True)
-        # Saturation is told from load rising against a calibrated healthy history.
-        time.sleep(max(0.0, 120 - (time.monotonic() - deployed)))
+        if "scale" in kinds:  # saturation is told from load against a healthy history
+            time.sleep(max(0.0, 120 - (time.monotonic() - deployed)))
         for kind in kinds:
             for target in targets[kind]:
                 stack.watch(f"chaos-{kind}", target, actions=ACTIONS[kind], **RUNBOOK)
@@ -693,9 +700,13 @@ def main(argv: list[str] | None = None) -> int:
                  for kind in kinds]
         for lane in lanes:
             lane.start()
-        for lane in lanes:
-            lane.join()
+        try:
+            for lane in lanes:
+                lane.join()
+        except KeyboardInterrupt:  # the runs finished so far still make a report
+            print("interrupted: reporting the finished runs", flush=True)
         print()
+        print(f"command: {' '.join(sys.argv)}")
         print(report(chaos))
     finally:
         stack.stop()

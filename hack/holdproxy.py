@@ -142,7 +142,9 @@ class _Forward(BaseHTTPRequestHandler):
             return
         try:
             hold = self.owner._take(self.command, self.path, body)
-            streamed = answer.getheader("Content-Length") is None and self.command != "HEAD"
+            bodiless = self.command == "HEAD" or answer.status in (204, 304) \
+                or 100 <= answer.status < 200
+            streamed = answer.getheader("Content-Length") is None and not bodiless
             data = b""
             if hold is not None:
                 data = answer.read()
@@ -168,7 +170,7 @@ class _Forward(BaseHTTPRequestHandler):
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")
-            elif self.command != "HEAD":
+            elif not bodiless:
                 self.wfile.write(answer.read())
             self.wfile.flush()
         except (OSError, http.client.HTTPException):

@@ -4,6 +4,7 @@ the server has done the work."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +34,12 @@ class Upstream(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             return
         self._answer(b"hello")
+
+    def do_PUT(self) -> None:  # like OPA loading a policy: 204, no body, no Content-Length
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(f"PUT {self.path}")
+        self.send_response(204)
+        self.end_headers()
 
     def do_PATCH(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -70,6 +77,18 @@ def test_forwards_and_streams(proxy: HoldProxy) -> None:
     assert fetch(f"{proxy.url}/plain?x=1") == b"hello"
     assert fetch(f"{proxy.url}/stream") == b"one\ntwo\n"
     assert Upstream.seen == ["GET /plain?x=1", "GET /stream"]
+
+
+def test_keeps_the_connection_usable_after_an_answer_without_body(proxy: HoldProxy) -> None:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("PUT", "/v1/policies/p", body=b"package p")
+    first = connection.getresponse()
+    assert (first.status, first.read()) == (204, b"")
+    connection.request("GET", "/plain")  # the same connection, kept alive
+    second = connection.getresponse()
+    assert (second.status, second.read()) == (200, b"hello")
+    connection.close()
 
 
 def test_holds_the_armed_answer_after_the_server_acted(proxy: HoldProxy) -> None:
