@@ -461,7 +461,8 @@ class Chaos:
                 continue
             rested[target] = time.monotonic() + self.args.rest
             print(f"  {kind:<8} {target:<6} {run.outcome:<12} "
-                  f"faults {[f'{f.kind}@{f.hit}' for f in run.faults]}  kills so far "
+                  f"faults {[f'{f.kind}@{f.hit}' + '*' * f.collateral for f in run.faults]}"
+                  f"  (* met while another run's fault struck)  kills so far "
                   f"{self.kills}", flush=True)
 
     def evaluate(self, run: Run) -> tuple[int, int]:
