@@ -76,7 +76,7 @@ INFRA_AT = {"apiserver-restart": ("after-intent", "verify"), "etcd-restart": ("v
 KUBECTL = "kubectl/"  # the bench's own moves, should the operator share the bench's user
 PAUSE_AFTER_INTENT = 4.0  # seconds the driver waits between its intent and the call
 FREEZE_SECONDS = 30.0
-RUN_TIMEOUT = 420.0
+RUN_TIMEOUT = 600.0
 PREFIX = {"rollback": "rb", "restart": "rs", "scale": "sc", "evict": "ev"}
 ACTIONS: dict[str, list[Json]] = {
     "rollback": [{"name": "roll-back", "kind": "rollback"}],
@@ -422,6 +422,9 @@ class Chaos:
             else:
                 given_up_at = None
             self.watcher.wait(0.2)
+        for fault in pending:  # the run ended (or gave up) before their moment came
+            fault.hit = "missed"
+            run.faults.append(fault)
         final = self.watcher.of(run.namespace, run.target, run.started)
         run.remediations = final
         last = final[-1] if final else None
@@ -460,13 +463,22 @@ class Chaos:
                 rested[target] = time.monotonic() + self.args.rest
                 continue
             rested[target] = time.monotonic() + self.args.rest
+            with self.lock:
+                (self.stack.root / "report.txt").write_text(report(self) + "\n")
             print(f"  {kind:<8} {target:<6} {run.outcome:<12} "
                   f"faults {[f'{f.kind}@{f.hit}' + '*' * f.collateral for f in run.faults]}"
                   f"  (* met while another run's fault struck)  kills so far "
                   f"{self.kills}", flush=True)
 
     def evaluate(self, run: Run) -> tuple[int, int]:
-        """(observed actions, of which on missing data) for the run, from the audit log."""
+        """(observed actions, of which on missing data) for the run, from the audit log.
+
+        The run's remediations are read again first: one opened just before a run gave up
+        may have acted since, within the run's window.
+        """
+        ended = run.ended or now()
+        run.remediations = [r for r in self.watcher.of(run.namespace, run.target, run.started)
+                            if created(r) < ended]
         acted = self.audit.workload_actions(self.user, run.namespace, run.target,
                                             since=run.started, until=run.ended or now(),
                                             exclude_agent=KUBECTL)
