@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ssl
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class HoldProxy:
         class Handler(_Forward):
             owner = proxy
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         if self.serve_tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -113,6 +114,13 @@ class HoldProxy:
             return http.client.HTTPSConnection(host, port,
                                                context=ssl._create_unverified_context())
         return http.client.HTTPConnection(host, port)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A caller killed mid-request (which is the point) is no error of the proxy's.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Forward(BaseHTTPRequestHandler):
