@@ -60,7 +60,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "hack"), str(ROOT / "operator")]
 
-from auditlog import AuditLog, pod_of, whoami  # noqa: E402
+from auditlog import AuditLog, AuditRecord, pod_of, whoami  # noqa: E402
 from holdproxy import Hold, HoldProxy  # noqa: E402
 from loopstack import TERMINAL, Json, LoopStack, demo_deployment  # noqa: E402
 
@@ -470,6 +470,24 @@ class Chaos:
                   f"  (* met while another run's fault struck)  kills so far "
                   f"{self.kills}", flush=True)
 
+    def actions(self, run: Run) -> list[AuditRecord]:
+        """The operator's actions on the run's target within the run's window."""
+        return self.audit.workload_actions(self.user, run.namespace, run.target,
+                                           since=run.started, until=run.ended or now(),
+                                           exclude_agent=KUBECTL)
+
+    def unattributed(self, runs: list[Run]) -> list[AuditRecord]:
+        """The operator's actions on a target outside every run's window: no fault of ours
+        was open on it (a false alarm, or an action long after its run gave up)."""
+        found: list[AuditRecord] = []
+        for namespace, target in {(r.namespace, r.target) for r in runs}:
+            windows = [(r.started, r.ended or now()) for r in self.runs
+                       if (r.namespace, r.target) == (namespace, target)]
+            found += [a for a in self.audit.workload_actions(self.user, namespace, target,
+                                                             exclude_agent=KUBECTL)
+                      if not any(start <= a.time <= end for start, end in windows)]
+        return sorted(found, key=lambda a: a.time)
+
     def evaluate(self, run: Run) -> tuple[int, int]:
         """(observed actions, of which on missing data) for the run, from the audit log.
 
@@ -479,9 +497,7 @@ class Chaos:
         ended = run.ended or now()
         run.remediations = [r for r in self.watcher.of(run.namespace, run.target, run.started)
                             if created(r) < ended]
-        acted = self.audit.workload_actions(self.user, run.namespace, run.target,
-                                            since=run.started, until=run.ended or now(),
-                                            exclude_agent=KUBECTL)
+        acted = self.actions(run)
         blind = sum(1 for a in acted
                     if any(start <= a.time <= end for start, end in self.prometheus_down))
         return len(acted), blind
@@ -656,6 +672,8 @@ def report(chaos: Chaos) -> str:
     missing = sum(max(0, run.expected - evidence[id(run)][0]) for run in finished)
     blind = sum(evidence[id(run)][1] for run in finished)
     done = sum(run.outcome == "Succeeded" for run in finished)
+    outside = chaos.unattributed(finished)
+    mismatched = [run for run in finished if evidence[id(run)][0] != run.expected]
     kills_by_phase: dict[str, int] = {}
     for run in finished:
         for fault in run.faults:
@@ -667,10 +685,23 @@ def report(chaos: Chaos) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(kills_by_phase.items())) + ")",
         f"actions expected {expected}, observed in the audit log {observed}; "
         f"double actions {double}; missing actions {missing}; actions on missing data {blind}",
+        f"actions outside every run's window (no fault injected): {len(outside)}"
+        + "".join(f"\n  {a.time:%H:%M:%S} {a.verb} {a.resource} {a.namespace}/{a.name}"
+                  for a in outside),
         f"remediations completed {done}/{len(finished)}; "
         + ", ".join(f"{run.kind} {run.target}: {run.outcome}" for run in finished
                     if run.outcome != "Succeeded"),
     ]
+    for run in mismatched:
+        lines.append(
+            f"mismatch: {run.kind} {run.namespace}/{run.target} from {run.started:%H:%M:%S}: "
+            f"expected {run.expected}, observed "
+            + ", ".join(f"{a.time:%H:%M:%S.%f} {a.verb} {a.resource} {a.name}"
+                        for a in chaos.actions(run))
+            + "; remediations " + ", ".join(
+                f"{r['metadata']['name']} {phase_of(r)} "
+                f"{[e.get('outcome') for e in (r.get('status') or {}).get('executions', [])]}"
+                for r in run.remediations))
     return "\n".join(lines)
 
 
