@@ -5,6 +5,11 @@ run here as plain processes on 127.0.0.1, each on a free port: etcd, kube-apiser
 ServiceAccount tokens, ValidatingAdmissionPolicy), kube-controller-manager, kube-scheduler and
 kwok (fake nodes on which pods of Deployments reach Running), plus OPA and Prometheus.
 
+The API server writes an audit log (``Cluster.audit_log``, JSON lines, read by
+:mod:`audit`): it is the evidence of what each user, the operator above all, did to the
+cluster. The stack's own components act as the user ``kubeheal-stack`` and the demo service as
+``kubeheal-demo``, so that the audit policy can leave out their incessant reads.
+
 Used three ways: by the pytest fixtures (``tests/conftest.py``), by ``make cluster-up`` /
 ``make cluster-down`` (``python hack/localstack.py up|down``), and by the demo. A component
 that fails to start raises :class:`ComponentError`, naming it and showing the tail of its log.
@@ -37,6 +42,36 @@ USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "alice": ("alice-token", ("kubeheal-testers",)),
     "bob": ("bob-token", ("kubeheal-testers",)),
     "carol": ("carol-token", ("kubeheal-testers",)),
+    # Controller-manager, scheduler and kwok; the demo service.
+    "kubeheal-stack": ("kubeheal-stack-token", ("system:masters",)),
+    "kubeheal-demo": ("kubeheal-demo-token", ("system:masters",)),
+}
+# The audit policy: every request once (when answered), the request's body for what can act
+# on a workload (Deployments, their scale, HPAs, pod deletions and evictions), and nothing of
+# the stack components' own reads and status writes, which would drown the rest.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {"level": "None", "nonResourceURLs": [
+            "/healthz*", "/readyz*", "/livez*", "/version", "/openapi*", "/metrics"]},
+        {"level": "None", "users": ["kubeheal-stack", "kubeheal-demo"],
+         "verbs": ["get", "list", "watch"]},
+        {"level": "None", "users": ["kubeheal-stack"], "resources": [
+            {"group": "", "resources": ["events", "endpoints", "nodes/status", "pods/status"]},
+            {"group": "events.k8s.io", "resources": ["events"]},
+            {"group": "coordination.k8s.io", "resources": ["leases"]},
+            {"group": "discovery.k8s.io", "resources": ["endpointslices"]},
+            {"group": "apps", "resources": ["deployments/status", "replicasets/status"]},
+        ]},
+        {"level": "Request", "verbs": ["create", "update", "patch", "delete"], "resources": [
+            {"group": "apps", "resources": ["deployments", "deployments/scale"]},
+            {"group": "autoscaling", "resources": ["horizontalpodautoscalers"]},
+            {"group": "", "resources": ["pods", "pods/eviction"]},
+        ]},
+        {"level": "Metadata"},
+    ],
 }
 NODES = ("kwok-node-0", "kwok-node-1")
 
@@ -186,6 +221,11 @@ class Cluster:
         return path
 
     @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON object per line (see :mod:`audit`)."""
+        return self.root / "logs" / "audit.log"
+
+    @property
     def ca(self) -> Path:
         """The CA of the API server's self-signed serving certificate (the chain's last)."""
         return self.root / "pki" / "apiserver.crt"
@@ -221,6 +261,7 @@ class Cluster:
             self._start_etcd()
             self._start_apiserver(certs, tokens)
             _write_kubeconfig(self.kubeconfig, self.server, self.ca, "admin", ADMIN_TOKEN)
+            self.kubeconfig_for("kubeheal-stack")
             self._start_controllers(certs)
             self._start_kwok()
             self._wait_until_usable()
@@ -252,6 +293,9 @@ class Cluster:
 
     def _start_apiserver(self, certs: Path, tokens: Path) -> None:
         self.apiserver_port = free_port()
+        policy = self.root / "audit-policy.json"
+        policy.write_text(json.dumps(AUDIT_POLICY, indent=2))
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         apiserver = self._spawn("kube-apiserver", [
             binary("kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
@@ -268,6 +312,10 @@ class Cluster:
             "--enable-priority-and-fairness=false",
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",  # a request is answered once it is on record
             "--v=1",
         ])
         apiserver.wait_until(
@@ -275,7 +323,7 @@ class Cluster:
         )
 
     def _start_controllers(self, certs: Path) -> None:
-        config = str(self.kubeconfig)
+        config = str(self.root / "kubeconfig-kubeheal-stack")
         self._spawn("kube-controller-manager", [
             binary("kube-controller-manager"),
             f"--kubeconfig={config}",
@@ -304,7 +352,7 @@ class Cluster:
     def _start_kwok(self) -> None:
         self._spawn("kwok", [
             binary("kwok"),
-            f"--kubeconfig={self.kubeconfig}",
+            f"--kubeconfig={self.root / 'kubeconfig-kubeheal-stack'}",
             f"--config={bin_dir() / 'kwok-stages.yaml'}",
             "--manage-all-nodes=true",
             f"--server-address=127.0.0.1:{free_port()}",
@@ -333,6 +381,37 @@ class Cluster:
         by_name = {p.name: p for p in self.processes}
         by_name["kwok"].wait_until(nodes_ready, "managing Ready nodes", 60)
         by_name["kube-controller-manager"].wait_until(default_sa, "creating ServiceAccounts", 60)
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def component(self, name: str) -> Process:
+        """The running component ``name`` (etcd, kube-apiserver, kwok...)."""
+        found = next((p for p in self.processes if p.name == name), None)
+        if found is None:
+            raise KeyError(f"no component {name}; have {[p.name for p in self.processes]}")
+        return found
+
+    def restart(self, name: str) -> None:
+        """Stop a component (SIGTERM) and start it again with the same ports and data."""
+        process = self.component(name)
+        process.stop()
+        process.start()
+        if name == "etcd":
+            process.wait_until(lambda: http_ok(f"{self.etcd_url}/health"), "healthy", 60)
+        elif name == "kube-apiserver":
+            process.wait_until(lambda: http_ok(f"{self.server}/readyz", ADMIN_TOKEN),
+                               "ready (/readyz)", 120)
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP a component: it keeps its sockets open and answers nothing."""
+        process = self.component(name)
+        if process.pid is not None:
+            os.killpg(process.pid, signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        process = self.component(name)
+        if process.pid is not None:
+            os.killpg(process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -407,8 +486,8 @@ class Opa:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.process = Process("opa", [
             binary("opa"), "run", "--server", f"--addr=127.0.0.1:{self.port}",
             "--log-level=error", "--disable-telemetry",
@@ -419,6 +498,11 @@ class Opa:
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+
+    def restart(self) -> None:
+        """Start again on the same port, empty (OPA keeps policies in memory only)."""
+        self.stop()
+        self.start(port=self.port)
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): it accepts connections and never answers."""

@@ -124,7 +124,8 @@ class LoopStack:
             self.opa.start()
             demo_port = free_port()
             self.demo = Process("demo", [
-                sys.executable, "-m", "kubeheal.demo", "--kubeconfig", str(self.kubeconfig),
+                sys.executable, "-m", "kubeheal.demo",
+                "--kubeconfig", str(self.cluster.kubeconfig_for("kubeheal-demo")),
                 *[a for n in self.namespaces for a in ("--namespace", n)],
                 "--port", str(demo_port), "--interval", "0.5",
             ], self.root / "logs" / "demo.log")

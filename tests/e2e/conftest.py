@@ -32,6 +32,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "promdown": ("inventory",),
     "claim": ("basket",),
     "fuzz": ("steady",),
+    "chaos": ("chaos-rb", "chaos-sc"),
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -93,3 +93,38 @@ def test_prometheus_scrapes_and_answers_promql(tmp_path: Path) -> None:
         prometheus.stop()
         server.shutdown()
         thread.join(5)
+
+
+def test_the_audit_log_names_who_acted_on_what(cluster: Cluster, namespace: str) -> None:
+    """Every request once, with its user and answer; the body of what can act on a workload;
+    none of the stack components' own reads."""
+    from auditlog import AuditLog
+
+    log = AuditLog(cluster.audit_log)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(_deployment("audited")))
+    cluster.kubectl("scale", "-n", namespace, "deployment/audited", "--replicas=3")
+    refused = cluster.kubectl("scale", "-n", namespace, "deployment/audited", "--replicas=4",
+                              user="alice", check=False)
+    assert refused.returncode != 0
+    cluster.kubectl("rollout", "status", "-n", namespace, "deployment/audited", "--timeout=90s")
+
+    def mine() -> list[tuple[str, str, str, int]]:
+        return [(r.user, r.verb, r.subresource, r.code)
+                for r in log.mutations_by("admin", namespace=namespace, resource="deployments",
+                                          name="audited", ok_only=False)]
+
+    deadline = time.monotonic() + 10
+    while len(mine()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ("admin", "patch", "scale", 200) in mine()
+    # Alice may not even read it: on record, refused, and no change of hers.
+    alice = [r for r in log.by("alice") if r.namespace == namespace]
+    assert alice and {r.code for r in alice} == {403}
+    assert log.mutations_by("alice", namespace=namespace) == []
+    # A workload's ReplicaSets and pods come from the stack's controllers, on record as such.
+    assert log.mutations_by("kubeheal-stack", namespace=namespace, resource="pods")
+    assert not [r for r in log.records() if r.user == "kubeheal-stack"
+                and r.verb in ("get", "list", "watch")]
+    scale = next(r for r in log.mutations_by("admin", namespace=namespace, name="audited")
+                 if r.subresource == "scale")
+    assert scale.request == {"spec": {"replicas": 3}}
