@@ -12,10 +12,11 @@ The grid is deliberately small. Earlier passes (each judged by this same cross-v
 fixed the window at 6 points, the floor of the likelihood's standard deviation at 0.05 and the
 refractory period at 200 points (100, 120, 150, 300 and 450 scored lower on the dev files
 and no fold chose them), and found that neither a second likelihood layer over the value's
-robust z nor counting the refractory only while calm raised the cross-validated mean. The grid below asks whether the long-run statistics are learned
-from the recent mean (NAB's way) or from the raw novelty, and the onset level and recent-mean
-fading that go with each (a smaller spread calls for a higher onset level); every other
-parameter keeps the default of :class:`~kubeheal.detect.novelty.NoveltyConfig`.
+robust z nor counting the refractory only while calm raised the cross-validated mean. The
+grid below asks whether the long-run statistics are learned from the recent mean (NAB's way)
+or from the raw novelty, and the onset level and recent-mean fading that go with each (a
+smaller spread calls for a higher onset level); every other parameter keeps the default of
+:class:`~kubeheal.detect.novelty.NoveltyConfig`.
 One process, no parallelism.
 
     PYTHONPATH=operator python bench/tune_detector.py --corpus ../shared/data/nab-dev
