@@ -30,13 +30,33 @@ from kubeheal.detect.registry import DETECTORS, resolve
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import AnomalyScore, IncidentScore, PointStatus
 
+CLEAR_DECADES = 0.25
+"""An alarm clears below this fraction of its threshold's decades (see :func:`clear_level`)."""
 
-def new_detector(detection: DetectionSettings) -> tuple[StreamDetector, KOfN]:
+
+def new_detector(
+    detection: DetectionSettings, clear_decades: float = CLEAR_DECADES
+) -> tuple[StreamDetector, KOfN]:
     """A fresh detector and debouncer for one signal of one workload."""
     detector = DETECTORS[resolve(detection.detector)].stream()
     detector.warmup = detection.warmup_points
-    debouncer = KOfN(detection.debounce_k, detection.debounce_n, detection.probability_threshold)
+    threshold = detection.probability_threshold
+    clear = clear_level(threshold, clear_decades)
+    debouncer = KOfN(detection.debounce_k, detection.debounce_n, threshold, clear)
     return detector, debouncer
+
+
+def clear_level(threshold: float, decades: float = CLEAR_DECADES) -> float:
+    """The probability an alarm must fall below to clear: a fraction of ``threshold``'s decades.
+
+    The likelihood of a lasting anomaly hovers around the threshold; without hysteresis one
+    incident would close and reopen on every dip (chosen by leave-one-category-out
+    cross-validation of the alarm path on nab-dev: ``bench/tune_alarms.py``).
+
+    >>> round(clear_level(0.9999), 2)
+    0.9
+    """
+    return 1.0 - float((1.0 - threshold) ** decades)
 
 
 def past_threshold(value: float, threshold: float, direction: BadDirection) -> bool:

@@ -342,24 +342,9 @@ class DetectorBank:
         learned = self._i["learned"][a]
         distance = np.sqrt(best / w) / step_sigma
         raw = np.log1p(np.minimum(distance, cfg.raw_cap))
-        short_old = f["short"][a]
-        short = np.where(learned == 0, raw, short_old + cfg.short_fading * (raw - short_old))
-        mean = f["mean"][a]
-        var = f["var"][a]
-        std = np.maximum(np.sqrt(np.maximum(var, 0.0)), cfg.min_std)
-        z = np.where(has & (learned > 0), (short - mean) / std, 0.0)
+        z = self._likelihood(a, has, learned, raw)
         ready = has & (n >= cfg.warmup)
         probability = np.where(ready, z_probability(z), 0.0)
-        young = learned == 0
-        winsorized = np.where(young, raw, np.minimum(raw, mean + cfg.winsor * std))
-        rate = np.maximum(cfg.long_fading, 1.0 / (learned + 1.0))
-        diff = winsorized - mean
-        increment = rate * diff
-        f["mean"][a] = np.where(has, np.where(young, winsorized, mean + increment), mean)
-        f["var"][a] = np.where(
-            has, np.where(young, 0.0, (1.0 - rate) * (var + diff * increment)), var
-        )
-        f["short"][a] = np.where(has, short, short_old)
         self._i["learned"][a] = learned + has
 
         quiet = self._i["quiet"][a]
@@ -387,6 +372,29 @@ class DetectorBank:
         f["last"][a] = v
         self._i["n"][a] = n1
         return expected, z, probability, onset, zvalue
+
+    def _likelihood(
+        self, a: Ints, has: NDArray[np.bool_], learned: Ints, raw: Floats
+    ) -> Floats:
+        """NoveltyModel._likelihood on rows ``a`` (learning where ``has``): the z of ``raw``."""
+        cfg = self.config
+        f = self._f
+        short_old, mean, var = f["short"][a], f["mean"][a], f["var"][a]
+        young = learned == 0
+        short = np.where(young, raw, short_old + cfg.short_fading * (raw - short_old))
+        std = np.maximum(np.sqrt(np.maximum(var, 0.0)), cfg.min_std)
+        z = np.where(has & ~young, (short - mean) / std, 0.0)
+        learn = short if cfg.learn_short else raw
+        winsorized = np.where(young, learn, np.minimum(learn, mean + cfg.winsor * std))
+        rate = np.maximum(cfg.long_fading, 1.0 / (learned + 1.0))
+        diff = winsorized - mean
+        increment = rate * diff
+        f["mean"][a] = np.where(has, np.where(young, winsorized, mean + increment), mean)
+        f["var"][a] = np.where(
+            has, np.where(young, 0.0, (1.0 - rate) * (var + diff * increment)), var
+        )
+        f["short"][a] = np.where(has, short, short_old)
+        return z
 
     def _recentre(
         self, values: NDArray[np.float32], offset: Floats, v: Floats, rows: NDArray[np.bool_]

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kubeheal.api.runbook import DetectionSettings, Guardrails, Signal
-from kubeheal.detect.alarms import new_detector, observe, workload_alarm
+from kubeheal.detect.alarms import CLEAR_DECADES, new_detector, observe, workload_alarm
 from kubeheal.detect.nab import PROFILES, LabeledScores, ProfileResult, score_corpus
 from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS
 from kubeheal.detect.synthetic import LabeledSeries, generate_corpus
@@ -153,13 +153,14 @@ def run_alarms(
     corpus: dict[str, LabeledSeries],
     detection: DetectionSettings,
     cooldown_seconds: float = float(Guardrails().cooldown_seconds),
+    clear_decades: float = CLEAR_DECADES,
 ) -> dict[str, NDArray[np.float64]]:
     """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``."""
     signal = Signal(name="value", query="value", bad_direction="both")
     roles = {signal.name: signal.role}
     out: dict[str, NDArray[np.float64]] = {}
     for key, series in corpus.items():
-        detector, debouncer = new_detector(detection)
+        detector, debouncer = new_detector(detection, clear_decades)
         onsets = np.zeros(len(series.values))
         open_incident = False
         closed_at = -math.inf

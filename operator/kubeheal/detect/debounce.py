@@ -2,8 +2,9 @@
 
 One anomalous point is often a scrape glitch; a human would not be paged for it and neither
 should a remediation start. :class:`KOfN` keeps the last ``n`` verdicts of one stream (points
-not yet scored count as quiet), alarms once ``k`` of them are anomalous, and remembers since
-when the current episode lasts, for the explanation.
+not yet scored count as quiet), alarms once ``k`` of them are anomalous, keeps the alarm while
+one of them is at least at a lower ``clear`` level (hysteresis), and remembers since when the
+current episode lasts, for the explanation.
 """
 
 from __future__ import annotations
@@ -35,15 +36,27 @@ class KOfN:
     [False, False, False, True, True]
     >>> debouncer.update(s(5, 0.1)).alarm, debouncer.update(s(6, 0.1)).alarm, debouncer.since
     (True, False, None)
+
+    With a lower ``clear`` level the alarm lasts while a recent point stays above it:
+
+    >>> sticky = KOfN(k=2, n=2, threshold=0.99, clear=0.9)
+    >>> [sticky.update(s(t, p)).alarm for t, p in enumerate([0.999, 0.999, 0.95, 0.95, 0.5])]
+    [False, True, True, True, True]
+    >>> sticky.update(s(5, 0.5)).alarm
+    False
     """
 
-    def __init__(self, k: int = 2, n: int = 3, threshold: float = 0.9999) -> None:
+    def __init__(
+        self, k: int = 2, n: int = 3, threshold: float = 0.9999, clear: float | None = None
+    ) -> None:
         if not 1 <= k <= n:
             raise ValueError("need 1 <= k <= n")
         self.k = k
         self.n = n
         self.threshold = threshold
-        self._recent: deque[tuple[bool, float]] = deque(maxlen=n)
+        self.clear = threshold if clear is None else min(clear, threshold)
+        """An alarm lasts while a point of the last n reaches this (hysteresis)."""
+        self._recent: deque[tuple[bool, bool, float]] = deque(maxlen=n)
         self.alarm = False
         self.since: float | None = None
 
@@ -51,13 +64,14 @@ class KOfN:
         """Add one score (skipped points are ignored) and return the current verdict."""
         if score.status is not PointStatus.SKIPPED:
             anomalous = score.ready and score.probability >= self.threshold
-            self._recent.append((anomalous, score.timestamp))
-            hits = [t for flag, t in self._recent if flag]
+            elevated = score.ready and score.probability >= self.clear
+            self._recent.append((anomalous, elevated, score.timestamp))
+            hits = [t for flag, _, t in self._recent if flag]
             if len(hits) >= self.k:
                 if not self.alarm:
                     self.since = hits[0]
                 self.alarm = True
-            elif not hits:
+            elif not any(up for _, up, _ in self._recent):
                 self.alarm = False
                 self.since = None
         return DebouncedScore(score, self.alarm, self.since)

@@ -10,10 +10,12 @@ exponentially weighted, like every scale here).
 
 Raw distances of different streams are not comparable (a spiky stream is always far from its
 neighbours), so a *likelihood layer* turns them into one scale, after NAB's anomaly
-likelihood: the recent mean of ``log(1 + distance)`` (exponentially weighted, about five
-points) is compared with the long-run mean and standard deviation of the same quantity
+likelihood: the recent mean of ``log(1 + distance)`` (exponentially weighted, about a dozen
+points) is compared with the long-run mean and standard deviation of that recent mean
 (memory about ``1 / long_fading`` points; an incident is winsorized before it is learned so
-that it does not become the norm). The result ``z`` is how many standard deviations the
+that it does not become the norm). Like NAB's, the spread is the recent mean's, smaller than
+the raw novelty's: a lasting rise stands out a few points sooner than it would against the
+spread of single points. The result ``z`` is how many standard deviations the
 recent novelty is above its usual level; the anomaly probability is the Gaussian tail of
 ``z`` (``1 - P(Z > z)``), which the explanation reads as "about 1 in N points".
 
@@ -77,7 +79,7 @@ class NoveltyConfig:
     """Floor of the scales relative to the level's magnitude."""
     model_warmup: int = 30
     """Points learned with plain (unclipped, ``1/n``-weighted) scale updates."""
-    short_fading: float = 0.2
+    short_fading: float = 0.15
     """Fading factor of the recent mean of the novelty (about 2 / (points + 1))."""
     long_fading: float = 0.0005
     """Fading factor of the long-run mean and variance of the novelty (``1/n`` while young)."""
@@ -87,10 +89,13 @@ class NoveltyConfig:
     """Floor of the long-run standard deviation of ``log(1 + distance)``."""
     raw_cap: float = 1e12
     """Distances (in steps) are capped here before the logarithm: keeps inf out."""
-    onset_z: float = 3.0
+    onset_z: float = 4.0
     """A point whose likelihood z reaches this starts an anomaly (see ``refractory``)."""
     refractory: int = 200
     """Points after an onset whose onset score is 0."""
+    learn_short: bool = True
+    """Learn the long-run mean and variance of the recent mean (NAB's way), not of the raw
+    novelty: its smaller spread makes a lasting rise stand out sooner."""
     refresh: int = 256
     """Every this many points the window sums are recomputed exactly, around a new offset."""
     warmup: int = 150
@@ -105,7 +110,7 @@ class NoveltyConfig:
         return asdict(self)
 
 
-PARAMETER_VERSION = "novelty-1"
+PARAMETER_VERSION = "novelty-2"
 """Names the default parameters; a Remediation's evidence can name the model that scored."""
 
 
@@ -141,7 +146,7 @@ class NoveltyModel:
     >>> for i in range(600):
     ...     _ = model.update(10.0 + 3.0 * math.sin(i / 10.0) + rng.gauss(0.0, 0.2))
     >>> calm = model.update(10.0 + 3.0 * math.sin(600 / 10.0))
-    >>> shift = [model.update(25.0) for _ in range(3)]
+    >>> shift = [model.update(25.0) for _ in range(4)]
     >>> calm[2] < 0.99, shift[0][2] > calm[2], shift[-1][2] > 0.999
     (True, True, True)
     """
@@ -184,6 +189,25 @@ class NoveltyModel:
             diff = self.values[end - 1] - self.values[h - c.lags - w - k : end - w]
             sums += diff * diff
         self.sums = sums
+
+    def _likelihood(
+        self, raw: float, short: float, mean: float, var: float
+    ) -> tuple[float, float, float, float]:
+        """The z of ``raw``'s recent mean against its long run, and the layer's new state."""
+        c = self.config
+        first = self.learned == 0
+        short = raw if first else short + c.short_fading * (raw - short)
+        std = max(math.sqrt(max(var, 0.0)), c.min_std)
+        z = 0.0 if first else (short - mean) / std
+        # Learn it, winsorized: an incident does not become the norm.
+        learn = short if c.learn_short else raw
+        winsorized = learn if first else min(learn, mean + c.winsor * std)
+        rate = max(c.long_fading, 1.0 / (self.learned + 1))
+        diff = winsorized - mean
+        increment = rate * diff
+        if first:
+            return z, short, winsorized, 0.0
+        return z, short, mean + increment, (1.0 - rate) * (var + diff * increment)
 
     def update(self, value: float) -> tuple[float, float, float, float, bool]:
         """Score ``value``, then learn it."""
@@ -228,24 +252,12 @@ class NoveltyModel:
             distance = math.sqrt(float(self.sums[j]) / w) / step_sigma
             expected = float(values[j + h - w - lags]) + self.offset
             raw = float(np.log1p(min(distance, c.raw_cap)))
-            short = raw if self.learned == 0 else self.short + c.short_fading * (raw - self.short)
-            std = max(math.sqrt(max(self.var, 0.0)), c.min_std)
-            if self.learned > 0:
-                z = (short - self.mean) / std
+            z, self.short, self.mean, self.var = self._likelihood(
+                raw, self.short, self.mean, self.var
+            )
             ready = n >= self.warmup
             if ready:
                 probability = float(z_probability(z))
-            # Learn the novelty.
-            winsorized = raw if self.learned == 0 else min(raw, self.mean + c.winsor * std)
-            rate = max(c.long_fading, 1.0 / (self.learned + 1))
-            diff = winsorized - self.mean
-            increment = rate * diff
-            if self.learned == 0:
-                self.mean, self.var = winsorized, 0.0
-            else:
-                self.mean += increment
-                self.var = (1.0 - rate) * (self.var + diff * increment)
-            self.short = short
             self.learned += 1
         onset = probability
         if self.quiet > 0:
