@@ -44,8 +44,11 @@ def test_each_remediation_acts_once_through_kills_and_an_opa_restart(loop: LoopS
                       60)
         loop.opa.restart()  # empty: the operator must load its policies again at the gate
         since = dt.datetime.now(dt.UTC)
-        loop.inject_bad_rollout(NS, ROLLBACK)
+        # Saturation takes longer to confirm than a bad build: its incident opens first, so
+        # that both intents wait on record together (the driver pauses after each).
         loop.set_load(NS, SCALE, 110)
+        loop.wait_for("the saturation incident", lambda: _latest(loop, SCALE), 180, poll=1)
+        loop.inject_bad_rollout(NS, ROLLBACK)
 
         def both_intents() -> list[Json] | None:
             latest = [_latest(loop, name) for name in ACTIONS]
