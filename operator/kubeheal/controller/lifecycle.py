@@ -351,7 +351,7 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
     >>> a = Action(name="out", kind="scale", scale=ScaleBounds(max_replicas=6, step=2))
     >>> candidate, params, _ = concrete_action(a, d, [])
     >>> params
-    {'replicas': '4', 'from': '2'}
+    {'replicas': '4', 'from': '2', 'minReplicas': '1', 'maxReplicas': '6'}
     >>> d["spec"]["replicas"] = 6
     >>> concrete_action(a, d, [])[2]
     'already at maxReplicas 6'
@@ -369,7 +369,9 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
             return None, {}, f"already at maxReplicas {bounds.max_replicas}"
         return (Candidate.scale(replicas=wanted, min_replicas=bounds.min_replicas,
                                 max_replicas=bounds.max_replicas),
-                {"replicas": str(wanted), "from": str(replicas)}, "")
+                {"replicas": str(wanted), "from": str(replicas),
+                 "minReplicas": str(bounds.min_replicas),
+                 "maxReplicas": str(bounds.max_replicas)}, "")
     if action.kind is ActionKind.ROLLBACK:
         previous = previous_revision(deployment, replica_sets)
         if previous is None:
@@ -750,7 +752,13 @@ def prepare(rem: Remediation, status: RemediationStatus, obs: Observations) -> O
     if changed:
         return _redecide(status, changed, obs.now)
     approval = approval_of(rem, action.digest)
-    if approval is not None and approval.decision == "approved":
+    if approval is not None and approval.decision != "approved":
+        return _escalate(status, "Rejected",
+                         f"{action.name} was {approval.decision} by {approval.approver}", obs.now)
+    if approval is None and status.policy is not None and status.policy.require_approval:
+        return _escalate(status, "NotApproved",
+                         f"{action.name} needs an approval that was never given", obs.now)
+    if approval is not None:
         seen = next((c.last_transition_time for c in status.conditions
                      if c.type == "Approved" and c.status.value == "True"), approval.time)
         expiry = runbook.spec.approval.expiry_seconds

@@ -196,8 +196,15 @@ def test_carol_cannot_drive_a_remediation_by_its_status(crds: Cluster, operator:
                         '{"spec": {"diagnosis": {"cause": "change"}}}', user="carol",
                         check=False)
     assert spec.returncode != 0 and "spec.diagnosis" in spec.stderr
-    # Metadata stays writable: labels are not a way to make the operator act.
+    # Metadata stays writable: labels are not a way to make the operator act. Only the labels
+    # that the guardrails count remediations by (rate limits, cooldowns) are kubeheal's.
     crds.kubectl("label", "remediation", name, "-n", shop, "seen-by=carol", user="carol")
+    for label in ("kubeheal.io/target=elsewhere", "kubeheal.io/runbook-"):
+        moved = crds.kubectl("label", "--overwrite", "remediation", name, "-n", shop, label,
+                             user="carol", check=False)
+        assert moved.returncode != 0, label
+        assert "metadata.labels: kubeheal.io/runbook and kubeheal.io/target are kept by " \
+            "kubeheal" in moved.stderr
     status = get(crds, shop, name).get("status") or {}
     assert status.get("phase") != "Executing" and not status.get("action")
     assert replicas(crds, shop) == before

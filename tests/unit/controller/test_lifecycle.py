@@ -445,6 +445,24 @@ def test_regated_allow_writes_the_intent_and_calls() -> None:
     assert out.status.phase is Phase.EXECUTING and effects(out, CallAction)
 
 
+def test_an_action_that_needed_approval_never_runs_without_one() -> None:
+    status = awaiting()
+    status.phase = Phase.EXECUTING  # however it got here, the approval is what counts
+    out = fire("prepare", remediation(), status, obs(20, target=target()))
+    assert out.status.phase is Phase.ESCALATED and out.status.intent is None
+    assert condition(out.status, "Ready") == ("False", "NotApproved")
+    assert not effects(out, CallAction)
+
+
+def test_a_rejected_action_never_runs() -> None:
+    status = awaiting()
+    assert status.pending_approval is not None
+    rem = remediation([decision(status.pending_approval.digest, "rejected")])
+    status.phase = Phase.EXECUTING
+    out = fire("prepare", rem, status, obs(20, target=target()))
+    assert out.status.phase is Phase.ESCALATED and not effects(out, CallAction)
+
+
 def test_an_expired_approval_is_not_executed() -> None:
     rem, status = approved_executing()
     out = fire("prepare", rem, status, obs(3600 + 60, target=target()))
