@@ -75,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespace) or env.namespaces,
         metrics_port=args.metrics_port if args.metrics_port is not None else env.metrics_port,
         escalation_webhook=args.escalation_webhook or env.escalation_webhook,
+        policy_timeout=args.policy_timeout if args.policy_timeout is not None
+        else env.policy_timeout,
     )
     if not config.policies.is_dir():
         print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
@@ -126,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     operate.add_argument("--metrics-port", type=int, help="port of /metrics (default 8080)")
     operate.add_argument("--liveness-port", type=int, help="port of the /healthz probe")
     operate.add_argument("--escalation-webhook", help="URL that escalations are POSTed to")
+    operate.add_argument("--policy-timeout", type=float,
+                         help="seconds to wait for OPA's answer before denying (default 1)")
     elect = operate.add_argument_group(
         "leader election", "replicas compete for a coordination.k8s.io Lease; only its holder "
         "acts (default: this process acts alone)")

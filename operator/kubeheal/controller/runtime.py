@@ -58,6 +58,7 @@ class OperatorConfig:
             kubeconfig=env.get("KUBECONFIG") or None,
             namespaces=tuple(n for n in env.get("KUBEHEAL_NAMESPACES", "").split(",") if n),
             metrics_port=int(env.get("KUBEHEAL_METRICS_PORT", "8080")),
+            policy_timeout=float(env.get("KUBEHEAL_POLICY_TIMEOUT", "1.0")),
             escalation_webhook=env.get("KUBEHEAL_ESCALATION_WEBHOOK") or None,
         )
 
