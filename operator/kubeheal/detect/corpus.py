@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,32 +204,35 @@ class Evaluation:
         return out
 
 
+def _timed_evaluation(
+    label: str, corpus: dict[str, LabeledSeries],
+    run: Callable[[], dict[str, NDArray[np.float64]]],
+) -> tuple[Evaluation, dict[str, NDArray[np.float64]]]:
+    """Time ``run`` (scores per file of ``corpus``) and score its output with NAB's profiles."""
+    started = time.perf_counter()
+    scores = run()
+    seconds = time.perf_counter() - started
+    files = [LabeledScores(key, scores[key], corpus[key].windows) for key in corpus]
+    points = sum(len(s.values) for s in corpus.values())
+    return Evaluation(label, score_corpus(files), points, seconds), scores
+
+
 def evaluate(
     name: str, corpus: dict[str, LabeledSeries]
 ) -> tuple[Evaluation, dict[str, NDArray[np.float64]]]:
     """Run detector ``name`` over ``corpus`` and score it with NAB's three profiles."""
-    started = time.perf_counter()
-    scores = run_detector(name, corpus)
-    seconds = time.perf_counter() - started
-    files = [LabeledScores(key, scores[key], corpus[key].windows) for key in corpus]
-    points = sum(len(s.values) for s in corpus.values())
-    return Evaluation(f"detector {name}", score_corpus(files), points, seconds), scores
+    return _timed_evaluation(f"detector {name}", corpus, lambda: run_detector(name, corpus))
 
 
 def evaluate_alarms(
     corpus: dict[str, LabeledSeries], detection: DetectionSettings
 ) -> tuple[Evaluation, dict[str, NDArray[np.float64]]]:
     """Run the operator's alarm path over ``corpus`` and score its onsets with NAB."""
-    started = time.perf_counter()
-    onsets = run_alarms(corpus, detection)
-    seconds = time.perf_counter() - started
-    files = [LabeledScores(key, onsets[key], corpus[key].windows) for key in corpus]
-    points = sum(len(s.values) for s in corpus.values())
     label = (
         f"alarms of detector {detection.detector} (sensitivity {detection.sensitivity}, "
         f"debounce {detection.debounce_k} of {detection.debounce_n}, bad direction both)"
     )
-    return Evaluation(label, score_corpus(files), points, seconds), onsets
+    return _timed_evaluation(label, corpus, lambda: run_alarms(corpus, detection))
 
 
 def write_results(
