@@ -74,10 +74,16 @@ def _run(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig or env.kubeconfig,
         namespaces=tuple(args.namespace) or env.namespaces,
         metrics_port=args.metrics_port if args.metrics_port is not None else env.metrics_port,
-        escalation_webhook=args.escalation_webhook or env.escalation_webhook,
+        notify_webhook=args.notify_webhook or env.notify_webhook,
+        notify_slack=args.notify_slack or env.notify_slack,
         policy_timeout=args.policy_timeout if args.policy_timeout is not None
         else env.policy_timeout,
     )
+    try:
+        config.receivers()
+    except ValueError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 2
     if not config.policies.is_dir():
         print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
         return 2
@@ -127,7 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     operate.add_argument("--policies", help="directory of Rego policies and data.json")
     operate.add_argument("--metrics-port", type=int, help="port of /metrics (default 8080)")
     operate.add_argument("--liveness-port", type=int, help="port of the /healthz probe")
-    operate.add_argument("--escalation-webhook", help="URL that escalations are POSTed to")
+    notify = operate.add_argument_group(
+        "notifications", "approval requests and escalations are POSTed to these receivers, "
+        "retried with backoff in the background")
+    notify.add_argument("--notify-webhook", metavar="URL",
+                        help="a generic JSON webhook (or KUBEHEAL_NOTIFY_WEBHOOK_URL)")
+    notify.add_argument("--notify-slack", metavar="URL",
+                        help="a Slack-compatible incoming webhook (or KUBEHEAL_NOTIFY_SLACK_URL)")
     operate.add_argument("--policy-timeout", type=float,
                          help="seconds to wait for OPA's answer before denying (default 1)")
     elect = operate.add_argument_group(

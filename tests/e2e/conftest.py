@@ -1,8 +1,8 @@
 """The closed loop on the real local stack, shared by the end-to-end scenarios.
 
-One stack per session (cluster, OPA, demo service, Prometheus scraping it every 5 s, and the
-operator as its own process); each scenario has a namespace of its own, so scenarios do not
-see each other's workloads or remediations.
+One stack per session (cluster, OPA, demo service, Prometheus scraping it every 5 s, the
+operator as its own process, and an HTTP receiver of its notifications); each scenario has a
+namespace of its own, so scenarios do not see each other's workloads or remediations.
 
 Every scenario's workloads are deployed when the session starts: by the time a scenario
 creates its runbook, Prometheus holds enough healthy history for the detectors to warm up
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from loopstack import LoopStack, demo_deployment
+from receiver import LocalReceiver
 
 # namespace -> the demo Deployments its scenario uses
 WORKLOADS: dict[str, tuple[str, ...]] = {
@@ -38,13 +39,24 @@ NAMESPACES = tuple(WORKLOADS)
 
 
 @pytest.fixture(scope="session")
-def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
+def receiver() -> Iterator[LocalReceiver]:
+    """Where the operator sends notifications: a generic webhook at /webhook, Slack at /slack.
+    It fails the first two deliveries of each, so that every one is retried."""
+    server = LocalReceiver(fail_first=2).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def loop(tmp_path_factory: pytest.TempPathFactory,
+         receiver: LocalReceiver) -> Iterator[LoopStack]:
     stack = LoopStack(tmp_path_factory.mktemp("loop"), NAMESPACES)
     stack.start()
     try:
         for namespace, names in WORKLOADS.items():
             stack.apply(namespace, *(demo_deployment(name) for name in names))
-        stack.start_operator()
+        stack.start_operator(extra=["--notify-webhook", f"{receiver.url}/webhook",
+                                    "--notify-slack", f"{receiver.url}/slack"])
     except BaseException:
         stack.stop()
         raise

@@ -1,15 +1,21 @@
 """A risky action in a production-tier namespace waits for a human: approved, it runs and is
-verified; rejected, or not decided in time, the incident is escalated and nothing runs."""
+verified; rejected, or not decided in time, the incident is escalated and nothing runs. The
+humans hear of each request and each escalation at the receivers (a generic webhook and a
+Slack one, both failing the first two deliveries), and approve with the command they were
+sent."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loopstack import ROOT, TERMINAL, Json, LoopStack, record_timing, timeline
+from receiver import LocalReceiver
 
 pytestmark = pytest.mark.stack
 
@@ -17,16 +23,32 @@ NS = "approval"
 APPROVED, REJECTED, LATE = "pay-approved", "pay-rejected", "pay-late"
 
 
-def kubeheal(loop: LoopStack, *args: str) -> subprocess.CompletedProcess[str]:
-    """The kubeheal CLI as alice, who holds the approve verb in the namespace."""
+def kubeheal(loop: LoopStack, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A ``kubeheal ...`` command line as alice, who holds the approve verb in the namespace."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    program, *given = shlex.split(command)
+    assert program == "kubeheal"
     return subprocess.run(
-        [sys.executable, "-m", "kubeheal.cli", *args, "-n", NS, "--kubeconfig",
+        [sys.executable, "-m", "kubeheal.cli", *given, *args, "--kubeconfig",
          str(loop.cluster.kubeconfig_for("alice"))],
         capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
-def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
+def notified(receiver: LocalReceiver, event: str, remediation: Json) -> Json:
+    """The webhook's payload of ``event`` for the remediation, once accepted; the Slack
+    message of the same notification too, and both were retried after the failures."""
+    name = remediation["metadata"]["name"]
+    payload = receiver.wait_for("/webhook", lambda b: b["event"] == event
+                                and b["remediation"] == {"namespace": NS, "name": name}, 90)
+    slack = receiver.wait_for("/slack", lambda b: payload["id"] in str(b["blocks"]), 90)
+    for path, body in (("/webhook", payload), ("/slack", slack)):
+        assert receiver.statuses(path, body) == [503, 503, 200], (path, body)
+    assert payload["summary"] in slack["text"]
+    return payload
+
+
+def test_rollbacks_in_production_need_approval(loop: LoopStack,
+                                               receiver: LocalReceiver) -> None:
     loop.kubectl("label", "namespace", NS, "kubeheal.io/tier=production", "--overwrite")
     loop.kubectl("create", "rolebinding", "alice-approves", "-n", NS,
                  "--clusterrole=kubeheal-approver", "--user=alice")
@@ -42,10 +64,21 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
         assert remediation["status"]["policy"]["requireApproval"] is True
         assert any("production" in r for r in remediation["status"]["policy"]["reasons"])
 
-    approve = kubeheal(loop, "approve", waiting[APPROVED]["metadata"]["name"],
+    requests = {name: notified(receiver, "ApprovalRequested", remediation)
+                for name, remediation in waiting.items()}
+    for name, request in requests.items():
+        status = waiting[name]["status"]
+        assert request["action"]["kind"] == "rollback"
+        assert request["action"]["digest"] == status["pendingApproval"]["digest"]
+        assert request["risk"] == status["risk"]["score"]
+        assert any("production" in r for r in request["policyReasons"])
+        assert request["target"] == {"kind": "Deployment", "namespace": NS, "name": name}
+
+    # The humans run the very commands they were sent.
+    approve = kubeheal(loop, requests[APPROVED]["commands"]["approve"],
                        "--reason", "the release is bad")
     assert approve.returncode == 0, approve.stderr
-    reject = kubeheal(loop, "reject", waiting[REJECTED]["metadata"]["name"],
+    reject = kubeheal(loop, requests[REJECTED]["commands"]["reject"],
                       "--reason", "we roll forward instead")
     assert reject.returncode == 0, reject.stderr
 
@@ -67,6 +100,25 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
     assert late["status"]["phase"] == "Escalated", timeline(late)
     assert _condition(late, "Approved")["reason"] == "ApprovalTimedOut"
     assert late["status"].get("executions", []) == []
+
+    escalations = {name: notified(receiver, "Escalated", remediation)
+                   for name, remediation in ((REJECTED, rejected), (LATE, late))}
+    assert escalations[REJECTED]["reason"] == "Rejected"
+    assert "alice" in escalations[REJECTED]["message"]
+    assert escalations[LATE]["reason"] == "ApprovalTimedOut"
+    assert "approve" not in escalations[LATE]["commands"]
+    assert not [b for b in receiver.accepted("/webhook")
+                if b["event"] == "Escalated" and b["target"]["name"] == APPROVED]
+    counted = {(s.labels["receiver"], s.labels.get("event", s.labels.get("reason"))): s.value
+               for family in text_string_to_metric_families(loop.operator_metrics())
+               for s in family.samples
+               if s.name in ("kubeheal_notifications_total",
+                             "kubeheal_notification_delivery_failures_total")
+               and s.labels.get("outcome", "delivered") == "delivered"}
+    for path, name in (("/webhook", "webhook"), ("/slack", "slack")):
+        delivered = list(receiver.accepted(path))
+        assert counted[name, "ApprovalRequested"] >= 3 and counted[name, "Escalated"] >= 2
+        assert counted[name, "http-503"] >= 2 * len(delivered)  # (and any still retried)
 
     # Nothing touched the two workloads whose rollback was not approved.
     for name in (REJECTED, LATE):

@@ -61,6 +61,7 @@ from kubeheal.controller.store import set_condition
 from kubeheal.decide import Action as Candidate
 from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
 from kubeheal.decide.policy_input import PolicyInput
+from kubeheal.notify.messages import NotificationEvent
 from kubeheal.observe.kubernetes import parse_time
 from kubeheal.policy import PolicyDecision
 from kubeheal.verify.rollout import rollout_status
@@ -157,8 +158,9 @@ class PostEvent:
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell humans (the escalation webhook)."""
+    """Tell humans (the configured receivers) of an approval request or an escalation."""
 
+    event: NotificationEvent
     reason: str
     message: str
 
@@ -286,7 +288,8 @@ def _escalate(status: RemediationStatus, reason: str, message: str, at: dt.datet
     note(status, "escalated", message, at)
     status.conditions = set_condition(status.conditions, "Ready", False, reason, message, at=at)
     effects = _close(status, Phase.ESCALATED, "Warning", "Escalated", f"{reason}: {message}", at)
-    return Outcome(status, (*before, *effects, Notify(reason, message)), wait=False)
+    return Outcome(status, (*before, *effects, Notify(NotificationEvent.ESCALATED, reason,
+                                                      message)), wait=False)
 
 
 def _target_name(rem: Remediation) -> str:
@@ -682,7 +685,9 @@ def gated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
             PostEvent("Normal", "ApprovalRequired",
                       f"{action.name} awaits approval: {decision.message}; run `kubeheal "
                       f"approve {rem.metadata.name} -n {namespace}`"),
-            RecountPending()), wait=True)
+            RecountPending(),
+            Notify(NotificationEvent.APPROVAL_REQUESTED, decision.condition_reason,
+                   f"{action.name} awaits approval: {decision.message}")), wait=True)
     status.phase = Phase.EXECUTING
     return Outcome(status, (counted, WriteStatus(status),
                             PostEvent("Normal", "PolicyAllowed",

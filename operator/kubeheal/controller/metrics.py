@@ -2,7 +2,8 @@
 
 Every decision the controller makes moves one of these, so nobody needs the logs to know what
 it did: incidents opened, actions by kind and outcome, policy decisions, approvals pending,
-time to detect and to recover, evaluation duration and failures, warm-up state, SLO state.
+time to detect and to recover, evaluation duration and failures, warm-up state, SLO state,
+notifications sent, failed and dropped.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from kubeheal.notify.delivery import DeliveryMetrics
 
 _LATENCY_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
 
@@ -62,3 +65,20 @@ class OperatorMetrics:
         self.slo_breaching = Gauge(
             "kubeheal_slo_breaching", "1 when both burn-rate windows exceed the threshold.",
             ["namespace", "slo"], registry=r)
+        self.notifications = Counter(
+            "kubeheal_notifications_total",
+            "Notifications by receiver, event and outcome (delivered; failed: refused or out of "
+            "attempts; dropped: the queue was full; fenced: this replica no longer leads).",
+            ["receiver", "event", "outcome"], registry=r)
+        self.notification_failures = Counter(
+            "kubeheal_notification_delivery_failures_total",
+            "Failed delivery attempts by receiver and reason (timeout, connection, http-<code>).",
+            ["receiver", "reason"], registry=r)
+        self.notifications_queued = Gauge(
+            "kubeheal_notifications_queued", "Notifications waiting to be sent.",
+            ["receiver"], registry=r)
+
+    @property
+    def delivery(self) -> DeliveryMetrics:
+        return DeliveryMetrics(self.notifications, self.notification_failures,
+                               self.notifications_queued)

@@ -19,7 +19,6 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import aiohttp
 from kubernetes import client
 from pydantic import ValidationError
 
@@ -61,6 +60,8 @@ from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within
 from kubeheal.controller.slos import current_sli
 from kubeheal.controller.store import TARGET_LABEL, Json, ObjectStore, now, set_condition
 from kubeheal.decide import RemediationHistory
+from kubeheal.notify.delivery import Notifier
+from kubeheal.notify.messages import notification_of
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, call, parse_time
 from kubeheal.observe.prometheus import PrometheusClient, QueryError
 from kubeheal.policy import PolicyGate
@@ -94,7 +95,7 @@ class RemediationDriver:
     metrics: OperatorMetrics
     event: EventSink
     evaluators: Mapping[tuple[str, str], RunbookEvaluator]
-    escalation_webhook: str | None = None
+    notifier: Notifier | None = None
 
     async def step(self, namespace: str, name: str) -> Step | None:
         """Advance the remediation by one transition; None once it is terminal."""
@@ -303,9 +304,10 @@ class RemediationDriver:
                     await self._save(body, status)
                 case PostEvent(type=type_, reason=reason, message=message):
                     self.event(body, type_, reason, message)
-                case Notify(reason=reason, message=message):
-                    if self.escalation_webhook:
-                        await self._notify(body, reason, message)
+                case Notify(event=event, reason=reason, message=message):
+                    if self.notifier is not None:
+                        self.notifier.submit(notification_of(rem, outcome.status, event, reason,
+                                                             message, obs.now))
                 case CountPolicy(reason=reason):
                     self.metrics.policy_decisions.labels(namespace, runbook, reason).inc()
                 case CountAction(kind=kind, outcome=counted):
@@ -363,18 +365,6 @@ class RemediationDriver:
         status.conditions = set_condition([], "Ready", False, "InvalidRemediation", message)
         await self._save(body, status)
         self.event(body, "Warning", "Escalated", f"InvalidRemediation: {message}")
-
-    async def _notify(self, body: Json, reason: str, message: str) -> None:
-        assert self.escalation_webhook is not None
-        payload = {"remediation": body["metadata"]["name"],
-                   "namespace": body["metadata"]["namespace"], "reason": reason,
-                   "message": message}
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s, \
-                    s.post(self.escalation_webhook, json=payload) as response:
-                response.raise_for_status()
-        except (aiohttp.ClientError, TimeoutError) as e:
-            log.warning("escalation webhook failed: %s", e)
 
     # -- persistence ----------------------------------------------------------------------------
 

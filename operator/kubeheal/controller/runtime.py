@@ -1,4 +1,5 @@
-"""What the handlers share: clients, the policy gate, metrics, and each runbook's detectors.
+"""What the handlers share: clients, the policy gate, metrics, the notifier, and each runbook's
+detectors.
 
 Built once at start-up from :class:`OperatorConfig`. Loading the policies into OPA is retried
 in the background until it works; until then every decision fails closed.
@@ -20,6 +21,7 @@ from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.remediations import EventSink, RemediationDriver
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
+from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
 from kubeheal.observe.kubernetes import (
     KubernetesReader,
     api_client_from_kubeconfig,
@@ -45,7 +47,8 @@ class OperatorConfig:
     policy_timeout: float = 1.0
     prometheus_timeout: float = 5.0
     remediation_poll_seconds: float = 2.0
-    escalation_webhook: str | None = None
+    notify_webhook: str | None = None
+    notify_slack: str | None = None
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -59,8 +62,15 @@ class OperatorConfig:
             namespaces=tuple(n for n in env.get("KUBEHEAL_NAMESPACES", "").split(",") if n),
             metrics_port=int(env.get("KUBEHEAL_METRICS_PORT", "8080")),
             policy_timeout=float(env.get("KUBEHEAL_POLICY_TIMEOUT", "1.0")),
-            escalation_webhook=env.get("KUBEHEAL_ESCALATION_WEBHOOK") or None,
+            notify_webhook=env.get("KUBEHEAL_NOTIFY_WEBHOOK_URL") or None,
+            notify_slack=env.get("KUBEHEAL_NOTIFY_SLACK_URL") or None,
         )
+
+    def receivers(self) -> tuple[Receiver, ...]:
+        """Where approval requests and escalations go; ValueError names a bad one."""
+        return tuple(Receiver(format_.value, url, format_) for format_, url in (
+            (ReceiverFormat.WEBHOOK, self.notify_webhook),
+            (ReceiverFormat.SLACK, self.notify_slack)) if url)
 
 
 @dataclass
@@ -72,6 +82,7 @@ class Runtime:
     prometheus: PrometheusClient
     gate: PolicyGate
     metrics: OperatorMetrics
+    notifier: Notifier
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
     _loader: asyncio.Task[None] | None = None
 
@@ -86,11 +97,13 @@ class Runtime:
                           registry=metrics.registry)
         gate = PolicyGate(config.opa_url, timeout=config.policy_timeout)
         await gate.open()
+        notifier = Notifier(config.receivers(), metrics.delivery, fence=fence)
+        notifier.start()
         runtime = cls(
             config=config, store=ObjectStore(api, fence=fence), reader=KubernetesReader(api),
             actions=KubernetesActions(api, fence=fence),
             prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
-            gate=gate, metrics=metrics)
+            gate=gate, metrics=metrics, notifier=notifier)
         runtime._loader = asyncio.create_task(runtime._load_policies())
         return runtime
 
@@ -117,10 +130,11 @@ class Runtime:
     def driver(self, event: EventSink) -> RemediationDriver:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
                                  self.prometheus, self.metrics, event, self.evaluators,
-                                 self.config.escalation_webhook)
+                                 self.notifier)
 
     async def close(self) -> None:
         if self._loader is not None:
             self._loader.cancel()
+        await self.notifier.close()
         await self.prometheus.close()
         await self.gate.close()

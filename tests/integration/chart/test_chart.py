@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "deploy" / "chart"
 Json = dict[str, Any]
 
-# Namespace-scoped, with the Prometheus Operator's objects, one replica without leader election.
+# Namespace-scoped, with the Prometheus Operator's objects, one replica without leader election,
+# notifications to the receivers of a Secret.
 NAMESPACED = ("--set", "scope=namespaced", "--set", "watchNamespaces={team-a,team-b}",
               "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true",
               "--set", "grafanaDashboard.enabled=true", "--set", "leaderElection.enabled=false",
-              "--set", "replicas=1")
+              "--set", "replicas=1", "--set", "notifications.secretName=team-receivers")
 
 
 def helm(*args: str, kubeconfig: Path | None = None, check: bool = True,
@@ -132,6 +133,24 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
 
 
+def test_notification_receivers_come_from_a_secret_the_kubelet_reads() -> None:
+    def notify_env(*values: str) -> dict[str, Json]:
+        (deployment,) = find(render(*values), "Deployment")
+        (operator,) = [c for c in deployment["spec"]["template"]["spec"]["containers"]
+                       if c["name"] == "operator"]
+        return {e["name"]: e.get("valueFrom") for e in operator["env"]
+                if e["name"].startswith("KUBEHEAL_NOTIFY")}
+
+    assert notify_env() == {}
+    assert notify_env("--set", "notifications.secretName=receivers",
+                      "--set", "notifications.slackKey=slack") == {
+        "KUBEHEAL_NOTIFY_WEBHOOK_URL": {"secretKeyRef": {
+            "name": "receivers", "key": "webhook-url", "optional": True}},
+        "KUBEHEAL_NOTIFY_SLACK_URL": {"secretKeyRef": {
+            "name": "receivers", "key": "slack", "optional": True}},
+    }
+
+
 @pytest.mark.parametrize("values, message", [
     (("--set", "scope=everywhere"), "/scope"),
     (("--set", "replicas=2", "--set", "leaderElection.enabled=false"),
@@ -140,7 +159,9 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
     (("--set", "watchNamespaces={Team_A}"), "/watchNamespaces/0"),
     (("--set", "metricsPort=0"), "/metricsPort"),
     (("--set", "unknown=1"), "unknown"),
-], ids=["scope", "replicas-without-leader-election", "url", "namespace", "port", "unknown-key"])
+    (("--set", "notifications.secretName=Team_Receivers"), "/notifications/secretName"),
+], ids=["scope", "replicas-without-leader-election", "url", "namespace", "port", "unknown-key",
+        "secret-name"])
 def test_schema_rejects_bad_values(values: tuple[str, ...], message: str) -> None:
     result = helm("template", "kubeheal", str(CHART), *values, check=False)
     assert result.returncode != 0

@@ -35,6 +35,7 @@ from kubeheal.controller.lifecycle import (
     fire,
 )
 from kubeheal.decide import RemediationHistory
+from kubeheal.notify.messages import NotificationEvent
 from kubeheal.policy.decision import Finding, PolicyDecision
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -243,7 +244,8 @@ def test_decide_escalates_when_no_action_is_left() -> None:
     out = fire("decide", remediation(), status, obs(target=target()))
     assert out.status.phase is Phase.ESCALATED
     assert condition(out.status, "Ready") == ("False", "NoActionLeft")
-    assert effects(out, Notify) and effects(out, Closed)
+    assert [n.event for n in effects(out, Notify)] == [NotificationEvent.ESCALATED]
+    assert effects(out, Closed)
 
 
 def test_decide_retries_a_transient_read_error_then_escalates() -> None:
@@ -314,6 +316,9 @@ def test_gated_approval_required_publishes_the_digest() -> None:
     assert (pending.action, pending.digest) == ("undo", status.action.digest)
     assert condition(out.status, "Approved") == ("Unknown", "AwaitingApproval")
     assert "kubeheal approve web-1 -n shop" in effects(out, PostEvent)[0].message
+    (notify,) = effects(out, Notify)
+    assert notify.event is NotificationEvent.APPROVAL_REQUESTED
+    assert "undo awaits approval" in notify.message
 
 
 # -- approval -------------------------------------------------------------------------------------
