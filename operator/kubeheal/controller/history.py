@@ -5,7 +5,8 @@ the time of its last action, and the actions in its namespace in the last hour. 
 reads them from two bounded lists, never from every Remediation of the namespace: the
 target's Remediations (label ``kubeheal.io/target``), and those that acted in the last few
 hours (label ``kubeheal.io/acted-hour``, the UTC hour of a Remediation's latest action,
-written before the action is called). :func:`history_of` counts, with no I/O.
+written before the action is called). :func:`read_history` reads them, :func:`history_of`
+counts, with no I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from kubeheal.api.remediation import Phase
-from kubeheal.controller.store import TARGET_LABEL, Json
+from kubeheal.controller.store import TARGET_LABEL, Json, ObjectStore
 from kubeheal.decide import RemediationHistory
 from kubeheal.observe.kubernetes import parse_time
 
@@ -87,3 +88,11 @@ def history_of(target: str, of_target: Iterable[Json], acted: Iterable[Json],
         failed_last_day=failed,
         last_action_at=max(actions, default=None),
     )
+
+
+async def read_history(store: ObjectStore, namespace: str, target: str,
+                       moment: dt.datetime) -> RemediationHistory:
+    """The guardrails' history of ``target`` at ``moment``, from two label selectors."""
+    return history_of(
+        target, await store.list("remediations", namespace, {TARGET_LABEL: target}),
+        await store.list("remediations", namespace, selector=acted_recently(moment)), moment)

@@ -36,12 +36,7 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.controller.history import (
-    ACTED_HOUR_LABEL,
-    acted_hour,
-    acted_recently,
-    history_of,
-)
+from kubeheal.controller.history import ACTED_HOUR_LABEL, acted_hour, read_history
 from kubeheal.controller.lifecycle import (
     AskPolicy,
     CallAction,
@@ -65,7 +60,7 @@ from kubeheal.controller.lifecycle import (
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
 from kubeheal.controller.slos import current_sli
-from kubeheal.controller.store import TARGET_LABEL, Json, ObjectStore, now, set_condition
+from kubeheal.controller.store import Json, ObjectStore, now, set_condition
 from kubeheal.decide import RemediationHistory
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, call, parse_time
 from kubeheal.observe.prometheus import PrometheusClient, QueryError
@@ -184,12 +179,8 @@ class RemediationDriver:
         return TargetState(deployment, tuple(replica_sets), dict(hpa) if hpa else None, found)
 
     async def _history(self, rem: Remediation, moment: dt.datetime) -> RemediationHistory:
-        """What the guardrails count, read by label selectors (:mod:`.history`)."""
-        namespace, target = rem.spec.target.namespace, rem.spec.target.name
-        return history_of(
-            target, await self.store.list("remediations", namespace, {TARGET_LABEL: target}),
-            await self.store.list("remediations", namespace, selector=acted_recently(moment)),
-            moment)
+        return await read_history(self.store, rem.spec.target.namespace, rem.spec.target.name,
+                                  moment)
 
     async def health(self, runbook: Runbook, namespace: str, target: str,
                      triggered: set[str]) -> Health:

@@ -169,4 +169,6 @@ async def retain_forever(store: ObjectStore, namespaces: Sequence[str],
             await retain(store, namespaces, policy, metrics)
         except KubernetesError as e:
             log.warning("retention pass failed (retried in %.0fs): %s", policy.interval, e)
+        except Exception:  # the clean-up never stops for one odd object
+            log.exception("retention pass failed (retried in %.0fs)", policy.interval)
         await asyncio.sleep(policy.interval)
