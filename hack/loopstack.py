@@ -94,6 +94,7 @@ class LoopStack:
     root: Path
     namespaces: Sequence[str]
     scrape_interval: str = "5s"
+    extra_targets: Sequence[str] = ()  # more loopback exporters for Prometheus to scrape
     cluster: Cluster = field(init=False)
     opa: Opa = field(init=False)
     prometheus: Prometheus = field(init=False)
@@ -132,7 +133,8 @@ class LoopStack:
             self.demo.start(env=_python_env())
             self.demo.wait_until(lambda: http_ok(f"http://127.0.0.1:{demo_port}/metrics"),
                                  "serving /metrics", 30)
-            self.prometheus = Prometheus(self.root / "prometheus", [f"127.0.0.1:{demo_port}"],
+            self.prometheus = Prometheus(self.root / "prometheus",
+                                         [f"127.0.0.1:{demo_port}", *self.extra_targets],
                                          scrape_interval=self.scrape_interval)
             self.prometheus.start()
         except BaseException:

@@ -57,11 +57,14 @@ def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import datetime as dt
     import logging
     import os
 
     from kubeheal.controller.handlers import run
     from kubeheal.controller.leadership import ElectionConfig
+    from kubeheal.controller.retention import RetentionPolicy
     from kubeheal.controller.runtime import OperatorConfig
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -81,6 +84,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     try:
         config.receivers()
+        config = dataclasses.replace(config, retention=RetentionPolicy(
+            keep_last=args.keep_remediations,
+            ttl=dt.timedelta(seconds=args.remediation_ttl) if args.remediation_ttl else None,
+            max_age=dt.timedelta(seconds=args.remediation_max_age),
+            interval=args.retention_interval))
     except ValueError as e:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 2
@@ -142,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Slack-compatible incoming webhook (or KUBEHEAL_NOTIFY_SLACK_URL)")
     operate.add_argument("--policy-timeout", type=float,
                          help="seconds to wait for OPA's answer before denying (default 1)")
+    from kubeheal.controller.retention import RetentionPolicy
+
+    default = RetentionPolicy()
+    retention = operate.add_argument_group(
+        "retention", "closed Remediations are deleted once due, never while the guardrails "
+        "read them (their last day), nor before their outcome is recorded (annotation "
+        "kubeheal.io/outcome-recorded) unless older than the maximum age")
+    retention.add_argument("--keep-remediations", type=int, default=default.keep_last,
+                           metavar="N", help="closed Remediations kept per runbook, newest "
+                           f"first (0: no limit by count; default {default.keep_last})")
+    retention.add_argument("--remediation-ttl", type=float, metavar="SECONDS",
+                           default=default.ttl.total_seconds() if default.ttl else 0,
+                           help="closed Remediations older than this are due (0: no limit by "
+                                "age; default 7 days)")
+    retention.add_argument("--remediation-max-age", type=float, metavar="SECONDS",
+                           default=default.max_age.total_seconds(),
+                           help="a due Remediation whose outcome was never recorded is deleted "
+                                "once this old (at least a day; default 30 days)")
+    retention.add_argument("--retention-interval", type=float, metavar="SECONDS",
+                           default=default.interval,
+                           help=f"seconds between two clean-ups (default {default.interval:g})")
     elect = operate.add_argument_group(
         "leader election", "replicas compete for a coordination.k8s.io Lease; only its holder "
         "acts (default: this process acts alone)")

@@ -29,6 +29,10 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     status = done["status"]
     assert status["action"]["kind"] == "rollback"
     assert [e["outcome"] for e in status["executions"]] == ["executed"]
+    # Labelled with the hour of its action, which the namespace's rate limit selects by.
+    acted = dt.datetime.fromisoformat(status["executions"][0]["completedAt"])
+    assert done["metadata"]["labels"]["kubeheal.io/acted-hour"] in {
+        (acted - dt.timedelta(hours=h)).strftime("%Y%m%d%H") for h in (0, 1)}
     assert status["verification"]["result"] == "succeeded"
     assert "SLO" in status["verification"]["message"]
     steps = [step for _, step, _ in timeline(done)]

@@ -395,6 +395,39 @@ class WarmupState(ApiModel):
     total_streams: int = Field(default=0, ge=0, description="Streams the runbook has.")
 
 
+WORKLOAD_SAMPLE_SIZE = 50
+"""Workloads a Runbook's status names at most: those in alarm or with an open incident
+first. The counts cover every workload; the status stays small whatever the selector picks."""
+
+
+class WorkloadSummary(ApiModel):
+    """One workload of the sample in a Runbook's status."""
+
+    name: str = Field(description="The Deployment's name.", max_length=253)
+    in_alarm: bool = Field(default=False, description="Its signals are in alarm now.")
+    score: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Its fused anomaly probability at the last evaluation (none: not scored).")
+    remediation: str | None = Field(
+        default=None, max_length=253,
+        description="The open Remediation of this runbook for the workload, if any.")
+
+
+class WorkloadsState(ApiModel):
+    """How many workloads the runbook watches and which are in trouble: counts of all of
+    them, and a bounded sample by name."""
+
+    watched: int = Field(default=0, ge=0, description="Deployments the selector picks.")
+    in_alarm: int = Field(default=0, ge=0, description="Of those, workloads in alarm now.")
+    sample: list[WorkloadSummary] = Field(
+        default_factory=list,
+        max_length=WORKLOAD_SAMPLE_SIZE,
+        description=(
+            f"At most {WORKLOAD_SAMPLE_SIZE} of the watched workloads: those with an open "
+            "remediation first, then those in alarm, then the highest scores, then by name."),
+    )
+
+
 class RunbookStatus(ApiModel):
     """What the operator last saw and did for the runbook."""
 
@@ -408,9 +441,9 @@ class RunbookStatus(ApiModel):
     last_evaluation_time: dt.datetime | None = Field(
         default=None, description="When the runbook was last evaluated."
     )
-    watched_workloads: list[str] = Field(
-        default_factory=list, max_length=1000, description="Deployments the selector picks."
-    )
+    workloads: WorkloadsState = Field(
+        default_factory=WorkloadsState,
+        description="Counts of the watched workloads and a bounded sample of them.")
     warmup: WarmupState = Field(default_factory=WarmupState, description="Warm-up of streams.")
     open_remediations: int = Field(default=0, ge=0, description="Remediations still open.")
 

@@ -36,6 +36,7 @@ from kubeheal.controller.claims import (
     unclaimed_message,
 )
 from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
+from kubeheal.controller.runbook_status import evaluated_status
 from kubeheal.controller.runbooks import (
     REASONS,
     Evaluation,
@@ -45,7 +46,7 @@ from kubeheal.controller.runbooks import (
 )
 from kubeheal.controller.runtime import OperatorConfig, Runtime
 from kubeheal.controller.slos import bad_query, evaluate_slo
-from kubeheal.controller.store import RUNBOOK_LABEL, Json, now, rfc3339
+from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, now, rfc3339
 from kubeheal.controller.store import set_condition_json as with_condition
 from kubeheal.observe.kubernetes import (
     KubernetesError,
@@ -197,20 +198,17 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
                                    evaluation.message, generation)
     mine = await runtime.store.list("remediations", meta["namespace"],
                                     {RUNBOOK_LABEL: meta["name"]})
+    still_open = [r for r in mine
+                  if not Phase((r.get("status") or {}).get("phase", "Detected")).terminal]
     patch: Json = {
         "observedGeneration": generation,
         "conditions": conditions,
-        "openRemediations": sum(
-            1 for r in mine
-            if not Phase((r.get("status") or {}).get("phase", "Detected")).terminal),
+        "openRemediations": len(still_open),
     }
     if valid:
-        patch |= {
-            "lastEvaluationTime": rfc3339(now()),
-            "watchedWorkloads": list(evaluation.workloads),
-            "warmup": {"readyStreams": evaluation.ready_streams,
-                       "totalStreams": evaluation.total_streams},
-        }
+        patch |= {"lastEvaluationTime": rfc3339(now())} | evaluated_status(evaluation, {
+            r["metadata"].get("labels", {}).get(TARGET_LABEL, ""): r["metadata"]["name"]
+            for r in still_open})
     try:
         await runtime.store.patch_status("runbooks", meta["namespace"], meta["name"], patch)
     except KubernetesError as e:

@@ -37,6 +37,10 @@ class OperatorMetrics:
         self.remediations_closed = Counter(
             "kubeheal_remediations_closed_total", "Remediations by terminal phase.",
             ["namespace", "runbook", "phase"], registry=r)
+        self.remediations_deleted = Counter(
+            "kubeheal_remediations_deleted_total",
+            "Closed Remediations deleted by the retention policy.",
+            ["namespace", "runbook"], registry=r)
         self.approvals_pending = Gauge(
             "kubeheal_approvals_pending", "Remediations awaiting a human's approval.",
             ["namespace"], registry=r)

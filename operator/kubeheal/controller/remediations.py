@@ -35,6 +35,7 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.history import ACTED_HOUR_LABEL, acted_hour, read_history
 from kubeheal.controller.lifecycle import (
     AskPolicy,
     CallAction,
@@ -58,7 +59,7 @@ from kubeheal.controller.lifecycle import (
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
 from kubeheal.controller.slos import current_sli
-from kubeheal.controller.store import TARGET_LABEL, Json, ObjectStore, now, set_condition
+from kubeheal.controller.store import Json, ObjectStore, now, set_condition
 from kubeheal.decide import RemediationHistory
 from kubeheal.notify.delivery import Notifier
 from kubeheal.notify.messages import notification_of
@@ -179,29 +180,8 @@ class RemediationDriver:
         return TargetState(deployment, tuple(replica_sets), dict(hpa) if hpa else None, found)
 
     async def _history(self, rem: Remediation, moment: dt.datetime) -> RemediationHistory:
-        namespace, target = rem.spec.target.namespace, rem.spec.target.name
-        everything = await self.store.list("remediations", namespace)
-        hour_ago, day_ago = moment - dt.timedelta(hours=1), moment - dt.timedelta(days=1)
-        executed: list[tuple[str, dt.datetime]] = []
-        failed = 0
-        for item in everything:
-            status = item.get("status") or {}
-            owner = item["metadata"].get("labels", {}).get(TARGET_LABEL, "")
-            for record in status.get("executions", []):
-                at = parse_time(record.get("completedAt"))
-                if record.get("outcome") == "executed" and at is not None:
-                    executed.append((owner, at))
-            closed = parse_time(status.get("completedAt"))
-            if owner == target and status.get("phase") == Phase.ESCALATED.value and closed \
-                    and closed > day_ago:
-                failed += 1
-        mine = [at for owner, at in executed if owner == target]
-        return RemediationHistory(
-            actions_last_hour=sum(1 for at in mine if at > hour_ago),
-            namespace_actions_last_hour=sum(1 for _, at in executed if at > hour_ago),
-            failed_last_day=failed,
-            last_action_at=max(mine, default=None),
-        )
+        return await read_history(self.store, rem.spec.target.namespace, rem.spec.target.name,
+                                  moment)
 
     async def health(self, runbook: Runbook, namespace: str, target: str,
                      triggered: set[str]) -> Health:
@@ -326,6 +306,7 @@ class RemediationDriver:
                     decision = await self.gate.decide(policy_input)
                     return then, dataclasses.replace(obs, now=now(), policy=decision)
                 case CallAction(intent=intent, fresh=fresh):
+                    await self._mark_acted(body)
                     if fresh:
                         await _pause_after_intent()
                     called: ActionResult | ActionError
@@ -378,6 +359,21 @@ class RemediationDriver:
         written = await self.store.patch_status(
             "remediations", meta["namespace"], meta["name"], document,
             resource_version=meta.get("resourceVersion"))
+        meta["resourceVersion"] = written["metadata"]["resourceVersion"]
+
+    async def _mark_acted(self, body: Json) -> None:
+        """Label the remediation with the hour of its action before the action is called, so
+        that the namespace's rate limit finds it by a label selector (an action that then
+        fails is counted all the same: the guardrails err on the side of acting less)."""
+        meta = body["metadata"]
+        hour = acted_hour(now())
+        if (meta.get("labels") or {}).get(ACTED_HOUR_LABEL) == hour:
+            return
+        written = await self.store.patch(
+            "remediations", meta["namespace"], meta["name"],
+            {"metadata": {"labels": {ACTED_HOUR_LABEL: hour},
+                          "resourceVersion": meta.get("resourceVersion")}})
+        meta["labels"] = written["metadata"].get("labels", {})
         meta["resourceVersion"] = written["metadata"]["resourceVersion"]
 
     async def _runbook_body(self, namespace: str, name: str) -> Json | None:

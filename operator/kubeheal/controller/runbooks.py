@@ -94,6 +94,7 @@ class Evaluation:
     ready_streams: int = 0
     total_streams: int = 0
     incidents: tuple[IncidentScore, ...] = ()
+    in_alarm: tuple[str, ...] = ()
     opened: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
     spec_field: str | None = None
@@ -243,6 +244,7 @@ class RunbookEvaluator:
                     f"{len(alarms)} in alarm",
             workloads=tuple(sorted(workloads)), ready_streams=ready,
             total_streams=len(self.streams), incidents=tuple(incidents),
+            in_alarm=tuple(workload for workload, _ in alarms),
             opened=tuple(opened), held_back=tuple(held))
 
     def _skipped(self, kind: str, message: str, workloads: Mapping[str, Any],

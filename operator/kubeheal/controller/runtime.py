@@ -1,8 +1,10 @@
 """What the handlers share: clients, the policy gate, metrics, the notifier, and each runbook's
 detectors.
 
-Built once at start-up from :class:`OperatorConfig`. Loading the policies into OPA is retried
-in the background until it works; until then every decision fails closed.
+Built once at start-up from :class:`OperatorConfig`, by the one replica that acts (the Lease's
+holder, with leader election). Loading the policies into OPA is retried in the background
+until it works; until then every decision fails closed. The retention of closed Remediations
+(:mod:`~kubeheal.controller.retention`) runs in the background too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prometheus_client import start_http_server
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.remediations import EventSink, RemediationDriver
+from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
@@ -49,6 +52,7 @@ class OperatorConfig:
     remediation_poll_seconds: float = 2.0
     notify_webhook: str | None = None
     notify_slack: str | None = None
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -85,6 +89,7 @@ class Runtime:
     notifier: Notifier
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
     _loader: asyncio.Task[None] | None = None
+    _retention: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, config: OperatorConfig,
@@ -105,6 +110,9 @@ class Runtime:
             prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
             gate=gate, metrics=metrics, notifier=notifier)
         runtime._loader = asyncio.create_task(runtime._load_policies())
+        if config.retention.enabled:
+            runtime._retention = asyncio.create_task(retain_forever(
+                runtime.store, config.namespaces, config.retention, metrics))
         return runtime
 
     async def _load_policies(self) -> None:
@@ -133,8 +141,9 @@ class Runtime:
                                  self.notifier)
 
     async def close(self) -> None:
-        if self._loader is not None:
-            self._loader.cancel()
+        for task in (self._loader, self._retention):
+            if task is not None:
+                task.cancel()
         await self.notifier.close()
         await self.prometheus.close()
         await self.gate.close()

@@ -7,6 +7,7 @@ for that (an intent must be on record *before* the action runs), so it writes th
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -85,12 +86,50 @@ class ObjectStore:
                           plural, name, timeout=self.timeout)
 
     async def list(self, plural: str, namespace: str, labels: Mapping[str, str] | None = None,
-                   ) -> list[Json]:
-        selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+                   selector: str = "") -> list[Json]:
+        """The objects whose labels equal ``labels`` and match ``selector`` (a label
+        selector's text, such as ``kubeheal.io/acted-hour in (2026120205,2026120206)``)."""
+        selector = ",".join([*(f"{k}={v}" for k, v in (labels or {}).items()),
+                             *([selector] if selector else [])])
         result = await call(self.objects.list_namespaced_custom_object, GROUP, VERSION,
                             namespace, plural, label_selector=selector, timeout=self.timeout)
         items: list[Json] = result.get("items", [])
         return items
+
+    async def list_all(self, plural: str, namespace: str | None, page: int = 500,
+                       ) -> builtins.list[Json]:
+        """Every object of a namespace (None: of every namespace), read in pages."""
+        items: builtins.list[Json] = []
+        token: str | None = None
+        while True:
+            options = {"limit": page, **({"_continue": token} if token else {})}
+            if namespace is None:
+                result = await call(self.objects.list_cluster_custom_object, GROUP, VERSION,
+                                    plural, timeout=self.timeout, **options)
+            else:
+                result = await call(self.objects.list_namespaced_custom_object, GROUP, VERSION,
+                                    namespace, plural, timeout=self.timeout, **options)
+            items += result.get("items", [])
+            token = (result.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    async def delete(self, plural: str, namespace: str, name: str, uid: str,
+                     resource_version: str) -> None:
+        """Delete the object only if it is still the one read (its uid), as it was read (its
+        resourceVersion); else a ``conflict`` KubernetesError."""
+        self._may_write()
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(
+            uid=uid, resource_version=resource_version))
+        await call(self.objects.delete_namespaced_custom_object, GROUP, VERSION, namespace,
+                   plural, name, body=options, timeout=self.timeout)
+
+    async def patch(self, plural: str, namespace: str, name: str, patch: Json) -> Json:
+        """Merge ``patch`` into the object (not its status); a ``metadata.resourceVersion`` in
+        it makes the write conditional (else a ``conflict`` KubernetesError)."""
+        self._may_write()
+        return await call(self.objects.patch_namespaced_custom_object, GROUP, VERSION,
+                          namespace, plural, name, patch, timeout=self.timeout)
 
     async def create(self, plural: str, namespace: str, body: Json) -> Json:
         self._may_write()

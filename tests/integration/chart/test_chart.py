@@ -296,6 +296,7 @@ CAN = [
     ("patch", "horizontalpodautoscalers.autoscaling"),
     ("create", "events"), ("list", "events"), ("watch", "runbooks.kubeheal.io"),
     ("create", "remediations.kubeheal.io"), ("patch", "remediations.kubeheal.io"),
+    ("delete", "remediations.kubeheal.io"),
     ("patch", "remediations.kubeheal.io", "--subresource=status"),
     ("patch", "runbooks.kubeheal.io", "--subresource=status"),
     ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
@@ -304,7 +305,7 @@ CAN = [
 ]
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
-    ("update", "remediations.kubeheal.io"), ("delete", "remediations.kubeheal.io"),
+    ("update", "remediations.kubeheal.io"),
     ("delete", "deployments.apps"), ("delete", "pods"), ("create", "pods"),
     ("create", "pods", "--subresource=exec"),
     ("update", "deployments.apps", "--subresource=scale"), ("list", "configmaps"),

@@ -199,12 +199,13 @@ def test_carol_cannot_drive_a_remediation_by_its_status(crds: Cluster, operator:
     # Metadata stays writable: labels are not a way to make the operator act. Only the labels
     # that the guardrails count remediations by (rate limits, cooldowns) are kubeheal's.
     crds.kubectl("label", "remediation", name, "-n", shop, "seen-by=carol", user="carol")
-    for label in ("kubeheal.io/target=elsewhere", "kubeheal.io/runbook-"):
+    for label in ("kubeheal.io/target=elsewhere", "kubeheal.io/runbook-",
+                  "kubeheal.io/acted-hour=1999010100"):
         moved = crds.kubectl("label", "--overwrite", "remediation", name, "-n", shop, label,
                              user="carol", check=False)
         assert moved.returncode != 0, label
-        assert "metadata.labels: kubeheal.io/runbook and kubeheal.io/target are kept by " \
-            "kubeheal" in moved.stderr
+        assert "metadata.labels: kubeheal.io/runbook, kubeheal.io/target and " \
+            "kubeheal.io/acted-hour are kept by kubeheal" in moved.stderr
     status = get(crds, shop, name).get("status") or {}
     assert status.get("phase") != "Executing" and not status.get("action")
     assert replicas(crds, shop) == before
