@@ -248,7 +248,7 @@ class NoveltyModel:
         windows = np.lib.stride_tricks.sliding_window_view(self.values[: h - w], w)[1:]
         low = lags - valid
         gaps = windows[low:] - current
-        sums = np.sum(gaps * gaps, axis=1, dtype=np.float32)
+        sums = np.einsum("ij,ij->i", gaps, gaps)
         j = int(np.argmin(sums)) + low
         distance = math.sqrt(float(sums[j - low]) / w) / step_sigma
         expected = float(self.values[j + h - w - lags]) + self.offset
