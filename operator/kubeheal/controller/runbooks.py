@@ -12,7 +12,10 @@ stream warmed from Prometheus history leaves out the windows of the workload's i
 or closed: a fault is never learned as normal.
 
 No data, no action: a failed query (bad PromQL, Prometheus down, no series at all) skips the
-whole tick and says why; a workload missing from a query's answer is simply not scored.
+whole tick and says why; a workload missing from a query's answer is simply not scored. After
+Prometheus was unreachable or restarted, ticks are skipped too until the signals' range
+windows (``rate(...[1m])``) lie past the gap in its samples: a window over a gap extrapolates
+from too few samples, and rates read far too low for a few ticks.
 Signals with role ``load`` explain (saturation) but never open an incident on their own.
 """
 
@@ -67,7 +70,7 @@ from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
-from kubeheal.observe.prometheus import PrometheusClient, QueryError
+from kubeheal.observe.prometheus import PrometheusClient, QueryError, longest_range
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ REASONS = {
     "unavailable": "PrometheusUnavailable",
     "timeout": "PrometheusTimeout",
     "empty": "NoData",
+    "settling": "PrometheusSettling",
 }
 
 
@@ -150,6 +154,7 @@ class RunbookEvaluator:
     streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
+    outage: float | None = None  # the last evaluation that could not reach Prometheus
 
     @property
     def claims(self) -> IncidentClaims:
@@ -202,12 +207,18 @@ class RunbookEvaluator:
                     f"{signal.workload_label!r}); no action is taken on missing data", ""))
                 continue
             values[signal.name] = by_workload
+        moment = (at or now()).timestamp()
+        if any(kind in ("unavailable", "timeout") for kind, _, _ in failures):
+            self.outage = moment
         if failures:
             # Report what the user can fix first: a bad query before missing data.
             kind, message, field_ = min(failures, key=lambda f: list(REASONS).index(f[0]))
             if kind == "bad-query":
                 return self._skipped(kind, f"{field_}: {message}", workloads, field_)
             return self._skipped(kind, message, workloads)
+        settling = await self._settling(runbook, moment)
+        if settling:
+            return self._skipped("settling", settling, workloads)
         for signal in spec.signals:
             await self._warm_new_streams(runbook, signal, [w for w in workloads
                                                             if w in values[signal.name]],
@@ -264,6 +275,24 @@ class RunbookEvaluator:
         return Evaluation(ok=False, reason=reason, message=message,
                           workloads=tuple(sorted(workloads)), ready_streams=ready,
                           total_streams=len(self.streams), spec_field=field_)
+
+    async def _settling(self, runbook: Runbook, moment: float) -> str | None:
+        """Why the signals' values cannot be scored yet after an outage or a restart of
+        Prometheus (their range windows still reach into the gap in its samples), or None."""
+        reach = (max(longest_range(s.query) for s in runbook.spec.signals)
+                 + runbook.spec.interval_seconds)
+        try:
+            started = await self.prometheus.started_at()
+        except QueryError:  # the queries answered: the start time is a bonus
+            started = None
+        gaps = [t for t in (self.outage, started.timestamp() if started else None)
+                if t is not None]
+        if not gaps or moment - max(gaps) >= reach:
+            return None
+        since = dt.datetime.fromtimestamp(max(gaps), dt.UTC)
+        return (f"Prometheus was unreachable or restarted at {rfc3339(since)}: the signals' "
+                f"range windows still reach into the gap in its samples; scoring resumes at "
+                f"{rfc3339(since + dt.timedelta(seconds=reach))}")
 
     async def _slo_exists(self, name: str) -> bool:
         try:
