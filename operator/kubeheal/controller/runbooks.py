@@ -283,7 +283,7 @@ class RunbookEvaluator:
                  + runbook.spec.interval_seconds)
         try:
             started = await self.prometheus.started_at()
-        except QueryError:  # the queries answered: the start time is a bonus
+        except QueryError:  # the queries answered; a server that does not say is not waited for
             started = None
         gaps = [t for t in (self.outage, started.timestamp() if started else None)
                 if t is not None]

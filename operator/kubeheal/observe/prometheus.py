@@ -192,14 +192,9 @@ class PrometheusClient:
         return series
 
     async def started_at(self) -> datetime | None:
-        """When the server last started (its runtime information); None when it does not say
-        (a server or proxy without that endpoint)."""
-        try:
-            data = await self._request("/api/v1/status/runtimeinfo", {}, method="GET")
-        except QueryError as e:
-            if e.kind == "bad-query":  # 4xx: no such endpoint here
-                return None
-            raise
+        """When the server last started (its runtime information); None when the answer does
+        not say. A server or proxy without that endpoint raises a QueryError."""
+        data = await self._request("/api/v1/status/runtimeinfo", {}, method="GET")
         return parse_time(str(data.get("startTime", "")))
 
     async def _request(self, path: str, form: dict[str, str], method: str = "POST",
