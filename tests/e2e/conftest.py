@@ -31,6 +31,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "flap": ("profile",),
     "pair": ("front", "back"),
     "promdown": ("inventory",),
+    "promrestart": ("stock",),
     "claim": ("basket",),
     "fuzz": ("steady",),
     "chaos": ("chaos-rb", "chaos-sc"),

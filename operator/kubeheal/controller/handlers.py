@@ -42,6 +42,7 @@ from kubeheal.controller.runbooks import (
     Evaluation,
     evaluation_slot,
     parse_runbook,
+    retired_detector,
     until_next_slot,
 )
 from kubeheal.controller.runtime import OperatorConfig, Runtime
@@ -60,6 +61,8 @@ registry = kopf.OperatorRegistry()
 FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar("fence", default=None)
 EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
+RETIRED_CONDITION = "DetectorRetired"
+"""A Runbook's condition while it names a retired detector (True, with a Warning Event)."""
 
 
 def post_event(body: Json, type_: str, reason: str, message: str) -> None:
@@ -153,9 +156,12 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         except Exception as e:  # the operator never dies on one runbook
             log.exception("runbook %s/%s: evaluation failed", namespace, name)
             evaluation = Evaluation(False, "EvaluationError", f"{type(e).__name__}: {e}")
-        await _runbook_status(runtime, body, evaluation, valid=True)
+        retired = retired_detector(runbook)
+        await _runbook_status(runtime, body, evaluation, valid=True, retired=retired)
         _on_change(said, "state", body, "Normal" if evaluation.ok else "Warning",
                    evaluation.reason, evaluation.message)
+        if retired:
+            _on_change(said, "detector", body, "Warning", RETIRED_CONDITION, retired)
         for workload in evaluation.opened:
             post_event(body, "Normal", "IncidentOpened", f"incident opened for {workload}")
         for why in evaluation.held_back:
@@ -177,15 +183,13 @@ def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason:
         post_event(body, type_, reason, message)
 
 
-async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
-                          valid: bool) -> None:
-    meta = body["metadata"]
-    status = body.get("status") or {}
-    generation = meta.get("generation")
+def runbook_conditions(conditions: list[Json], evaluation: Evaluation, valid: bool,
+                       generation: int | None, retired: str | None = None) -> list[Json]:
+    """A Runbook's conditions after an evaluation: Ready, Degraded, and DetectorRetired while
+    its spec names a retired detector (``retired`` is the warning, see ``retired_detector``)."""
     # A runbook that cannot work as written (a spec field to fix) is not Ready; one whose
     # surroundings fail for now (Prometheus down, no data) is Ready and Degraded.
     ready = valid and evaluation.spec_field is None
-    conditions = list(status.get("conditions") or [])
     if not (valid and not evaluation.ok and ready and _judged(conditions, generation)):
         # (A passing failure says nothing new of the spec: this generation's verdict stays.)
         conditions = with_condition(
@@ -196,6 +200,21 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     if valid:
         conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
                                    evaluation.message, generation)
+        # A retired detector name still works (it runs its successor) and says so.
+        if retired:
+            conditions = with_condition(conditions, RETIRED_CONDITION, True, "RetiredName",
+                                        retired, generation)
+        else:
+            conditions = [c for c in conditions if c.get("type") != RETIRED_CONDITION]
+    return conditions
+
+
+async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
+                          valid: bool, retired: str | None = None) -> None:
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    conditions = runbook_conditions(list((body.get("status") or {}).get("conditions") or []),
+                                    evaluation, valid, generation, retired)
     mine = await runtime.store.list("remediations", meta["namespace"],
                                     {RUNBOOK_LABEL: meta["name"]})
     still_open = [r for r in mine

@@ -6,8 +6,16 @@ once from Prometheus (one query serves all workloads), scores and learns each po
 fuses the signals of each workload, and for a workload in alarm without an open incident
 diagnoses the probable cause and creates a ``Remediation``.
 
+While a workload has an open incident its streams score without learning (the fault is judged
+against the baseline of before it, also by verification, which reads these streams), and a
+stream warmed from Prometheus history leaves out the windows of the workload's incidents, open
+or closed: a fault is never learned as normal.
+
 No data, no action: a failed query (bad PromQL, Prometheus down, no series at all) skips the
-whole tick and says why; a workload missing from a query's answer is simply not scored.
+whole tick and says why; a workload missing from a query's answer is simply not scored. After
+Prometheus was unreachable or restarted, ticks are skipped too until the signals' range
+windows (``rate(...[1m])``) lie past the gap in its samples: a window over a gap extrapolates
+from too few samples, and rates read far too low for a few ticks.
 Signals with role ``load`` explain (saturation) but never open an incident on their own.
 """
 
@@ -62,7 +70,7 @@ from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
-from kubeheal.observe.prometheus import PrometheusClient, QueryError
+from kubeheal.observe.prometheus import PrometheusClient, QueryError, longest_range
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +79,7 @@ REASONS = {
     "unavailable": "PrometheusUnavailable",
     "timeout": "PrometheusTimeout",
     "empty": "NoData",
+    "settling": "PrometheusSettling",
 }
 
 
@@ -146,6 +155,7 @@ class RunbookEvaluator:
     streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
+    outage: float | None = None  # the last evaluation that could not reach Prometheus
 
     @property
     def claims(self) -> IncidentClaims:
@@ -175,6 +185,7 @@ class RunbookEvaluator:
         deployments = await self.reader.list_deployments(self.namespace,
                                                          spec.selector.as_query())
         workloads = {d["metadata"]["name"]: d for d in deployments}
+        incidents = incident_windows(await self.store.list("remediations", self.namespace))
         values: dict[str, dict[str, tuple[float, float]]] = {}
         failures: list[tuple[str, str, str]] = []
         for index, signal in enumerate(spec.signals):
@@ -197,17 +208,24 @@ class RunbookEvaluator:
                     f"{signal.workload_label!r}); no action is taken on missing data", ""))
                 continue
             values[signal.name] = by_workload
+        moment = (at or now()).timestamp()
+        if any(kind in ("unavailable", "timeout") for kind, _, _ in failures):
+            self.outage = moment
         if failures:
             # Report what the user can fix first: a bad query before missing data.
             kind, message, field_ = min(failures, key=lambda f: list(REASONS).index(f[0]))
             if kind == "bad-query":
                 return self._skipped(kind, f"{field_}: {message}", workloads, field_)
             return self._skipped(kind, message, workloads)
+        settling = await self._settling(runbook, moment)
+        if settling:
+            return self._skipped("settling", settling, workloads)
         for signal in spec.signals:
             await self._warm_new_streams(runbook, signal, [w for w in workloads
-                                                            if w in values[signal.name]], at)
+                                                            if w in values[signal.name]],
+                                         incidents, at)
 
-        incidents: list[IncidentScore] = []
+        scores: list[IncidentScore] = []
         alarms: list[tuple[str, IncidentScore]] = []
         for workload in sorted(workloads):
             scored: dict[str, DebouncedScore] = {}
@@ -216,13 +234,14 @@ class RunbookEvaluator:
                 stream = self.streams.get((workload, signal.name))
                 if point is None or stream is None:
                     continue
-                stream.last = observe(stream.detector, stream.debouncer, signal, *point)
+                stream.last = observe(stream.detector, stream.debouncer, signal, *point,
+                                      learn=not is_open(incidents.get(workload, ())))
                 scored[signal.name] = stream.last
             if not scored:
                 continue
             incident, alarm = workload_alarm(f"{self.namespace}/{workload}", scored,
                                              {s.name: s.role for s in spec.signals})
-            incidents.append(incident)
+            scores.append(incident)
             if alarm:
                 alarms.append((workload, incident))
 
@@ -235,15 +254,18 @@ class RunbookEvaluator:
             else:
                 held.append(why_not)
         ready = sum(1 for s in self.streams.values() if s.detector.ready)
+        holding = sorted(w for w in workloads if is_open(incidents.get(w, ())))
         self.metrics.streams.labels(self.namespace, self.name, "ready").set(ready)
         self.metrics.streams.labels(self.namespace, self.name, "warming").set(
             len(self.streams) - ready)
         return Evaluation(
             ok=True, reason="Evaluated",
             message=f"{len(workloads)} workloads, {ready}/{len(self.streams)} streams warm, "
-                    f"{len(alarms)} in alarm",
+                    f"{len(alarms)} in alarm"
+                    + (f", learning held for {', '.join(holding)} (open incident)"
+                       if holding else ""),
             workloads=tuple(sorted(workloads)), ready_streams=ready,
-            total_streams=len(self.streams), incidents=tuple(incidents),
+            total_streams=len(self.streams), incidents=tuple(scores),
             in_alarm=tuple(workload for workload, _ in alarms),
             opened=tuple(opened), held_back=tuple(held))
 
@@ -256,6 +278,24 @@ class RunbookEvaluator:
                           workloads=tuple(sorted(workloads)), ready_streams=ready,
                           total_streams=len(self.streams), spec_field=field_)
 
+    async def _settling(self, runbook: Runbook, moment: float) -> str | None:
+        """Why the signals' values cannot be scored yet after an outage or a restart of
+        Prometheus (their range windows still reach into the gap in its samples), or None."""
+        reach = (max(longest_range(s.query) for s in runbook.spec.signals)
+                 + runbook.spec.interval_seconds)
+        try:
+            started = await self.prometheus.started_at()
+        except QueryError:  # the queries answered; a server that does not say is not waited for
+            started = None
+        gaps = [t for t in (self.outage, started.timestamp() if started else None)
+                if t is not None]
+        if not gaps or moment - max(gaps) >= reach:
+            return None
+        since = dt.datetime.fromtimestamp(max(gaps), dt.UTC)
+        return (f"Prometheus was unreachable or restarted at {rfc3339(since)}: the signals' "
+                f"range windows still reach into the gap in its samples; scoring resumes at "
+                f"{rfc3339(since + dt.timedelta(seconds=reach))}")
+
     async def _slo_exists(self, name: str) -> bool:
         try:
             await self.store.get("servicelevelobjectives", self.namespace, name)
@@ -266,9 +306,11 @@ class RunbookEvaluator:
         return True
 
     async def _warm_new_streams(self, runbook: Runbook, signal: Signal,
-                                workloads: Sequence[str], at: dt.datetime | None = None,
-                                ) -> None:
-        """Create the streams of new workloads and warm them from Prometheus history."""
+                                workloads: Sequence[str],
+                                incidents: Mapping[str, Sequence[tuple[float, float]]],
+                                at: dt.datetime | None = None) -> None:
+        """Create the streams of new workloads and warm them from Prometheus history, less
+        the windows of the workloads' incidents."""
         new = [w for w in workloads if (w, signal.name) not in self.streams]
         if not new:
             return
@@ -288,7 +330,7 @@ class RunbookEvaluator:
                             signal.name, e)
         for workload in new:
             detector, debouncer = new_detector(detection)
-            detector.warm_up(history.get(workload, ()))
+            detector.warm_up(outside(history.get(workload, ()), incidents.get(workload, ())))
             self.streams[(workload, signal.name)] = Stream(detector, debouncer)
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
@@ -476,6 +518,49 @@ def _finite(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+def incident_windows(remediations: Sequence[Json]) -> dict[str, list[tuple[float, float]]]:
+    """The incidents of each workload, as windows of time (seconds since the epoch): from
+    the onset (the trigger's start, else its detection) to the close, open-ended while open.
+
+    >>> opened = {"metadata": {"labels": {TARGET_LABEL: "web"},
+    ...                        "creationTimestamp": "2026-01-01T00:01:00+00:00"},
+    ...           "spec": {"trigger": {"startedAt": "2026-01-01T00:00:00Z"}},
+    ...           "status": {"phase": "Verifying"}}
+    >>> closed = {"metadata": {"labels": {TARGET_LABEL: "web"},
+    ...                        "creationTimestamp": "2025-12-31T00:00:00+00:00"},
+    ...           "status": {"phase": "Succeeded", "completedAt": "2025-12-31T00:10:00+00:00"}}
+    >>> incident_windows([opened, closed, {"metadata": {}}])["web"]
+    [(1767225600.0, inf), (1767139200.0, 1767139800.0)]
+    """
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for body in remediations:
+        workload = (body["metadata"].get("labels") or {}).get(TARGET_LABEL)
+        if not workload:
+            continue
+        trigger = (body.get("spec") or {}).get("trigger") or {}
+        stamp = (trigger.get("startedAt") or trigger.get("detectedAt")
+                 or body["metadata"]["creationTimestamp"])
+        start = dt.datetime.fromisoformat(stamp).timestamp()
+        end = _closed_at(body).timestamp() if _terminal(body) else math.inf
+        windows.setdefault(workload, []).append((start, end))
+    return windows
+
+
+def is_open(windows: Sequence[tuple[float, float]]) -> bool:
+    """Whether one of a workload's incident windows is still open."""
+    return any(end == math.inf for _, end in windows)
+
+
+def outside(points: Sequence[tuple[float, float]],
+            windows: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (timestamp, value) points that fall in none of the windows.
+
+    >>> outside([(1.0, 5.0), (2.0, 9.0), (3.0, 9.0), (4.0, 5.0)], [(2.0, 3.0)])
+    [(1.0, 5.0), (4.0, 5.0)]
+    """
+    return [(t, v) for t, v in points if not any(start <= t <= end for start, end in windows)]
+
+
 def _terminal(body: Json) -> bool:
     phase = (body.get("status") or {}).get("phase", Phase.DETECTED.value)
     return Phase(phase).terminal
@@ -485,6 +570,30 @@ def _closed_at(body: Json) -> dt.datetime:
     status = body.get("status") or {}
     stamp = status.get("completedAt") or body["metadata"]["creationTimestamp"]
     return dt.datetime.fromisoformat(stamp)
+
+
+def retired_detector(runbook: Runbook) -> str | None:
+    """A warning when the Runbook names a retired detector, naming the field and the detector
+    that runs instead; None when its detector is current.
+
+    >>> from kubeheal.api.runbook import DetectionSettings
+    >>> book = Runbook.model_validate({"metadata": {"name": "web"}, "spec": {
+    ...     "selector": {"matchLabels": {"app": "web"}},
+    ...     "signals": [{"name": "e", "query": "q"}], "actions": [{"name": "r", "kind": "restart"}],
+    ...     "detection": {"detector": "robust"}}})
+    >>> print(retired_detector(book))  # doctest: +NORMALIZE_WHITESPACE
+    spec.detection.detector: 'robust' is retired; the 'novelty' detector runs instead
+    (set it to 'novelty' to clear this warning)
+    >>> book.spec.detection = DetectionSettings(detector="hst")
+    >>> print(retired_detector(book))
+    None
+    """
+    configured = runbook.spec.detection.detector
+    serving = resolve(configured)
+    if serving == configured:
+        return None
+    return (f"spec.detection.detector: {configured!r} is retired; the {serving!r} detector runs "
+            f"instead (set it to {serving!r} to clear this warning)")
 
 
 def parse_runbook(body: Mapping[str, Any]) -> tuple[Runbook | None, str]:

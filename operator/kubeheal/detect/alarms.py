@@ -100,10 +100,16 @@ def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
 
 
 def observe(
-    detector: StreamDetector, debouncer: KOfN, signal: Signal, timestamp: float, value: float
+    detector: StreamDetector,
+    debouncer: KOfN,
+    signal: Signal,
+    timestamp: float,
+    value: float,
+    learn: bool = True,
 ) -> DebouncedScore:
-    """Score one point of ``signal``, apply the runbook's direction, debounce it."""
-    return debouncer.update(directional(detector.update(timestamp, value), signal))
+    """Score one point of ``signal`` (learning it unless ``learn`` is false), apply the
+    runbook's direction, debounce it."""
+    return debouncer.update(directional(detector.update(timestamp, value, learn), signal))
 
 
 def workload_alarm(

@@ -31,6 +31,18 @@ every point within ``refractory`` points after one whose ``z`` reached ``onset_z
 window and counts every later one as a false positive); debouncing and alarms use the
 probability itself.
 
+Learning can be held (``update(value, learn=False)``), while an incident is open on the
+stream's workload: the point is scored against what the model knew before the hold, and
+nothing it learned moves (history of values and window sums, level, scales, the long-run mean
+and variance of the likelihood layer, the counts). Only what describes the present goes on:
+the last ``window`` values (those before the hold followed by the held ones) are the window
+that is compared with the candidate windows of the last learned point, and the recent mean of
+the novelty and the onset's refractory count advance. A lasting fault thus stays as far from
+normal as it was when it started, and recovery shows as a return to the old normal. When
+learning resumes, the last ``window`` held values join the history (not the likelihood layer)
+before the new point, so that its window is made of the stream's last values, and the recent
+mean of the novelty restarts from its long-run mean (the closed incident is not carried over).
+
 The arithmetic of the window distances is float32 (it is the bulk of the state), with the
 values stored relative to a per-stream offset that is refreshed, with exact sums, every
 ``refresh`` points; everything else is float64. :class:`NoveltyModel` is the per-stream
@@ -170,6 +182,8 @@ class NoveltyModel:
         """Points learned before the model scores (the detector may set another)."""
         self.z_value = 0.0
         """Robust z of the last value against the level (for explanations)."""
+        self.held: list[float] = []
+        """The last values scored while learning was held (at most ``window``)."""
 
     def _scales(self) -> tuple[float, float]:
         c = self.config
@@ -209,18 +223,52 @@ class NoveltyModel:
             return z, short, winsorized, 0.0
         return z, short, mean + increment, (1.0 - rate) * (var + diff * increment)
 
-    def update(self, value: float) -> tuple[float, float, float, float, bool]:
-        """Score ``value``, then learn it."""
+    def _onset(self, probability: float, z: float, ready: bool) -> float:
+        """The onset score of a point, counting down the refractory points."""
+        if self.quiet > 0:
+            self.quiet -= 1
+            return 0.0
+        if ready and z >= self.config.onset_z:
+            self.quiet = self.config.refractory
+        return probability
+
+    def _score_held(self, value: float) -> tuple[float, float, float, float, bool]:
+        """Score ``value`` against the model as it was when learning was held."""
+        c = self.config
+        w, h, lags = c.window, c.history, c.lags
+        self.held = [*self.held, value][-w:]
+        value_sigma, step_sigma = self._scales()
+        self.z_value = abs(value - self.level) / value_sigma
+        valid = min(max(self.n - 2 * w + 1, 0), lags)  # the last learned point's candidates
+        if valid == 0:
+            return value, 0.0, 0.0, self._onset(0.0, 0.0, False), False
+        held = np.clip(np.asarray(self.held) - self.offset, -VALUE_RANGE, VALUE_RANGE)
+        current = np.concatenate([self.values[h - w + len(held) :], held.astype(np.float32)])
+        # Candidate i ends w + lags - 1 - i points before the last learned value.
+        windows = np.lib.stride_tricks.sliding_window_view(self.values[: h - w], w)[1:]
+        low = lags - valid
+        gaps = windows[low:] - current
+        sums = np.einsum("ij,ij->i", gaps, gaps)
+        j = int(np.argmin(sums)) + low
+        distance = math.sqrt(float(sums[j - low]) / w) / step_sigma
+        expected = float(self.values[j + h - w - lags]) + self.offset
+        raw = float(np.log1p(min(distance, c.raw_cap)))
+        std = max(math.sqrt(max(self.var, 0.0)), c.min_std)
+        # Bounded like what is learned (``winsor``): the alarm holds while the fault lasts,
+        # and a recovery shows within a few points instead of waiting for an extreme to fade.
+        self.short = min(self.short + c.short_fading * (raw - self.short),
+                         self.mean + c.winsor * std)
+        z = (self.short - self.mean) / std
+        ready = self.n >= self.warmup
+        probability = float(z_probability(z)) if ready else 0.0
+        return expected, z, probability, self._onset(probability, z, ready), ready
+
+    def _push(self, value: float) -> int:
+        """Append ``value``, the ``n``-th, to the history and update the window sums; returns
+        how many candidate windows are valid."""
         c = self.config
         w, h, lags = c.window, c.history, c.lags
         n = self.n
-        if n == 0:
-            self.level = self.last = self.offset = value
-        value_sigma, step_sigma = self._scales()
-        residual = value - self.level
-        step = value - self.last
-        self.z_value = abs(residual) / value_sigma
-
         x = np.float32(min(max(value - self.offset, -VALUE_RANGE), VALUE_RANGE))
         values = self.values
         values[:-1] = values[1:]
@@ -243,6 +291,33 @@ class NoveltyModel:
             self.sums[lags - valid] = total
         if (n + 1) % c.refresh == 0:
             self._recentre(value)
+        return valid
+
+    def update(self, value: float, learn: bool = True) -> tuple[float, float, float, float, bool]:
+        """Score ``value``, then learn it (unless ``learn`` is false: see the module)."""
+        if not learn:
+            return self._score_held(value)
+        if self.held:
+            # Learning resumes (the incident closed): the last held values join the history
+            # first, so that the current window is the stream's last values, not a jump over
+            # the held ones; and the incident's novelty is not carried over.
+            for held in self.held if self.n > 0 else ():
+                self._push(held)
+                self.n += 1
+                self.last = held
+            self.held = []
+            self.short = self.mean
+        c = self.config
+        w, h, lags = c.window, c.history, c.lags
+        n = self.n
+        if n == 0:
+            self.level = self.last = self.offset = value
+        value_sigma, step_sigma = self._scales()
+        residual = value - self.level
+        step = value - self.last
+        self.z_value = abs(residual) / value_sigma
+        valid = self._push(value)
+        values = self.values
         expected = value
         z = 0.0
         probability = 0.0
@@ -259,12 +334,7 @@ class NoveltyModel:
             if ready:
                 probability = float(z_probability(z))
             self.learned += 1
-        onset = probability
-        if self.quiet > 0:
-            onset = 0.0
-            self.quiet -= 1
-        elif ready and z >= c.onset_z:
-            self.quiet = c.refractory
+        onset = self._onset(probability, z, ready)
 
         # Learn the level and the scales.
         n1 = n + 1

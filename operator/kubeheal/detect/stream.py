@@ -3,7 +3,8 @@
 :class:`StreamDetector` is the unit the rest of kubeheal reasons about. For each point it
 
 1. asks the :class:`~kubeheal.detect.hygiene.InputGate` whether the point may be used;
-2. lets the model score the point, *then* learn it (river's order: score, then learn);
+2. lets the model score the point, *then* learn it (river's order: score, then learn), unless
+   learning is held (an incident is open: the point is scored against the model as it was);
 3. reports ``WARMING_UP`` instead of a score until ``warmup`` points were learned.
 
 The models are small adapters (:class:`PointModel`): the default
@@ -43,7 +44,7 @@ class PointModel(Protocol):
 
     warmup: int
 
-    def observe(self, timestamp: float, value: float) -> ModelOutput: ...
+    def observe(self, timestamp: float, value: float, learn: bool = True) -> ModelOutput: ...
 
 
 class RiverDetector(Protocol):
@@ -63,12 +64,13 @@ class RiverModel:
         self.model = model
         self.warmup = warmup
 
-    def observe(self, timestamp: float, value: float) -> ModelOutput:
+    def observe(self, timestamp: float, value: float, learn: bool = True) -> ModelOutput:
         x: dict[Hashable, Any] = {"timestamp": timestamp, "value": value}
         expected = float(self.model.expected_one(x))
         raw = float(self.model.score_one(x))
         probability = min(max(raw, 0.0), 1.0) if math.isfinite(raw) else 0.0
-        self.model.learn_one(x)
+        if learn:
+            self.model.learn_one(x)
         return ModelOutput(expected, raw, probability, probability)
 
 
@@ -86,8 +88,8 @@ class Novelty:
     def warmup(self, points: int) -> None:
         self.model.warmup = points
 
-    def observe(self, timestamp: float, value: float) -> ModelOutput:
-        expected, z, probability, onset, _ = self.model.update(value)
+    def observe(self, timestamp: float, value: float, learn: bool = True) -> ModelOutput:
+        expected, z, probability, onset, _ = self.model.update(value, learn)
         return ModelOutput(expected, z, probability, onset, self.model.z_value)
 
 
@@ -139,15 +141,20 @@ class StreamDetector:
         """True once ``warmup`` points were learned: scores are meaningful from then on."""
         return self.learned >= self.warmup
 
-    def update(self, timestamp: float, value: float) -> AnomalyScore:
-        """Score the point, then learn it."""
+    def update(self, timestamp: float, value: float, learn: bool = True) -> AnomalyScore:
+        """Score the point, then learn it; with ``learn`` false, score it only.
+
+        Learning is held while an incident is open on the stream's workload: the fault is
+        scored against the model of before the incident, and never becomes its normal.
+        """
         timestamp = float(timestamp)
         value = float(value)
         if not self.gate.admit(timestamp, value):
             return AnomalyScore(timestamp, value, value, 0.0, 0.0, PointStatus.SKIPPED)
         ready = self.ready
-        out = self.model.observe(timestamp, value)
-        self.learned += 1
+        out = self.model.observe(timestamp, value, learn)
+        if learn:
+            self.learned += 1
         if not ready:
             return AnomalyScore(
                 timestamp, value, out.expected, out.raw, 0.0, PointStatus.WARMING_UP,

@@ -18,6 +18,7 @@ Use::
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,7 +167,7 @@ class PrometheusClient:
         form = {"query": promql}
         if at is not None:
             form["time"] = _unix(at)
-        samples = parse_instant(await self._post("/api/v1/query", form))
+        samples = parse_instant(await self._request("/api/v1/query", form))
         if require_data and not samples:
             raise QueryError("empty", f"no series for {promql!r}")
         return samples
@@ -185,20 +186,28 @@ class PrometheusClient:
             raise ValueError(f"step_seconds must be a positive number, got {step_seconds}")
         form = {"query": promql, "start": _unix(start), "end": _unix(end),
                 "step": f"{step_seconds:g}"}
-        series = parse_range(await self._post("/api/v1/query_range", form))
+        series = parse_range(await self._request("/api/v1/query_range", form))
         if require_data and not any(s.points for s in series):
             raise QueryError("empty", f"no series for {promql!r} between {start} and {end}")
         return series
 
-    async def _post(self, path: str, form: dict[str, str]) -> Mapping[str, Any]:
+    async def started_at(self) -> datetime | None:
+        """When the server last started (its runtime information); None when the answer does
+        not say. A server or proxy without that endpoint raises a QueryError."""
+        data = await self._request("/api/v1/status/runtimeinfo", {}, method="GET")
+        return parse_time(str(data.get("startTime", "")))
+
+    async def _request(self, path: str, form: dict[str, str], method: str = "POST",
+                    ) -> Mapping[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
-        form = {**form, "timeout": f"{self.timeout:g}s"}
         url = self.base_url + path
+        if method == "POST":
+            form = {**form, "timeout": f"{self.timeout:g}s"}
         try:
-            async with self._session.post(url, data=form) as response:
+            async with self._session.request(method, url, data=form or None) as response:
                 status = response.status
                 try:
                     body: Any = await response.json(content_type=None)
@@ -209,6 +218,42 @@ class PrometheusClient:
         except aiohttp.ClientError as e:
             raise QueryError("unavailable", f"cannot reach Prometheus at {url}: {e}") from e
         return _payload(url, status, body)
+
+
+def parse_time(stamp: str) -> datetime | None:
+    """An RFC 3339 time as Prometheus writes it (nanoseconds), None if it is not one.
+
+    >>> parse_time("2026-12-02T05:58:01.123456789Z")
+    datetime.datetime(2026, 12, 2, 5, 58, 1, 123456, tzinfo=datetime.timezone.utc)
+    >>> parse_time("") is None
+    True
+    """
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", stamp)
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    fraction = (fraction or ".0")[:7]
+    return datetime.fromisoformat(whole + fraction + ("+00:00" if zone == "Z" else zone))
+
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+          "y": 31536000.0}
+
+
+def longest_range(promql: str) -> float:
+    """The longest range selector of a query (``[5m]``, ``[1m30s]``, subqueries' ranges), in
+    seconds; 0 for a query without one. How far back one evaluation reads samples.
+
+    >>> longest_range('sum(rate(x[20s])) / sum(rate(y[1m30s]))'), longest_range('max(m)')
+    (90.0, 0.0)
+    >>> longest_range('max_over_time(rate(x[1m])[10m:30s])')
+    600.0
+    """
+    longest = 0.0
+    for selector in re.findall(r"\[([0-9smhdwy]+)(?::[0-9smhdwy]*)?\]", promql):
+        longest = max(longest, sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(selector)))
+    return longest
 
 
 def _payload(url: str, status: int, body: Any) -> Mapping[str, Any]:

@@ -125,3 +125,20 @@ async def test_a_server_that_never_answers_is_a_timeout() -> None:
             with pytest.raises(QueryError) as error:
                 await client.query("up")
     assert error.value.kind == "timeout"
+
+
+async def test_the_start_time_tells_a_restart(prometheus: Prometheus,
+                                              prom: PrometheusClient) -> None:
+    """What the evaluator reads to know that range windows may span a gap in the samples."""
+    first = await prom.started_at()
+    assert first is not None and first <= datetime.now(UTC)
+    prometheus.restart()
+
+    async def restarted() -> datetime | None:
+        try:
+            started = await prom.started_at()
+        except QueryError:
+            return None
+        return started if started is not None and started > first else None
+
+    await eventually(restarted, "the new start time", timeout=60)
