@@ -11,8 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from localstack import Cluster, Opa
+
+# Property tests search the same examples on every run (a failure is a bug, never a bad draw)
+# and are never judged by how long an example takes on a shared, busy machine.
+settings.register_profile("kubeheal", deadline=None, derandomize=True)
+settings.load_profile("kubeheal")
 
 ROOT = Path(__file__).resolve().parent.parent
 
