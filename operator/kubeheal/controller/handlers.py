@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import datetime as dt
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from aiohttp import web
@@ -31,7 +30,6 @@ from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
 from kubeheal.controller.claims import (
     UNCLAIMED_REASON,
-    IncidentClaims,
     opened_by_kubeheal,
     unclaimed_message,
 )
@@ -56,17 +54,8 @@ from kubeheal.observe.prometheus import QueryError
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
-FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar("fence", default=None)
 EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
-
-
-def post_event(body: Json, type_: str, reason: str, message: str) -> None:
-    fence = FENCE.get()
-    if fence is not None:
-        fence()  # a replica that does not hold the lease posts nothing
-    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=type_, reason=reason,
-               message=message[:1024])
 
 
 @kopf.on.login(registry=registry)
@@ -81,7 +70,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.posting.level = logging.WARNING  # our own Events only, not kopf's chatter
+    # Events are the operator's own (ObjectStore.post_event, fenced), never kopf's: kopf's
+    # poster would send them from its queue whether or not this process still leads.
+    settings.posting.enabled = False
     settings.watching.server_timeout = 120
     memo.runtime = await Runtime.start(memo.config, fence=memo.fence)
 
@@ -133,7 +124,7 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         if runbook is None:
             await _runbook_status(runtime, body, Evaluation(False, "InvalidSpec", problem),
                                   valid=False)
-            _on_change(said, "state", body, "Warning", "InvalidSpec", problem)
+            await _on_change(runtime, said, "state", body, "Warning", "InvalidSpec", problem)
             await stopped.wait(INVALID_RETRY_SECONDS)
             continue
         if generation != evaluator.generation:
@@ -153,12 +144,15 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
             log.exception("runbook %s/%s: evaluation failed", namespace, name)
             evaluation = Evaluation(False, "EvaluationError", f"{type(e).__name__}: {e}")
         await _runbook_status(runtime, body, evaluation, valid=True)
-        _on_change(said, "state", body, "Normal" if evaluation.ok else "Warning",
-                   evaluation.reason, evaluation.message)
+        await _on_change(runtime, said, "state", body,
+                         "Normal" if evaluation.ok else "Warning", evaluation.reason,
+                         evaluation.message)
         for workload in evaluation.opened:
-            post_event(body, "Normal", "IncidentOpened", f"incident opened for {workload}")
+            await runtime.store.post_event(body, "Normal", "IncidentOpened",
+                                           f"incident opened for {workload}")
         for why in evaluation.held_back:
-            _on_change(said, f"held/{why.split(':')[0]}", body, "Normal", "IncidentHeldBack", why)
+            await _on_change(runtime, said, f"held/{why.split(':')[0]}", body, "Normal",
+                             "IncidentHeldBack", why)
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
@@ -168,12 +162,12 @@ def _judged(conditions: list[Json], generation: int | None) -> bool:
                for c in conditions)
 
 
-def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,
-               message: str) -> None:
+async def _on_change(runtime: Runtime, said: dict[str, str], topic: str, body: Json,
+                     type_: str, reason: str, message: str) -> None:
     """Post an Event when a topic's message changes, not on every evaluation."""
     if said.get(topic) != message:
         said[topic] = message
-        post_event(body, type_, reason, message)
+        await runtime.store.post_event(body, type_, reason, message)
 
 
 async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
@@ -227,12 +221,12 @@ async def drive_remediation(runtime: Runtime, namespace: str, name: str,
     Only a remediation that kubeheal opened is driven (its workload's claim names it): one
     made by hand is marked with a condition and left alone, whoever made it.
     """
-    driver = runtime.driver(post_event)
+    driver = runtime.driver()
     poll = runtime.config.remediation_poll_seconds
     while not stopped:
         try:
             body = await runtime.store.get("remediations", namespace, name)
-            if await opened_by_kubeheal(IncidentClaims(runtime.store.objects.api_client), body):
+            if await opened_by_kubeheal(runtime.claims, body):
                 break
             await _disown(runtime, body)
             return
@@ -273,7 +267,7 @@ async def _disown(runtime: Runtime, body: Json) -> None:
     if status.get("conditions") != conditions:
         await runtime.store.patch_status("remediations", meta["namespace"], meta["name"],
                                          {"conditions": conditions})
-        post_event(body, "Warning", UNCLAIMED_REASON, message)
+        await runtime.store.post_event(body, "Warning", UNCLAIMED_REASON, message)
     log.warning("remediation %s/%s: %s", meta["namespace"], meta["name"], message)
 
 
@@ -308,7 +302,7 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
         message = explain(e)
         patch = {"conditions": with_condition(conditions, "Ready", False, "InvalidSpec", message,
                                              generation)}
-        _on_change(said, "state", body, "Warning", "InvalidSpec", message)
+        await _on_change(runtime, said, "state", body, "Warning", "InvalidSpec", message)
         await runtime.store.patch_status("servicelevelobjectives", namespace, name, patch)
         return INVALID_RETRY_SECONDS
     try:
@@ -326,7 +320,7 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
                                             "the SLI is evaluated every interval", generation)
         conditions = with_condition(conditions, "Degraded", True, reason, message, generation)
         patch = {"observedGeneration": generation, "conditions": conditions}
-        _on_change(said, "state", body, "Warning", reason, message)
+        await _on_change(runtime, said, "state", body, "Warning", reason, message)
     else:
         said.pop("state", None)
         metrics = runtime.metrics
@@ -406,7 +400,6 @@ async def _lead(config: OperatorConfig, settings: ElectionConfig,
     health = await _serve_health(liveness_port, election) if liveness_port else None
     try:
         await _in_thread(election.acquire, "lease-acquire")
-        FENCE.set(election.check)  # the tasks created from here on inherit it
         keeper = threading.Thread(target=_keep_or_exit, args=(election,), name="lease-keeper",
                                   daemon=True)
         keeper.start()
