@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import kopf
 from aiohttp import web
 from pydantic import ValidationError
@@ -59,11 +60,37 @@ INVALID_RETRY_SECONDS = 10.0
 
 
 @kopf.on.login(registry=registry)
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The in-cluster ServiceAccount, else $KUBECONFIG (read now, not at import time)."""
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+    """The in-cluster ServiceAccount, else $KUBECONFIG (read now, not at import time).
+
+    With a fence (one replica of several), kopf's own writes (its finalizers, progress
+    annotations) go through a session that passes the fence right before each request
+    but a read starts: a replica that no longer holds the lease writes nothing through kopf.
+    """
     info: kopf.ConnectionInfo | None = (kopf.login_with_service_account(**kwargs)
                                         or kopf.login_with_kubeconfig(**kwargs))
-    return info
+    fence: Fence | None = memo.get("fence")
+    if info is None or fence is None:
+        return info
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               priority=info.priority, expiration=info.expiration,
+                               aiohttp_session=fenced_session(info, fence))
+
+
+def fenced_session(info: kopf.ConnectionInfo, fence: Fence) -> aiohttp.ClientSession:
+    """kopf's HTTP session for ``info``, every request but a read passing ``fence`` first."""
+
+    async def before(_: aiohttp.ClientSession, __: Any,
+                     request: aiohttp.TraceRequestStartParams) -> None:
+        if request.method.upper() not in ("GET", "HEAD"):
+            fence()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(before)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), auth=info.as_aiohttp_basic_auth(),
+        trace_configs=[trace])
 
 
 @kopf.on.startup(registry=registry)
