@@ -46,6 +46,7 @@ PLURAL = "incidentclaims"
 WORKLOAD_KIND = "Deployment"
 """The kind of workload runbooks select today (StatefulSets and alerts will share claims)."""
 CLAIM_PREFIX = "kubeheal-incident"
+CLOSED = frozenset(p.value for p in Phase if p.terminal)
 MAX_NAME = 253
 
 
@@ -205,9 +206,9 @@ class IncidentClaims:
                 if e.kind == "not-found":
                     continue
                 raise
-            phase = (holder.get("status") or {}).get("phase") or Phase.DETECTED.value
-            if Phase(phase).terminal and await self._delete(meta["namespace"], meta["name"],
-                                                            claim.resource_version):
+            phase = (holder.get("status") or {}).get("phase")
+            if phase in CLOSED and await self._delete(meta["namespace"], meta["name"],
+                                                      claim.resource_version):
                 released += 1
         return released
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import kopf
 import pytest
 from kubernetes import client
 
@@ -24,6 +25,7 @@ from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import ActionError
 from kubeheal.act.pins import pin
 from kubeheal.api.remediation import PinnedTarget
+from kubeheal.controller.handlers import fenced_session
 from kubeheal.controller.leadership import ElectionConfig, LeaderElection, NotLeader
 from kubeheal.controller.store import ObjectStore
 from kubeheal.observe.kubernetes import KubernetesError
@@ -226,3 +228,28 @@ async def test_the_fence_is_checked_when_a_write_is_sent_not_when_it_is_queued(
     finally:
         loop.set_default_executor(ThreadPoolExecutor())
     assert events("AfterExpiry") == []
+
+
+async def test_kopfs_own_writes_pass_the_fence(cluster: Cluster, api: client.ApiClient,
+                                               namespace: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf's session (finalizers, progress annotations) reads freely and writes nothing
+    once the fence is closed."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    info = kopf.login_with_kubeconfig()
+    assert info is not None
+    deposed = candidate(api, namespace, "a")  # never held the lease
+    configmaps = f"{info.server}/api/v1/namespaces/{namespace}/configmaps"
+    session = fenced_session(info, deposed.check)
+    async with session:
+        async with session.get(configmaps) as response:
+            assert response.status == 200
+        with pytest.raises(NotLeader):
+            await session.post(configmaps, json={"metadata": {"name": "kopf-wrote-this"}})
+        assert deposed.acquire()
+        async with session.post(configmaps, json={"metadata": {"name": "leader-wrote-this"}},
+                                ) as response:
+            assert response.status == 201
+    names = {c.metadata.name for c in client.CoreV1Api(api).list_namespaced_config_map(
+        namespace).items}
+    assert "leader-wrote-this" in names and "kopf-wrote-this" not in names
