@@ -321,7 +321,9 @@ async def test_no_action_runs_on_a_target_changed_since_the_decision(
         await actions.evict_pod(namespace, pod, "t-4", "web", min_available=0, pins=decided)
     assert evict.value.reason == "target-changed"
     after = await reader.get_deployment(namespace, "web")
-    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["replicas"] == 3
+    assert not any(action_applied(after, t) for t in ("t-1", "t-2", "t-3"))
     assert pod in {p["metadata"]["name"] for p in await reader.pods(after)}
 
 
