@@ -89,8 +89,7 @@ def fenced_session(info: kopf.ConnectionInfo, fence: Fence) -> aiohttp.ClientSes
     trace.on_request_start.append(before)
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
-        headers=info.as_http_headers(), auth=info.as_aiohttp_basic_auth(),
-        trace_configs=[trace])
+        headers=info.as_http_headers(), trace_configs=[trace])
 
 
 @kopf.on.startup(registry=registry)

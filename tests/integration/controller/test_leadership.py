@@ -236,7 +236,7 @@ async def test_kopfs_own_writes_pass_the_fence(cluster: Cluster, api: client.Api
     """kopf's session (finalizers, progress annotations) reads freely and writes nothing
     once the fence is closed."""
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    info = kopf.login_with_kubeconfig()
+    info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
     assert info is not None
     deposed = candidate(api, namespace, "a")  # never held the lease
     configmaps = f"{info.server}/api/v1/namespaces/{namespace}/configmaps"
