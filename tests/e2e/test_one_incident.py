@@ -2,7 +2,7 @@
 
 The API server guarantees it (the workload's IncidentClaim, written with a resourceVersion
 precondition), not timing: both runbooks see the same bad rollout at the same
-ticks, and the second is held back.
+ticks, and the second is held back. The claim lives as long as the incident.
 """
 
 from __future__ import annotations
@@ -38,11 +38,8 @@ def test_two_runbooks_one_workload_one_incident(loop: LoopStack) -> None:
     (only,) = loop.remediations(ns, name)
     assert only["metadata"]["name"] == "basket-deployment-1"
     assert [e["outcome"] for e in only["status"]["executions"]] == ["executed"]
-    claim = json.loads(loop.kubectl("get", "incidentclaim",
-                                    "kubeheal-incident-deployment-basket", "-n", ns, "-o",
-                                    "json").stdout)
-    assert claim["spec"]["holder"] == "basket-deployment-1"
-    assert claim["spec"]["sequence"] == 1
-    assert claim["spec"]["runbook"] in (name, f"{name}-twin")
+    # The claim lived as long as the incident: closing it released the claim.
+    claims = json.loads(loop.kubectl("get", "incidentclaims", "-n", ns, "-o", "json").stdout)
+    assert claims["items"] == [], claims["items"]
     for runbook in (name, f"{name}-twin"):
         loop.kubectl("delete", "runbook", runbook, "-n", ns)

@@ -2,10 +2,13 @@
 
 Each action is one mutating request, so that the API server's audit log shows exactly what
 ran. It reads its target, returns at once if the intent token is already there (the action
-ran before), and otherwise changes the target with a write that also stamps the token. A
-patch conditioned on the ``resourceVersion`` that was read fails with a conflict when the
-object changed meanwhile (the Deployment controller writes its status all the time); the
-action then reads again and retries a few times.
+ran before), compares what it read with the identity the action was decided for (the pins:
+UID, pod template, revision, replicas or the HPA's minReplicas) and refuses with reason
+``target-changed`` when they differ, and otherwise changes the target with a write that also
+stamps the token. The write is conditioned on the ``resourceVersion`` that was read: it fails
+with a conflict when the object changed meanwhile (the Deployment controller writes its status
+all the time), and the action then reads again, compares the pins again, and retries a few
+times.
 
 An answer that leaves the outcome open (a timeout, a 5xx, a dropped connection) is never
 guessed: the target is read back and the token decides. Failures leave as one
@@ -32,7 +35,9 @@ from kubeheal.act.patches import (
     rolling_restart_floor,
     scale_patch,
 )
+from kubeheal.act.pins import pin, pin_changes
 from kubeheal.api.base import LabelSelector
+from kubeheal.api.remediation import PinnedTarget
 from kubeheal.observe.kubernetes import (
     Json,
     KubernetesError,
@@ -53,6 +58,30 @@ def _generation(obj: Mapping[str, Any]) -> int | None:
     return int(generation) if generation is not None else None
 
 
+def _ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def eviction_floor(deployment: Mapping[str, Any], pod: Mapping[str, Any],
+                   min_available: int) -> str:
+    """Why evicting ``pod`` would leave fewer than ``min_available`` ready pods of
+    ``deployment``, or '' when it would not.
+
+    >>> d = {"status": {"readyReplicas": 2}}
+    >>> ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    >>> eviction_floor(d, ready, 1), eviction_floor(d, {}, 2)
+    ('', '')
+    >>> eviction_floor(d, ready, 2)
+    'it would leave 1 ready pods, below the availability floor of 2'
+    """
+    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    after = ready - (1 if _ready(pod) else 0)
+    if after >= min_available:
+        return ""
+    return f"it would leave {after} ready pods, below the availability floor of {min_available}"
+
+
 class KubernetesActions:
     """The actions, bound to one API client; all methods are coroutines safe to retry."""
 
@@ -66,13 +95,9 @@ class KubernetesActions:
         self.fence = fence  # raises unless this process may write (it holds the lease)
 
     async def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Json:
-        self._may_call(method)
-        return await call(method, *args, timeout=self.timeout, **kwargs)
-
-    def _may_call(self, method: Callable[..., Any]) -> None:
-        """Every call but a read passes the fence first: nothing is written unless it lets."""
-        if self.fence is not None and not method.__name__.startswith(READS):
-            self.fence()
+        """One request; every one but a read passes the fence right before it is sent."""
+        fence = None if method.__name__.startswith(READS) else self.fence
+        return await call(method, *args, timeout=self.timeout, fence=fence, **kwargs)
 
     async def _deployment(self, namespace: str, name: str) -> Json:
         return await self._call(self.apps.read_namespaced_deployment, name, namespace)
@@ -130,10 +155,24 @@ class KubernetesActions:
     async def _token_on_deployment(self, namespace: str, name: str, token: str) -> bool:
         return action_applied(await self._deployment(namespace, name), token)
 
+    async def _hpa(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        hpas = await self._call(self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
+                                namespace)
+        return hpa_targeting(hpas.get("items", []), name)
+
+    @staticmethod
+    def _same_target(kind: ActionName, target: str, pins: PinnedTarget,
+                     deployment: Mapping[str, Any], hpa: Mapping[str, Any] | None) -> None:
+        """Refuse (``target-changed``) unless the target read is the one decided for."""
+        changed = pin_changes(pins, pin(deployment, hpa=hpa))
+        if changed:
+            raise ActionError("target-changed", f"{kind} of {target} refused: the target "
+                              f"changed since the decision ({changed}); nothing was changed")
+
     # -- restart ----------------------------------------------------------------------------
 
     async def restart_rollout(self, namespace: str, name: str, token: str, *,
-                              min_available: int) -> ActionResult:
+                              min_available: int, pins: PinnedTarget) -> ActionResult:
         """``kubectl rollout restart``: a new pod template annotation rolls every pod.
 
         Only as a rolling update that keeps ``min_available`` pods available by the
@@ -146,6 +185,8 @@ class KubernetesActions:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
                 return self._already("rollout-restart", target, token, deployment)
+            self._same_target("rollout-restart", target, pins, deployment,
+                              await self._hpa(namespace, name))
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot restart paused {target}; resume it first")
             floor, why = rolling_restart_floor(deployment)
@@ -161,15 +202,18 @@ class KubernetesActions:
         return await self._run("rollout-restart", target, token, attempt,
                                lambda: self._token_on_deployment(namespace, name, token))
 
-    async def evict_pod(self, namespace: str, pod_name: str, token: str,
-                        deployment: str) -> ActionResult:
+    async def evict_pod(self, namespace: str, pod_name: str, token: str, deployment: str, *,
+                        min_available: int, pins: PinnedTarget) -> ActionResult:
         """Evict one pod of ``deployment`` through the Eviction API; its ReplicaSet replaces it.
 
-        PodDisruptionBudgets hold: an eviction they forbid (HTTP 429) is an error with reason
-        ``blocked-by-pdb``, to be tried again later, never forced. The pod was chosen and
+        The eviction keeps at least ``min_available`` ready pods (reason ``below-floor``, to be
+        tried again later, when it would not), and PodDisruptionBudgets hold: an eviction they
+        forbid (HTTP 429) is an error with reason ``blocked-by-pdb``, to be tried again
+        later, never forced. The pod was chosen and
         recorded in the intent before this call, so the outcome is settled by that pod
         alone: once it is gone, the action has done its work and is not repeated on another
-        pod. The eviction is conditioned on the pod's UID, so a pod of the same name is safe.
+        pod. The eviction is conditioned on the pod's UID and resourceVersion, so a pod of the
+        same name, or one that changed since it was read, is safe.
         """
         target = f"pod {namespace}/{pod_name}"
         gone = ActionResult("evict-pod", target, token, None,
@@ -189,13 +233,21 @@ class KubernetesActions:
             if pod is None or pod["metadata"].get("deletionTimestamp"):
                 return gone
             owner = await self._deployment(namespace, deployment)
+            self._same_target("evict-pod", f"deployment {namespace}/{deployment}", pins, owner,
+                              await self._hpa(namespace, deployment))
             if not self._belongs(pod, owner):
                 raise ActionError("invalid", f"{target} does not belong to deployment "
                                   f"{namespace}/{deployment}")
+            below = eviction_floor(owner, pod, min_available)
+            if below:
+                raise ActionError("below-floor", f"eviction of {target} refused: {below}; it "
+                                  "is tried again later")
             eviction = client.V1Eviction(
                 metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
                 delete_options=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(uid=pod["metadata"]["uid"])))
+                    preconditions=client.V1Preconditions(
+                        uid=pod["metadata"]["uid"],
+                        resource_version=pod["metadata"]["resourceVersion"])))
             try:
                 await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
                                  eviction)
@@ -223,40 +275,47 @@ class KubernetesActions:
 
     # -- scale ------------------------------------------------------------------------------
 
-    async def scale(self, namespace: str, name: str, replicas: int, token: str) -> ActionResult:
-        """Set the Deployment's replicas, or the floor of the HPA that scales it.
+    async def scale(self, namespace: str, name: str, replicas: int, token: str, *,
+                    pins: PinnedTarget) -> ActionResult:
+        """Raise the Deployment's replicas, or the floor of the HPA that scales it.
 
         With an autoscaling/v2 HorizontalPodAutoscaler on the Deployment, writing
         ``spec.replicas`` would be undone by the HPA; its ``minReplicas`` is raised instead
         (and ``maxReplicas`` if it is lower), with the token on the HPA, and the HPA
         controller scales the Deployment. The caller bounds ``replicas`` (the Runbook's
-        scale bounds).
+        scale bounds). A scale never lowers anything: with the replicas (or the HPA's floor)
+        already at ``replicas`` or more, it is refused.
         """
         target = f"deployment {namespace}/{name}"
         if replicas < 0:
             raise ActionError("invalid", f"scale of {target}: replicas must be >= 0, "
                               f"got {replicas}")
 
-        async def hpa_of() -> Mapping[str, Any] | None:
-            hpas = await self._call(self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
-                                    namespace)
-            return hpa_targeting(hpas.get("items", []), name)
+        def never_lower(what: str, now: int) -> None:
+            if now >= replicas:
+                raise ActionError("invalid", f"scale of {target} refused: {what} is {now} "
+                                  f"already, not below the decided {replicas}; a scale never "
+                                  "lowers it")
 
         async def attempt() -> ActionResult:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
                 return self._already("scale", target, token, deployment)
-            hpa = await hpa_of()
+            hpa = await self._hpa(namespace, name)
+            if hpa is not None and action_applied(hpa, token):
+                hpa_name = hpa["metadata"]["name"]
+                return self._already("scale", f"HPA {namespace}/{hpa_name}", token, hpa)
+            self._same_target("scale", target, pins, deployment, hpa)
             if hpa is None:
-                before = deployment["spec"].get("replicas")
+                before = int(deployment["spec"].get("replicas", 1))
+                never_lower("spec.replicas", before)
                 patched = await self._patch_deployment(
                     namespace, name, scale_patch(deployment, replicas, token), MERGE)
                 return ActionResult("scale", target, token, _generation(patched),
                                     f"scaled {target} from {before} to {replicas} replicas")
             hpa_name = hpa["metadata"]["name"]
-            if action_applied(hpa, token):
-                return self._already("scale", f"HPA {namespace}/{hpa_name}", token, hpa)
-            before = hpa["spec"].get("minReplicas", 1)
+            before = int(hpa["spec"].get("minReplicas", 1))
+            never_lower(f"minReplicas of HPA {namespace}/{hpa_name}", before)
             patched = await self._call(
                 self.autoscaling.patch_namespaced_horizontal_pod_autoscaler, hpa_name,
                 namespace, hpa_scale_patch(hpa, replicas, token), _content_type=MERGE)
@@ -268,7 +327,7 @@ class KubernetesActions:
         async def read_back() -> bool:
             if await self._token_on_deployment(namespace, name, token):
                 return True
-            hpa = await hpa_of()
+            hpa = await self._hpa(namespace, name)
             return hpa is not None and action_applied(hpa, token)
 
         return await self._run("scale", target, token, attempt, read_back)
@@ -276,9 +335,10 @@ class KubernetesActions:
     # -- rollback ---------------------------------------------------------------------------
 
     async def rollback_to_revision(self, namespace: str, name: str, revision: int,
-                                   token: str) -> ActionResult:
+                                   token: str, *, pins: PinnedTarget) -> ActionResult:
         """``kubectl rollout undo --to-revision``: the pod template of revision ``revision``,
-        the one that was decided (and approved), never one recomputed now.
+        the one that was decided (and approved), never one recomputed now, and only from the
+        revision that was decided on: a newer rollout (by a human, say) is never undone.
 
         The Deployment controller then gives that ReplicaSet a new, highest revision number.
         """
@@ -288,6 +348,8 @@ class KubernetesActions:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
                 return self._already("rollback", target, token, deployment)
+            self._same_target("rollback", target, pins, deployment,
+                              await self._hpa(namespace, name))
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot roll back paused {target}; resume it first")
             if revision_number(deployment) == revision:

@@ -23,12 +23,14 @@ RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 ActionName = Literal["rollout-restart", "evict-pod", "scale", "rollback"]
 ActionErrorReason = Literal[
     "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision",
-    "unsafe", "blocked-by-pdb", "ambiguous",
+    "unsafe", "blocked-by-pdb", "below-floor", "ambiguous", "target-changed",
 ]
 RETRYABLE: Final[frozenset[ActionErrorReason]] = frozenset(
-    {"conflict", "unavailable", "blocked-by-pdb", "ambiguous"})
+    {"conflict", "unavailable", "blocked-by-pdb", "below-floor", "ambiguous"})
 """Failures after which the same intent (same token) may be tried again: nothing ran, or the
-outcome is still open and the token settles it. Any other failure is final for the action."""
+outcome is still open and the token settles it. ``target-changed`` (the target is no longer
+the one the action was decided for; nothing ran) calls for a new decision. Any other failure
+is final for the action."""
 
 
 @dataclass(frozen=True)

@@ -16,27 +16,37 @@ rights on them reach nothing else, and the identity admission policy lets only t
 write them (a claim moved by someone else would have the operator adopt their Remediation).
 
 A claim is a record, not a lock with an expiry: nothing renews it, and whether its holder is
-still open is read from the holder's phase.
+still open is read from the holder's phase. A claim lives as long as its incident: closing the
+incident deletes it (:meth:`IncidentClaims.release`), and a sweep deletes those whose holder
+closed without it (:meth:`IncidentClaims.sweep`). Each delete is conditioned on the
+resourceVersion read with the closed holder: a claim that the workload's next incident took
+meanwhile is never deleted, and an incident that finds its claim gone creates a new one, which
+the API server lets only one incident do.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kubernetes import client
 
 from kubeheal.api.base import GROUP, VERSION
 from kubeheal.api.claim import IncidentClaim
+from kubeheal.api.remediation import Phase
 from kubeheal.controller.store import Json
 from kubeheal.observe.kubernetes import KubernetesError, call
+
+log = logging.getLogger(__name__)
 
 PLURAL = "incidentclaims"
 WORKLOAD_KIND = "Deployment"
 """The kind of workload runbooks select today (StatefulSets and alerts will share claims)."""
 CLAIM_PREFIX = "kubeheal-incident"
+CLOSED = frozenset(p.value for p in Phase if p.terminal)
 MAX_NAME = 253
 
 
@@ -143,8 +153,6 @@ class IncidentClaims:
         Raises :class:`ClaimTaken` when the claim changed since it was read: another incident
         was opened meanwhile.
         """
-        if self.fence is not None:
-            self.fence()
         sequence = max(previous.sequence if previous else 0, known) + 1
         name = remediation_name(kind, workload, sequence)
         body = IncidentClaim.model_validate({
@@ -155,17 +163,66 @@ class IncidentClaims:
         try:
             if previous is None:
                 await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
-                           namespace, PLURAL, body, timeout=self.timeout)
+                           namespace, PLURAL, body, timeout=self.timeout, fence=self.fence)
             else:
                 body["metadata"]["resourceVersion"] = previous.resource_version
                 await call(self.objects.replace_namespaced_custom_object, GROUP, VERSION,
                            namespace, PLURAL, body["metadata"]["name"], body,
-                           timeout=self.timeout)
+                           timeout=self.timeout, fence=self.fence)
         except KubernetesError as e:
-            if e.kind == "conflict":  # AlreadyExists, or a stale resourceVersion
+            # AlreadyExists or a stale resourceVersion; or the claim read was released since.
+            if e.kind == "conflict" or (e.kind == "not-found" and previous is not None):
                 raise ClaimTaken(e.message) from e
             raise
         return name
+
+    async def release(self, namespace: str, kind: str, workload: str, remediation: str) -> bool:
+        """Delete the workload's claim if it names ``remediation``, whose incident is closed;
+        whether it was deleted. A claim taken meanwhile by the next incident stays."""
+        claim = await self.read(namespace, kind, workload)
+        if claim is None or claim.holder != remediation:
+            return False
+        return await self._delete(namespace, claim_name(kind, workload), claim.resource_version)
+
+    async def sweep(self, namespaces: Sequence[str]) -> int:
+        """Delete the claims whose holder is closed, in ``namespaces`` (every namespace when
+        empty); how many. A claim whose holder does not exist is left alone: its incident may
+        be being opened right now (it is taken over by the workload's next incident)."""
+        if namespaces:
+            items = [item for namespace in namespaces for item in (await call(
+                self.objects.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                timeout=self.timeout)).get("items", [])]
+        else:
+            items = (await call(self.objects.list_cluster_custom_object, GROUP, VERSION, PLURAL,
+                                timeout=self.timeout)).get("items", [])
+        released = 0
+        for item in items:
+            meta, claim = item["metadata"], Claim.from_api(item)
+            try:
+                holder = await call(self.objects.get_namespaced_custom_object, GROUP, VERSION,
+                                    meta["namespace"], "remediations", claim.holder,
+                                    timeout=self.timeout)
+            except KubernetesError as e:
+                if e.kind == "not-found":
+                    continue
+                raise
+            phase = (holder.get("status") or {}).get("phase")
+            if phase in CLOSED and await self._delete(meta["namespace"], meta["name"],
+                                                      claim.resource_version):
+                released += 1
+        return released
+
+    async def _delete(self, namespace: str, name: str, resource_version: str) -> bool:
+        try:
+            await call(self.objects.delete_namespaced_custom_object, GROUP, VERSION, namespace,
+                       PLURAL, name, body={"preconditions": {"resourceVersion": resource_version}},
+                       timeout=self.timeout, fence=self.fence)
+        except KubernetesError as e:
+            if e.kind in ("conflict", "not-found"):  # taken by the next incident, or gone
+                return False
+            raise
+        log.info("incident claim %s/%s released: its incident is closed", namespace, name)
+        return True
 
     async def names(self, namespace: str, kind: str, workload: str, remediation: str) -> bool:
         """Whether the workload's claim names ``remediation``: kubeheal opened it."""

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import datetime as dt
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
+import aiohttp
 import kopf
 from aiohttp import web
 from pydantic import ValidationError
@@ -31,7 +31,6 @@ from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
 from kubeheal.controller.claims import (
     UNCLAIMED_REASON,
-    IncidentClaims,
     opened_by_kubeheal,
     unclaimed_message,
 )
@@ -58,34 +57,52 @@ from kubeheal.observe.prometheus import QueryError
 
 log = logging.getLogger(__name__)
 registry = kopf.OperatorRegistry()
-FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar("fence", default=None)
 EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
 RETIRED_CONDITION = "DetectorRetired"
 """A Runbook's condition while it names a retired detector (True, with a Warning Event)."""
 
 
-def post_event(body: Json, type_: str, reason: str, message: str) -> None:
-    fence = FENCE.get()
-    if fence is not None:
-        fence()  # a replica that does not hold the lease posts nothing
-    kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=type_, reason=reason,
-               message=message[:1024])
-
-
 @kopf.on.login(registry=registry)
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The in-cluster ServiceAccount, else $KUBECONFIG (read now, not at import time)."""
+async def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | kopf.AiohttpSession | None:
+    """The in-cluster ServiceAccount, else $KUBECONFIG (read now, not at import time).
+
+    With a fence (one replica of several), kopf's own writes (its finalizers, progress
+    annotations) go through a session that passes the fence right before each request
+    but a read starts: a replica that no longer holds the lease writes nothing through kopf.
+    """
     info: kopf.ConnectionInfo | None = (kopf.login_with_service_account(**kwargs)
                                         or kopf.login_with_kubeconfig(**kwargs))
-    return info
+    fence: Fence | None = memo.get("fence")
+    if info is None or fence is None:
+        return info
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               priority=info.priority, expiration=info.expiration,
+                               aiohttp_session=fenced_session(info, fence))
+
+
+def fenced_session(info: kopf.ConnectionInfo, fence: Fence) -> aiohttp.ClientSession:
+    """kopf's HTTP session for ``info``, every request but a read passing ``fence`` first."""
+
+    async def before(_: aiohttp.ClientSession, __: Any,
+                     request: aiohttp.TraceRequestStartParams) -> None:
+        if request.method.upper() not in ("GET", "HEAD"):
+            fence()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(before)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), trace_configs=[trace])
 
 
 @kopf.on.startup(registry=registry)
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    settings.posting.level = logging.WARNING  # our own Events only, not kopf's chatter
+    # Events are the operator's own (ObjectStore.post_event, fenced), never kopf's: kopf's
+    # poster would send them from its queue whether or not this process still leads.
+    settings.posting.enabled = False
     settings.watching.server_timeout = 120
     memo.runtime = await Runtime.start(memo.config, fence=memo.fence)
 
@@ -137,7 +154,7 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         if runbook is None:
             await _runbook_status(runtime, body, Evaluation(False, "InvalidSpec", problem),
                                   valid=False)
-            _on_change(said, "state", body, "Warning", "InvalidSpec", problem)
+            await _on_change(runtime, said, "state", body, "Warning", "InvalidSpec", problem)
             await stopped.wait(INVALID_RETRY_SECONDS)
             continue
         if generation != evaluator.generation:
@@ -158,14 +175,18 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
             evaluation = Evaluation(False, "EvaluationError", f"{type(e).__name__}: {e}")
         retired = retired_detector(runbook)
         await _runbook_status(runtime, body, evaluation, valid=True, retired=retired)
-        _on_change(said, "state", body, "Normal" if evaluation.ok else "Warning",
-                   evaluation.reason, evaluation.message)
+        await _on_change(runtime, said, "state", body,
+                         "Normal" if evaluation.ok else "Warning", evaluation.reason,
+                         evaluation.message)
         if retired:
-            _on_change(said, "detector", body, "Warning", RETIRED_CONDITION, retired)
+            await _on_change(runtime, said, "detector", body, "Warning", RETIRED_CONDITION,
+                             retired)
         for workload in evaluation.opened:
-            post_event(body, "Normal", "IncidentOpened", f"incident opened for {workload}")
+            await runtime.store.post_event(body, "Normal", "IncidentOpened",
+                                           f"incident opened for {workload}")
         for why in evaluation.held_back:
-            _on_change(said, f"held/{why.split(':')[0]}", body, "Normal", "IncidentHeldBack", why)
+            await _on_change(runtime, said, f"held/{why.split(':')[0]}", body, "Normal",
+                             "IncidentHeldBack", why)
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
@@ -175,12 +196,12 @@ def _judged(conditions: list[Json], generation: int | None) -> bool:
                for c in conditions)
 
 
-def _on_change(said: dict[str, str], topic: str, body: Json, type_: str, reason: str,
-               message: str) -> None:
+async def _on_change(runtime: Runtime, said: dict[str, str], topic: str, body: Json,
+                     type_: str, reason: str, message: str) -> None:
     """Post an Event when a topic's message changes, not on every evaluation."""
     if said.get(topic) != message:
         said[topic] = message
-        post_event(body, type_, reason, message)
+        await runtime.store.post_event(body, type_, reason, message)
 
 
 def runbook_conditions(conditions: list[Json], evaluation: Evaluation, valid: bool,
@@ -244,12 +265,12 @@ async def drive_remediation(runtime: Runtime, namespace: str, name: str,
     Only a remediation that kubeheal opened is driven (its workload's claim names it): one
     made by hand is marked with a condition and left alone, whoever made it.
     """
-    driver = runtime.driver(post_event)
+    driver = runtime.driver()
     poll = runtime.config.remediation_poll_seconds
     while not stopped:
         try:
             body = await runtime.store.get("remediations", namespace, name)
-            if await opened_by_kubeheal(IncidentClaims(runtime.store.objects.api_client), body):
+            if await opened_by_kubeheal(runtime.claims, body):
                 break
             await _disown(runtime, body)
             return
@@ -290,7 +311,7 @@ async def _disown(runtime: Runtime, body: Json) -> None:
     if status.get("conditions") != conditions:
         await runtime.store.patch_status("remediations", meta["namespace"], meta["name"],
                                          {"conditions": conditions})
-        post_event(body, "Warning", UNCLAIMED_REASON, message)
+        await runtime.store.post_event(body, "Warning", UNCLAIMED_REASON, message)
     log.warning("remediation %s/%s: %s", meta["namespace"], meta["name"], message)
 
 
@@ -325,7 +346,7 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
         message = explain(e)
         patch = {"conditions": with_condition(conditions, "Ready", False, "InvalidSpec", message,
                                              generation)}
-        _on_change(said, "state", body, "Warning", "InvalidSpec", message)
+        await _on_change(runtime, said, "state", body, "Warning", "InvalidSpec", message)
         await runtime.store.patch_status("servicelevelobjectives", namespace, name, patch)
         return INVALID_RETRY_SECONDS
     try:
@@ -343,7 +364,7 @@ async def _evaluate_slo_once(runtime: Runtime, body: Json, said: dict[str, str])
                                             "the SLI is evaluated every interval", generation)
         conditions = with_condition(conditions, "Degraded", True, reason, message, generation)
         patch = {"observedGeneration": generation, "conditions": conditions}
-        _on_change(said, "state", body, "Warning", reason, message)
+        await _on_change(runtime, said, "state", body, "Warning", reason, message)
     else:
         said.pop("state", None)
         metrics = runtime.metrics
@@ -423,7 +444,6 @@ async def _lead(config: OperatorConfig, settings: ElectionConfig,
     health = await _serve_health(liveness_port, election) if liveness_port else None
     try:
         await _in_thread(election.acquire, "lease-acquire")
-        FENCE.set(election.check)  # the tasks created from here on inherit it
         keeper = threading.Thread(target=_keep_or_exit, args=(election,), name="lease-keeper",
                                   daemon=True)
         keeper.start()

@@ -14,10 +14,14 @@ outcome the table does not list.
 Three rules shape the table:
 
 - *Act exactly as decided.* A decision pins the target's identity (UID, pod template,
-  replicas or the HPA's minReplicas) and hashes the concrete action with it into a digest.
-  Before the call the target is read again; if anything pinned changed, nothing runs and the
-  action is decided again, at most :data:`MAX_REDECISIONS` times. A human approves one digest;
-  the approval expires, and the policy engine is asked again before the approved action runs.
+  revision, replicas or the HPA's minReplicas) and hashes the concrete action with it into a
+  digest. Before the intent is written the target is read again, and the action compares the
+  pins once more with the target it reads for its own write; if anything pinned changed,
+  nothing runs and the action is decided again, at most :data:`MAX_REDECISIONS` times. A
+  human approves one digest; the approval expires, and the policy engine is asked again
+  before the approved action runs, and before any action whose answer is older than
+  :data:`POLICY_MAX_AGE_SECONDS`. Nothing is written for an incident whose claim no longer
+  names it; closing an incident releases its claim.
 - *An intent is settled, never guessed.* The intent (with its token, and the pod for an
   eviction) is written before the call. An outcome that may or may not have landed, or a
   refusal that may pass (a PodDisruptionBudget), keeps the intent and retries the same call,
@@ -40,6 +44,7 @@ from typing import Any, Final, Literal
 
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import previous_revision, rolling_restart_floor
+from kubeheal.act.pins import pin, pin_changes
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
@@ -62,7 +67,7 @@ from kubeheal.decide import Action as Candidate
 from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
 from kubeheal.decide.policy_input import PolicyInput
 from kubeheal.notify.messages import NotificationEvent
-from kubeheal.observe.kubernetes import parse_time
+from kubeheal.observe.kubernetes import parse_time, revision_number
 from kubeheal.policy import PolicyDecision
 from kubeheal.verify.rollout import rollout_status
 
@@ -76,8 +81,10 @@ RETRY_SECONDS: Final = 10.0
 """Wait before the next call with the same intent, times the attempts so far."""
 TARGET_UNREADABLE_SECONDS: Final = 120.0
 """How long transient errors reading the target are retried before escalating."""
-REVISION: Final = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH: Final = "pod-template-hash"
+POLICY_MAX_AGE_SECONDS: Final = 60.0
+"""The policy engine's answer is asked again before an action when it is older than this."""
+STALE_INTERVALS: Final = 2
+"""A detector whose last point is older than this many runbook intervals is not current."""
 
 
 # -- observations -----------------------------------------------------------------------------
@@ -137,6 +144,8 @@ class Observations:
     result: ActionResult | ActionError | None = None
     resumed: bool = False
     health: Health | None = None
+    claimed: bool | None = None
+    """Whether the workload's incident claim names this remediation (None: not read)."""
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -214,8 +223,14 @@ class RecountPending:
     """The number of remediations awaiting approval may have changed."""
 
 
+@dataclass(frozen=True)
+class ReleaseClaim:
+    """The incident is closed: the workload's claim, if it still names it, is deleted (on the
+    condition that it is unchanged), so that claims do not outlive their incidents."""
+
+
 Effect = (WriteStatus | PostEvent | Notify | AskPolicy | CallAction | CountPolicy | CountAction
-          | Recovered | Closed | RecountPending)
+          | Recovered | Closed | RecountPending | ReleaseClaim)
 
 
 @dataclass(frozen=True)
@@ -280,7 +295,8 @@ def _close(status: RemediationStatus, phase: Phase, type_: Literal["Normal", "Wa
     if phase is not Phase.SUCCEEDED and not any(c.type == "Ready" for c in status.conditions):
         status.conditions = set_condition(status.conditions, "Ready", False, phase.value,
                                           message, at=at)
-    return (WriteStatus(status), Closed(phase, message), PostEvent(type_, reason, message))
+    return (WriteStatus(status), ReleaseClaim(), Closed(phase, message),
+            PostEvent(type_, reason, message))
 
 
 def _escalate(status: RemediationStatus, reason: str, message: str, at: dt.datetime,
@@ -379,15 +395,18 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
         previous = previous_revision(deployment, replica_sets)
         if previous is None:
             return None, {}, "no previous revision to roll back to"
-        number = int(previous["metadata"]["annotations"][REVISION])
+        number = revision_number(previous)
+        if number is None:
+            return None, {}, "the previous revision has no revision number"
         return (Candidate.rollback(to_revision=number),
                 {"toRevision": str(number), "replicaSet": previous["metadata"]["name"]}, "")
     strategy = action.restart.strategy if action.restart else "rollout"
     share = action.restart.max_unavailable_share if action.restart else 0.25
     if strategy == "delete-pod":
+        # The policy judges one ready pod taken down; the eviction keeps the rest.
         candidate = Candidate.restart(strategy=strategy, max_unavailable_share=share,
                                       ready_replicas=ready)
-        return candidate, {"strategy": strategy}, ""
+        return candidate, {"strategy": strategy, "minAvailable": str(max(0, ready - 1))}, ""
     # The policy judges the pods the Deployment's own strategy takes down, and the restart
     # runs only while that strategy still keeps at least as many available.
     floor, why = rolling_restart_floor(deployment)
@@ -428,66 +447,89 @@ def policy_record(decision: PolicyDecision, moment: dt.datetime) -> PolicyRecord
         policy_version=(decision.policy_version or "")[:128], decided_at=moment)
 
 
-def template_hash(deployment: Mapping[str, Any]) -> str:
-    """A hash of the pod template: any rollout (image, env, restart) changes it.
-
-    >>> a = template_hash({"spec": {"template": {"spec": {"containers": [{"image": "v1"}]}}}})
-    >>> b = template_hash({"spec": {"template": {"spec": {"containers": [{"image": "v2"}]}}}})
-    >>> len(a), a == b
-    (16, False)
-    """
-    text = json.dumps(deployment.get("spec", {}).get("template", {}), sort_keys=True,
-                      separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def pinned_now(target: TargetState) -> PinnedTarget:
+    """The identity of the target as read now."""
+    return pin(target.deployment, target.replica_sets, target.hpa)
 
 
-def pin(target: TargetState) -> PinnedTarget:
-    """The identity of the target that an action is decided for."""
-    d = target.deployment
-    meta = d.get("metadata") or {}
-    revision = (meta.get("annotations") or {}).get(REVISION)
-    current = next((rs for rs in target.replica_sets
-                    if ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-                    == revision), None) if revision else None
-    hpa = target.hpa or {}
-    return PinnedTarget(
-        uid=str(meta.get("uid") or ""), template_hash=template_hash(d),
-        revision=int(revision) if revision and revision.isdigit() else None,
-        replica_set=(current or {}).get("metadata", {}).get("name", "") if current else "",
-        replicas=int(d.get("spec", {}).get("replicas", 1)),
-        hpa=str((hpa.get("metadata") or {}).get("name") or ""),
-        hpa_min_replicas=int(hpa["spec"].get("minReplicas", 1)) if hpa else None,
-    )
-
-
-def pin_changes(decided: PinnedTarget | None, now: PinnedTarget) -> str:
-    """What changed on the target since the decision, or '' when it is the same target.
-
-    Under an HPA the Deployment's replicas move on their own: its minReplicas counts then.
-
-    >>> p = PinnedTarget(uid="u", template_hash="a", revision=2, replicas=3)
-    >>> pin_changes(p, p.model_copy(update={"replicas": 5}))
-    'spec.replicas 3 -> 5 (scaled since the decision)'
-    >>> pin_changes(p, p.model_copy(update={"template_hash": "b", "revision": 3}))
-    'the pod template changed (a new rollout, revision 2 -> 3)'
-    >>> pin_changes(p, p)
-    ''
-    """
+def changes_since_decision(decided: PinnedTarget | None, target: TargetState) -> str:
+    """What changed on the target since the action was decided ('' when nothing did)."""
     if decided is None:
-        return ""
-    changes: list[str] = []
-    if decided.uid != now.uid:
-        changes.append(f"the Deployment was replaced (uid {decided.uid} -> {now.uid})")
-    if decided.template_hash != now.template_hash:
-        changes.append(f"the pod template changed (a new rollout, revision {decided.revision} "
-                       f"-> {now.revision})")
-    if (decided.hpa, decided.hpa_min_replicas) != (now.hpa, now.hpa_min_replicas):
-        changes.append(f"HPA {decided.hpa or '(none)'} minReplicas {decided.hpa_min_replicas} "
-                       f"-> HPA {now.hpa or '(none)'} minReplicas {now.hpa_min_replicas}")
-    elif not now.hpa and decided.replicas != now.replicas:
-        changes.append(f"spec.replicas {decided.replicas} -> {now.replicas} "
-                       "(scaled since the decision)")
-    return "; ".join(changes)
+        return "the decision pinned no target identity"
+    return pin_changes(decided, pinned_now(target))
+
+
+def settled(intent: Intent, target: TargetState) -> bool:
+    """Whether the intent's action is on the target already: an eviction by its recorded
+    pod being gone or going, a scale of an HPA by the HPA's token, any other action by the
+    Deployment's token.
+
+    >>> from kubeheal.act.intent import TOKEN_ANNOTATION
+    >>> action = ChosenAction(name="evict", kind="restart",
+    ...                       params={"strategy": "delete-pod", "pod": "web-a"})
+    >>> intent = Intent(action=action, issued_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    ...                 token="t1")
+    >>> web_a = {"metadata": {"name": "web-a"}}
+    >>> settled(intent, TargetState({}, pods=(web_a,))), settled(intent, TargetState({}))
+    (False, True)
+    >>> scale = intent.model_copy(update={"action": ChosenAction(
+    ...     name="out", kind="scale", params={"replicas": "4"})})
+    >>> hpa = {"metadata": {"annotations": {TOKEN_ANNOTATION: "t1"}}}
+    >>> settled(scale, TargetState({}, hpa=hpa)), settled(scale, TargetState({}))
+    (True, False)
+    """
+    action = intent.action
+    if action.kind is ActionKind.RESTART and action.params.get("strategy") == "delete-pod":
+        pod = action.params.get("pod")
+        return not any((p.get("metadata") or {}).get("name") == pod
+                       and not (p.get("metadata") or {}).get("deletionTimestamp")
+                       for p in target.pods)
+    if action.kind is ActionKind.SCALE and target.hpa is not None \
+            and action_applied(target.hpa, intent.token):
+        return True
+    return action_applied(target.deployment, intent.token)
+
+
+def detector_health(last_points: Mapping[str, tuple[float, bool] | None], now: dt.datetime,
+                    interval: float) -> Health:
+    """The verdict of the detectors of the signals that opened the incident, from each one's
+    last point (its timestamp and whether it is in alarm; None when there is none).
+
+    A detector that has no point, or whose last point is older than :data:`STALE_INTERVALS`
+    intervals (plus the evaluation's one-second lag), says nothing about now: the verdict is
+    then inconclusive, never healthy; one in alarm on a current point is unhealthy.
+
+    >>> t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    >>> s = t.timestamp()
+    >>> detector_health({"errors": (s - 5, False)}, t, 5).verdict
+    'healthy'
+    >>> detector_health({"errors": (s - 5, True)}, t, 5).message
+    'detectors still in alarm: errors'
+    >>> stale = detector_health({"errors": (s - 60, True)}, t, 5)
+    >>> stale.verdict, stale.reason
+    ('inconclusive', 'DetectorStale')
+    >>> detector_health({"errors": None}, t, 5).reason
+    'DetectorStateMissing'
+    """
+    alarming, stale, missing = [], [], []
+    for signal, last in sorted(last_points.items()):
+        if last is None:
+            missing.append(signal)
+        elif now.timestamp() - last[0] > STALE_INTERVALS * interval + 1:
+            stale.append(signal)
+        elif last[1]:
+            alarming.append(signal)
+    if alarming:
+        return Health("unhealthy", f"detectors still in alarm: {', '.join(alarming)}")
+    if missing:
+        return Health("inconclusive", f"no detector state for {', '.join(missing)} (the "
+                      "runbook's detectors have not evaluated the target yet)",
+                      "DetectorStateMissing")
+    if stale:
+        return Health("inconclusive", f"detector state of {', '.join(stale)} is older than "
+                      f"{STALE_INTERVALS} intervals ({STALE_INTERVALS * interval:g}s)",
+                      "DetectorStale")
+    return Health("healthy", "no detector in alarm")
 
 
 def action_digest(remediation: str, number: int, target: str, action: ChosenAction) -> str:
@@ -584,7 +626,8 @@ def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
     if action.kind is ActionKind.ROLLBACK:
         return Candidate.rollback(to_revision=int(p["toRevision"]))
     ready = int(target.deployment.get("status", {}).get("readyReplicas") or 0)
-    floor = int(p["minAvailable"]) if "minAvailable" in p else None
+    rollout = p.get("strategy", "rollout") == "rollout"
+    floor = int(p["minAvailable"]) if rollout and "minAvailable" in p else None
     return Candidate.restart(
         strategy=p.get("strategy", "rollout"),
         max_unavailable_share=float(p.get("maxUnavailableShare", "0.25")),
@@ -633,7 +676,8 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
         note(status, "decided", f"skipped {action.name}: {unfit}", obs.now)
         return Outcome(status, (WriteStatus(status),), wait=False)
     status.decisions += 1
-    chosen = ChosenAction(name=action.name, kind=action.kind, params=params, pinned=pin(target))
+    chosen = ChosenAction(name=action.name, kind=action.kind, params=params,
+                          pinned=pinned_now(target))
     chosen.digest = action_digest(rem.metadata.name or "", status.decisions,
                                   f"{rem.spec.target.namespace}/{rem.spec.target.name}", chosen)
     policy_input = _policy_input(rem, candidate, target, obs, runbook)
@@ -741,59 +785,103 @@ def _redecide(status: RemediationStatus, why: str, at: dt.datetime,
                             PostEvent("Warning", "TargetChanged", message)), wait=False)
 
 
-def prepare(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
-    """Before writing the intent: the target read fresh must be the one decided for; an
-    approved action must hold a valid approval and pass the policy again."""
+def _not_executed(status: RemediationStatus, message: str, at: dt.datetime) -> None:
+    """Record the open intent, if any, as never executed, and drop it."""
+    if status.intent is not None:
+        status.executions.append(ExecutionRecord(intent=status.intent, outcome="not-executed",
+                                                 completed_at=at, message=message[:1024]))
+        status.intent = None
+
+
+def _may_act(rem: Remediation, status: RemediationStatus, obs: Observations,
+             ) -> tuple[Outcome | None, bool]:
+    """Before an intent is written or called again: the target read fresh, the claim, the
+    pins, the approval. An outcome when the action must not run now (it is then recorded as
+    never executed), else whether the policy engine must be asked again first."""
     runbook, action = obs.runbook, status.action
-    assert runbook is not None
-    if action is None:
-        return _escalate(status, "NoAction", "executing without a chosen action", obs.now)
+    assert runbook is not None and action is not None
     if isinstance(obs.target, ReadError) or obs.target is None:
         return _unreadable(rem, status, obs.target or ReadError("unavailable", "not read"),
-                           obs.now)
-    target = obs.target
+                           obs.now), False
     _readable(status)
-    changed = pin_changes(action.pinned, pin(target))
+    if obs.claimed is not True:
+        message = (f"the incident claim of {_target_name(rem)} no longer names this "
+                   "remediation: nothing is executed for it")
+        _not_executed(status, message, obs.now)
+        return _escalate(status, "ClaimLost", message, obs.now), False
+    changed = changes_since_decision(action.pinned, obs.target)
     if changed:
-        return _redecide(status, changed, obs.now)
+        _not_executed(status, f"the target changed before the action ran: {changed}", obs.now)
+        return _redecide(status, changed, obs.now), False
     approval = approval_of(rem, action.digest)
+    problem = ""
     if approval is not None and approval.decision != "approved":
-        return _escalate(status, "Rejected",
-                         f"{action.name} was {approval.decision} by {approval.approver}", obs.now)
-    if approval is None and status.policy is not None and status.policy.require_approval:
-        return _escalate(status, "NotApproved",
-                         f"{action.name} needs an approval that was never given", obs.now)
-    if approval is not None:
+        problem, reason = f"{action.name} was {approval.decision} by {approval.approver}", \
+            "Rejected"
+    elif approval is None and status.policy is not None and status.policy.require_approval:
+        problem, reason = f"{action.name} needs an approval that was never given", \
+            "NotApproved"
+    elif approval is not None:
         seen = next((c.last_transition_time for c in status.conditions
                      if c.type == "Approved" and c.status.value == "True"), approval.time)
         expiry = runbook.spec.approval.expiry_seconds
         if obs.now - min(seen, approval.time) > dt.timedelta(seconds=expiry):
-            message = (f"the approval of {action.name} by {approval.approver} expired "
-                       f"({expiry}s) before it ran")
-            status.conditions = set_condition(status.conditions, "Approved", False,
-                                              "ApprovalExpired", message, at=obs.now)
-            return _escalate(status, "ApprovalExpired", message, obs.now)
-        candidate = _candidate(action, target)
-        return Outcome(status, (AskPolicy(_policy_input(rem, candidate, target, obs, runbook),
-                                          then="regated"),), wait=False)
-    return _write_intent(rem, status, target, obs.now)
+            problem, reason = (f"the approval of {action.name} by {approval.approver} expired "
+                               f"({expiry}s) before it ran"), "ApprovalExpired"
+            status.conditions = set_condition(status.conditions, "Approved", False, reason,
+                                              problem, at=obs.now)
+    if problem:
+        _not_executed(status, problem, obs.now)
+        return _escalate(status, reason, problem, obs.now), False
+    decided_at = status.policy.decided_at if status.policy is not None else None
+    stale = decided_at is None or \
+        (obs.now - decided_at).total_seconds() > POLICY_MAX_AGE_SECONDS
+    return None, approval is not None or stale
+
+
+def _ask_again(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    action, target = status.action, obs.target
+    assert action is not None and isinstance(target, TargetState) and obs.runbook is not None
+    return Outcome(status, (AskPolicy(_policy_input(rem, _candidate(action, target), target,
+                                                    obs, obs.runbook), then="regated"),),
+                   wait=False)
+
+
+def prepare(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """Before writing the intent: the target read fresh must be the one decided for and the
+    claim must still name this remediation; an approved action must hold a valid approval,
+    and the policy engine is asked again for it, or when its answer is old."""
+    if status.action is None:
+        return _escalate(status, "NoAction", "executing without a chosen action", obs.now)
+    refused, ask = _may_act(rem, status, obs)
+    if refused is not None:
+        return refused
+    if ask:
+        return _ask_again(rem, status, obs)
+    assert isinstance(obs.target, TargetState)
+    return _write_intent(rem, status, obs.target, obs.now)
 
 
 def regated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
-    """The policy asked again right before an approved action: a deny now blocks it."""
+    """The policy asked again right before an action (approved, or with an old answer): a deny
+    now blocks it; an allow writes the intent and calls, or calls again with the open one."""
     decision, action, target = obs.policy, status.action, obs.target
     assert decision is not None and action is not None and isinstance(target, TargetState)
     status.policy = policy_record(decision, obs.now)
-    note(status, "gated", f"asked again before running the approved action: {decision.message}",
+    note(status, "gated", f"asked again before running {action.name}: {decision.message}",
          obs.now)
     status.conditions = set_condition(status.conditions, "PolicyAllowed", decision.allow,
                                       decision.condition_reason, decision.message, at=obs.now)
     counted = CountPolicy(decision.condition_reason)
     if not decision.allow:
+        message = f"{action.name} not executed: {decision.message}"
+        _not_executed(status, message, obs.now)
         return Outcome(status, (counted, *_close(
-            status, Phase.BLOCKED, "Warning", decision.condition_reason,
-            f"{action.name} approved but not executed: {decision.message}", obs.now)),
+            status, Phase.BLOCKED, "Warning", decision.condition_reason, message, obs.now)),
             wait=False)
+    if status.intent is not None:
+        return Outcome(status, (counted, WriteStatus(status),
+                                CallAction(status.intent, fresh=False)), wait=False)
     outcome = _write_intent(rem, status, target, obs.now)
     return Outcome(outcome.status, (counted, *outcome.effects), outcome.wait)
 
@@ -818,28 +906,24 @@ def _write_intent(rem: Remediation, status: RemediationStatus, target: TargetSta
 
 
 def resume(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
-    """An intent without an outcome (after a crash or a retryable failure): the same call with
-    the same token settles it, unless the target changed and the token is not on it."""
+    """An intent without an outcome (after a crash, a takeover or a retryable failure).
+
+    Settled already (the token on the target, the HPA's for a scale of an HPA; the recorded
+    pod gone, for an eviction): the same call records it. Otherwise it is as if the intent
+    were new: the claim, the pins and the approval are checked again, and the policy engine
+    is asked again when its answer is old, before the same call, with the same token."""
     intent = status.intent
     assert intent is not None
     if intent.retry_at is not None and obs.now < intent.retry_at:
         return Outcome(status, (), wait=True)
-    if isinstance(obs.target, ReadError) or obs.target is None:
-        return _unreadable(rem, status, obs.target or ReadError("unavailable", "not read"),
-                           obs.now)
-    target = obs.target
-    _readable(status)
-    if not action_applied(target.deployment, intent.token):
-        now_pinned = pin(target)
-        changed = pin_changes(intent.action.pinned, now_pinned)
-        ours = (intent.action.kind is ActionKind.SCALE and now_pinned.hpa
-                and str(now_pinned.hpa_min_replicas) == intent.action.params.get("replicas"))
-        if changed and not ours:
-            status.executions.append(ExecutionRecord(
-                intent=intent, outcome="not-executed", completed_at=obs.now,
-                message=f"the target changed before the action ran: {changed}"[:1024]))
-            status.intent = None
-            return _redecide(status, changed, obs.now)
+    if isinstance(obs.target, TargetState) and settled(intent, obs.target):
+        _readable(status)
+        return Outcome(status, (CallAction(intent, fresh=False),), wait=False)
+    refused, ask = _may_act(rem, status, obs)
+    if refused is not None:
+        return refused
+    if ask:
+        return _ask_again(rem, status, obs)
     return Outcome(status, (CallAction(intent, fresh=False),), wait=False)
 
 
@@ -864,6 +948,9 @@ def acted(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
     intent, action, result = status.intent, status.action, obs.result
     assert intent is not None and action is not None and result is not None
     if isinstance(result, ActionError):
+        if result.reason == "target-changed":  # the action itself found the pins changed
+            _not_executed(status, result.message, obs.now)
+            return _redecide(status, result.message, obs.now)
         if not result.retryable:
             return _failed_action(status, intent, result.message, obs.now)
         attempts = intent.attempts + 1
@@ -1012,16 +1099,16 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
                "a human decision on the pending digest, or the timeout"),
     Transition((Phase.EXECUTING,), "prepare",
                (Phase.EXECUTING, Phase.DETECTED, Phase.ESCALATED), prepare,
-               "target read fresh equals the pinned one; write the intent and call"),
+               "claim held, target as pinned, approval valid; write the intent and call"),
     Transition((Phase.EXECUTING,), "regated",
                (Phase.EXECUTING, Phase.BLOCKED), regated,
-               "the policy asked again before an approved action"),
+               "the policy asked again (an approved action, or an old answer)"),
     Transition((Phase.EXECUTING,), "resume",
                (Phase.EXECUTING, Phase.DETECTED, Phase.ESCALATED), resume,
-               "an intent without an outcome: the same call, same token"),
+               "an intent without an outcome: settled, or checked again and called again"),
     Transition((Phase.EXECUTING,), "acted",
                (Phase.VERIFYING, Phase.DETECTED, Phase.EXECUTING, Phase.ESCALATED), acted,
-               "executed, failed for good, or still open"),
+               "executed, target changed, failed for good, or still open"),
     Transition((Phase.VERIFYING,), "verify",
                (Phase.VERIFYING, Phase.SUCCEEDED, Phase.DETECTED, Phase.ESCALATED), verify,
                "healthy for the window, conclusively unhealthy, or inconclusive"),

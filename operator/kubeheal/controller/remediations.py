@@ -6,7 +6,8 @@ transition of its phase needs (the target read fresh from the API server, the hi
 actions, the verification verdict), fires the transition and executes its effects in order.
 Every status write is conditioned on the resourceVersion it read, so that no other writer's
 status is clobbered; an intent is on record before its action is called, so that the
-operator may die at any point and pick up where it was.
+operator may die at any point and pick up where it was. Every write, the escalation webhook
+included, passes the leadership fence right before it is sent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kubernetes import client
@@ -35,6 +36,7 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.claims import WORKLOAD_KIND, IncidentClaims
 from kubeheal.controller.history import ACTED_HOUR_LABEL, acted_hour, read_history
 from kubeheal.controller.lifecycle import (
     AskPolicy,
@@ -50,9 +52,10 @@ from kubeheal.controller.lifecycle import (
     ReadError,
     RecountPending,
     Recovered,
+    ReleaseClaim,
     TargetState,
     WriteStatus,
-    approval_of,
+    detector_health,
     fire,
     target_value,
 )
@@ -75,9 +78,6 @@ FIRST_STATUS_COURTESY_SECONDS = 5.0
 timeline says more. Correctness does not rest on it: both write it only if none is there."""
 PAUSE_AFTER_INTENT_ENV = "KUBEHEAL_PAUSE_AFTER_INTENT"
 
-EventSink = Callable[[Json, str, str, str], None]
-"""Posts a Kubernetes Event: (object body, type Normal|Warning, reason, message)."""
-
 
 @dataclass(frozen=True)
 class Step:
@@ -94,7 +94,7 @@ class RemediationDriver:
     gate: PolicyGate
     prometheus: PrometheusClient
     metrics: OperatorMetrics
-    event: EventSink
+    claims: IncidentClaims
     evaluators: Mapping[tuple[str, str], RunbookEvaluator]
     notifier: Notifier | None = None
 
@@ -142,16 +142,18 @@ class RemediationDriver:
             action = status.intent.action if status.intent else status.action
             evicts = action is not None and action.kind is ActionKind.RESTART \
                 and action.params.get("strategy") == "delete-pod"
-            obs = dataclasses.replace(obs, target=await self._target(rem, pods=evicts))
-            if status.intent is not None:
-                return "resume", obs
-            approved = approval_of(rem, status.action.digest if status.action else "")
-            if approved is not None:  # the policy is asked again: it needs the situation
-                obs = dataclasses.replace(
-                    obs, history=await self._history(rem, moment),
-                    namespace_labels=await self.store.namespace_labels(
-                        rem.spec.target.namespace))
-            return "prepare", obs
+            read = await self._target(rem, pods=evicts)
+            claimed: bool | None = None
+            try:
+                claimed = await self.claims.names(rem.spec.target.namespace, WORKLOAD_KIND,
+                                                  rem.spec.target.name, rem.metadata.name or "")
+            except KubernetesError as e:
+                read = ReadError(e.kind, f"its incident claim: {e.message}")
+            # The policy may be asked again before the action: it needs the situation.
+            obs = dataclasses.replace(
+                obs, target=read, claimed=claimed, history=await self._history(rem, moment),
+                namespace_labels=await self.store.namespace_labels(rem.spec.target.namespace))
+            return ("resume" if status.intent is not None else "prepare"), obs
         target: TargetState | ReadError | None = None
         verification = status.verification
         rolled_out = verification is not None and verification.rollout_completed_at is not None
@@ -218,24 +220,27 @@ class RemediationDriver:
                 missing.append((verdict.reason, verdict.message))
             else:
                 checks.append(verdict.message)
+        # Load explains saturation and never opens an incident; it may well stay high after
+        # a scale-out that fixed the latency, so it does not hold recovery back.
+        load = {s.name for s in runbook.spec.signals if s.role is SignalRole.LOAD}
+        evaluator = self.evaluators.get((namespace, runbook.metadata.name or ""))
+        streams = evaluator.streams if evaluator is not None else {}
+        last_points: dict[str, tuple[float, bool] | None] = {}
+        for name in sorted(triggered - load):
+            stream = streams.get((target, name))
+            last = stream.last if stream is not None else None
+            last_points[name] = (last.score.timestamp, last.alarm) if last else None
+        detectors = detector_health(last_points, now(), runbook.spec.interval_seconds)
+        if detectors.verdict == "unhealthy":
+            bad.append(detectors.message)
+        elif detectors.verdict == "inconclusive":
+            missing.append((detectors.reason, detectors.message))
+        elif last_points:
+            checks.append(detectors.message)
         if bad:
             return Health("unhealthy", "; ".join(bad))
         if missing:
             return Health("inconclusive", "; ".join(m for _, m in missing), missing[0][0])
-        evaluator = self.evaluators.get((namespace, runbook.metadata.name or ""))
-        if evaluator is not None:
-            # Load explains saturation and never opens an incident; it may well stay high
-            # after a scale-out that fixed the latency, so it does not hold recovery back.
-            load = {s.name for s in runbook.spec.signals if s.role is SignalRole.LOAD}
-            alarming = [
-                signal for (workload, signal), stream in evaluator.streams.items()
-                if workload == target and signal in triggered and signal not in load
-                and stream.last is not None and stream.last.alarm
-            ]
-            if alarming:
-                return Health("unhealthy",
-                              f"detectors still in alarm: {', '.join(sorted(alarming))}")
-            checks.append("no detector in alarm")
         return Health("healthy",
                       "; ".join(checks) or "rollout complete (no SLO or thresholds to hold)")
 
@@ -283,7 +288,7 @@ class RemediationDriver:
                 case WriteStatus(status=status):
                     await self._save(body, status)
                 case PostEvent(type=type_, reason=reason, message=message):
-                    self.event(body, type_, reason, message)
+                    await self.store.post_event(body, type_, reason, message)
                 case Notify(event=event, reason=reason, message=message):
                     if self.notifier is not None:
                         self.notifier.submit(notification_of(rem, outcome.status, event, reason,
@@ -302,6 +307,8 @@ class RemediationDriver:
                              message)
                 case RecountPending():
                     await self._count_pending(namespace)
+                case ReleaseClaim():
+                    await self._release_claim(rem)
                 case AskPolicy(input=policy_input, then=then):
                     decision = await self.gate.decide(policy_input)
                     return then, dataclasses.replace(obs, now=now(), policy=decision)
@@ -319,19 +326,35 @@ class RemediationDriver:
         return None
 
     async def _call(self, rem: Remediation, intent: Intent) -> ActionResult:
+        """The intent's action, told the target identity it was decided for."""
         namespace, target = rem.spec.target.namespace, rem.spec.target.name
-        action, token = intent.action, intent.token
+        action, token, pins = intent.action, intent.token, intent.action.pinned
+        if pins is None:
+            raise ActionError("target-changed", "the decision pinned no target identity")
         if action.kind is ActionKind.RESTART:
+            if "minAvailable" not in action.params:
+                raise ActionError("invalid", "the decision set no availability floor")
+            floor = int(action.params["minAvailable"])
             if action.params.get("strategy") == "delete-pod":
                 return await self.actions.evict_pod(namespace, action.params["pod"], token,
-                                                    target)
-            return await self.actions.restart_rollout(
-                namespace, target, token, min_available=int(action.params["minAvailable"]))
+                                                    target, min_available=floor, pins=pins)
+            return await self.actions.restart_rollout(namespace, target, token,
+                                                      min_available=floor, pins=pins)
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
-                                            token)
+                                            token, pins=pins)
         return await self.actions.rollback_to_revision(
-            namespace, target, int(action.params["toRevision"]), token)
+            namespace, target, int(action.params["toRevision"]), token, pins=pins)
+
+    async def _release_claim(self, rem: Remediation) -> None:
+        """The closed incident's claim is deleted; if that fails, the next incident of the
+        workload or the operator's sweep of claims takes care of it."""
+        try:
+            await self.claims.release(rem.spec.target.namespace, WORKLOAD_KIND,
+                                      rem.spec.target.name, rem.metadata.name or "")
+        except KubernetesError as e:
+            log.warning("remediation %s/%s: incident claim not released: %s",
+                        rem.spec.target.namespace, rem.metadata.name, e)
 
     async def _count_pending(self, namespace: str) -> None:
         items = await self.store.list("remediations", namespace)
@@ -345,7 +368,7 @@ class RemediationDriver:
         status.timeline = [TimelineEntry(time=now(), step="escalated", message=message[:1024])]
         status.conditions = set_condition([], "Ready", False, "InvalidRemediation", message)
         await self._save(body, status)
-        self.event(body, "Warning", "Escalated", f"InvalidRemediation: {message}")
+        await self.store.post_event(body, "Warning", "Escalated", f"InvalidRemediation: {message}")
 
     # -- persistence ----------------------------------------------------------------------------
 

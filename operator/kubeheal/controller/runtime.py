@@ -3,8 +3,9 @@ detectors.
 
 Built once at start-up from :class:`OperatorConfig`, by the one replica that acts (the Lease's
 holder, with leader election). Loading the policies into OPA is retried in the background
-until it works; until then every decision fails closed. The retention of closed Remediations
-(:mod:`~kubeheal.controller.retention`) runs in the background too.
+until it works; until then every decision fails closed. Background tasks also delete closed
+Remediations by the retention policy (:mod:`~kubeheal.controller.retention`) and sweep the
+incident claims of closed incidents (:meth:`IncidentClaims.sweep`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from kubeheal.act.actions import KubernetesActions
+from kubeheal.controller.claims import IncidentClaims
 from kubeheal.controller.metrics import OperatorMetrics
-from kubeheal.controller.remediations import EventSink, RemediationDriver
+from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
 from kubeheal.observe.kubernetes import (
+    KubernetesError,
     KubernetesReader,
     api_client_from_kubeconfig,
     in_cluster_api_client,
@@ -34,6 +37,9 @@ from kubeheal.observe.prometheus import PrometheusClient
 from kubeheal.policy import PolicyGate, PolicyLoadError, read_policy_directory
 
 log = logging.getLogger(__name__)
+
+CLAIM_SWEEP_SECONDS = 600.0
+"""How often claims whose incident closed without releasing them (a crash) are deleted."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,7 @@ class Runtime:
     metrics: OperatorMetrics
     notifier: Notifier
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
-    _loader: asyncio.Task[None] | None = None
-    _retention: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(cls, config: OperatorConfig,
@@ -109,10 +114,11 @@ class Runtime:
             actions=KubernetesActions(api, fence=fence),
             prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
             gate=gate, metrics=metrics, notifier=notifier)
-        runtime._loader = asyncio.create_task(runtime._load_policies())
+        runtime._tasks = [asyncio.create_task(runtime._load_policies()),
+                          asyncio.create_task(runtime._sweep_claims())]
         if config.retention.enabled:
-            runtime._retention = asyncio.create_task(retain_forever(
-                runtime.store, config.namespaces, config.retention, metrics))
+            runtime._tasks.append(asyncio.create_task(retain_forever(
+                runtime.store, config.namespaces, config.retention, metrics)))
         return runtime
 
     async def _load_policies(self) -> None:
@@ -128,6 +134,16 @@ class Runtime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
+    async def _sweep_claims(self) -> None:
+        while True:
+            try:
+                released = await self.claims.sweep(self.config.namespaces)
+                if released:
+                    log.info("%d incident claims of closed incidents released", released)
+            except KubernetesError as e:
+                log.warning("incident claims not swept: %s", e)
+            await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+
     def evaluator(self, namespace: str, name: str) -> RunbookEvaluator:
         key = (namespace, name)
         if key not in self.evaluators:
@@ -135,15 +151,18 @@ class Runtime:
                                                     self.store, self.metrics)
         return self.evaluators[key]
 
-    def driver(self, event: EventSink) -> RemediationDriver:
+    @property
+    def claims(self) -> IncidentClaims:
+        return IncidentClaims(self.store.objects.api_client, fence=self.store.fence)
+
+    def driver(self) -> RemediationDriver:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
-                                 self.prometheus, self.metrics, event, self.evaluators,
+                                 self.prometheus, self.metrics, self.claims, self.evaluators,
                                  self.notifier)
 
     async def close(self) -> None:
-        for task in (self._loader, self._retention):
-            if task is not None:
-                task.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.notifier.close()
         await self.prometheus.close()
         await self.gate.close()

@@ -2,20 +2,26 @@
 
 kopf applies a handler's patches when the handler returns; the remediation loop cannot wait
 for that (an intent must be on record *before* the action runs), so it writes through
-:class:`ObjectStore`, whose every call is one request that has landed when it returns.
+:class:`ObjectStore`, whose every call is one request that has landed when it returns. Its
+Events too are posted by it, not queued in kopf's poster, so that every write passes the
+leadership fence right before it is sent.
 """
 
 from __future__ import annotations
 
 import builtins
 import datetime as dt
+import logging
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client
 
 from kubeheal.api.base import GROUP, VERSION, Condition, ConditionStatus
-from kubeheal.observe.kubernetes import call
+from kubeheal.observe.kubernetes import KubernetesError, call
+
+log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
@@ -77,10 +83,6 @@ class ObjectStore:
         self.timeout = timeout
         self.fence = fence  # raises unless this process may write (it holds the lease)
 
-    def _may_write(self) -> None:
-        if self.fence is not None:
-            self.fence()
-
     async def get(self, plural: str, namespace: str, name: str) -> Json:
         return await call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace,
                           plural, name, timeout=self.timeout)
@@ -132,20 +134,40 @@ class ObjectStore:
                           namespace, plural, name, patch, timeout=self.timeout)
 
     async def create(self, plural: str, namespace: str, body: Json) -> Json:
-        self._may_write()
         return await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
-                          namespace, plural, body, timeout=self.timeout)
+                          namespace, plural, body, timeout=self.timeout, fence=self.fence)
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Json,
                            resource_version: str | None = None) -> Json:
         """Merge ``status`` into the object's status subresource; with ``resource_version``,
         only if the object is still at that version (else a ``conflict`` KubernetesError)."""
-        self._may_write()
         patch: Json = {"status": status}
         if resource_version is not None:
             patch["metadata"] = {"resourceVersion": resource_version}
         return await call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION,
-                          namespace, plural, name, patch, timeout=self.timeout)
+                          namespace, plural, name, patch, timeout=self.timeout,
+                          fence=self.fence)
+
+    async def post_event(self, body: Json, type_: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on ``body`` (a kubeheal object as read). Events tell what the
+        operator did; one that cannot be posted is logged, never fatal."""
+        meta = body["metadata"]
+        event = {
+            "metadata": {"name": f"{meta['name'][:200]}.{secrets.token_hex(8)}",
+                         "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+                               "kind": body.get("kind", ""), "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta.get("uid")},
+            "type": type_, "reason": reason, "message": message[:1024],
+            "source": {"component": "kubeheal"}, "reportingComponent": "kubeheal",
+            "firstTimestamp": rfc3339(now()), "lastTimestamp": rfc3339(now()), "count": 1,
+        }
+        try:
+            await call(self.core.create_namespaced_event, meta["namespace"], event,
+                       timeout=self.timeout, fence=self.fence)
+        except KubernetesError as e:
+            log.warning("event %s on %s/%s not posted: %s", reason, meta["namespace"],
+                        meta["name"], e)
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = await call(self.core.read_namespace, namespace, timeout=self.timeout)

@@ -88,14 +88,18 @@ def in_cluster_api_client() -> client.ApiClient:
 
 
 async def call(method: Callable[..., Any], *args: Any, timeout: float = 10.0,
-               **kwargs: Any) -> Json:
+               fence: Callable[[], None] | None = None, **kwargs: Any) -> Json:
     """Run one client method in a thread and return the response body as JSON.
 
     The body is decoded from the raw response (``_preload_content=False``), which keeps the
-    API's field names and skips the client's model deserialisation.
+    API's field names and skips the client's model deserialisation. ``fence``, when given,
+    runs in that thread right before the request is sent (not when the call is queued for a
+    worker thread, which may take a while on a busy process): it raises to send nothing.
     """
 
     def run() -> Json:
+        if fence is not None:
+            fence()
         try:
             response = method(*args, _preload_content=False, _request_timeout=timeout, **kwargs)
             body: Json = json.loads(response.data or b"{}")

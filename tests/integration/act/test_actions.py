@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,9 @@ from integration.act.workloads import (
 )
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import TOKEN_ANNOTATION, ActionError, action_applied
+from kubeheal.act.patches import hpa_targeting
+from kubeheal.act.pins import pin
+from kubeheal.api.remediation import PinnedTarget
 from kubeheal.observe.kubernetes import (
     KubernetesReader,
     api_client_from_kubeconfig,
@@ -45,6 +49,15 @@ def actions(api: client.ApiClient) -> KubernetesActions:
     return KubernetesActions(api)
 
 
+async def pins(actions: KubernetesActions, reader: KubernetesReader, namespace: str,
+               name: str = "web") -> PinnedTarget:
+    """The target's identity as a decision would pin it now."""
+    hpas = actions.autoscaling.list_namespaced_horizontal_pod_autoscaler(
+        namespace, _preload_content=False)
+    hpa = hpa_targeting(json.loads(hpas.data).get("items", []), name)
+    return pin(await reader.get_deployment(namespace, name), hpa=hpa)
+
+
 def image(deployment: dict[str, Any]) -> str:
     containers = deployment["spec"]["template"]["spec"]["containers"]
     return str(containers[0]["image"])
@@ -56,7 +69,9 @@ async def test_rollout_restart_rolls_a_new_replica_set(
     before = await ready_deployment(cluster, reader, namespace, "web")
     assert not action_applied(before, "restart-1")
 
-    result = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
+    decided = await pins(actions, reader, namespace)
+    result = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1,
+                                           pins=decided)
 
     assert (result.kind, result.token, result.already_applied) == (
         "rollout-restart", "restart-1", False)
@@ -69,7 +84,8 @@ async def test_rollout_restart_rolls_a_new_replica_set(
     assert [r.number for r in history] == [1, 2]
     assert [r.replicas for r in history] == [0, 2]
 
-    again = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
+    again = await actions.restart_rollout(namespace, "web", "restart-1", min_available=1,
+                                          pins=decided)
     assert again.already_applied
     assert len(await reader.rollout_history(namespace, "web")) == 2, "no second restart"
 
@@ -86,7 +102,8 @@ async def test_a_restart_that_cannot_keep_the_floor_changes_nothing(
     before = await ready_deployment(cluster, reader, namespace, "web", strategy=strategy)
 
     with pytest.raises(ActionError) as refused:
-        await actions.restart_rollout(namespace, "web", "restart-1", min_available=1)
+        await actions.restart_rollout(namespace, "web", "restart-1", min_available=1,
+                                      pins=await pins(actions, reader, namespace))
 
     assert refused.value.reason == "unsafe" and not refused.value.retryable
     assert why in refused.value.message
@@ -101,14 +118,15 @@ async def test_scale_brings_more_ready_pods(
 ) -> None:
     await ready_deployment(cluster, reader, namespace, "web", replicas=1)
 
-    result = await actions.scale(namespace, "web", 3, "scale-1")
+    decided = await pins(actions, reader, namespace)
+    result = await actions.scale(namespace, "web", 3, "scale-1", pins=decided)
 
     assert "from 1 to 3 replicas" in result.message
     after = await rolled_out(reader, namespace, "web")
     assert after["spec"]["replicas"] == 3
     assert after["status"]["readyReplicas"] == 3
     assert action_applied(after, "scale-1")
-    assert (await actions.scale(namespace, "web", 5, "scale-1")).already_applied
+    assert (await actions.scale(namespace, "web", 5, "scale-1", pins=decided)).already_applied
     assert (await reader.get_deployment(namespace, "web"))["spec"]["replicas"] == 3
 
 
@@ -124,7 +142,9 @@ async def test_scale_raises_the_floor_of_an_hpa(
                  "minReplicas": 1, "maxReplicas": 2},
     })
 
-    result = await actions.scale(namespace, "web", 3, "scale-hpa")
+    decided = await pins(actions, reader, namespace)
+    assert decided.hpa == "web" and decided.hpa_min_replicas == 1
+    result = await actions.scale(namespace, "web", 3, "scale-hpa", pins=decided)
 
     assert "HPA" in result.message
     hpa = actions.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", namespace)
@@ -132,7 +152,7 @@ async def test_scale_raises_the_floor_of_an_hpa(
     assert hpa.metadata.annotations[TOKEN_ANNOTATION] == "scale-hpa"
     assert not action_applied(await reader.get_deployment(namespace, "web"), "scale-hpa"), \
         "one write: the HPA's"
-    assert (await actions.scale(namespace, "web", 5, "scale-hpa")).already_applied
+    assert (await actions.scale(namespace, "web", 5, "scale-hpa", pins=decided)).already_applied
 
     async def scaled_by_hpa() -> bool:
         d = await reader.get_deployment(namespace, "web")
@@ -149,7 +169,8 @@ async def test_rollback_returns_to_the_previous_template_under_a_new_revision(
     bad = await rolled_out(reader, namespace, "web")
     assert (image(bad), revision_number(bad)) == ("fake/web:v2", 2)
 
-    result = await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
+    decided = await pins(actions, reader, namespace)
+    result = await actions.rollback_to_revision(namespace, "web", 1, "undo-1", pins=decided)
 
     assert "to revision 1" in result.message
     after = await rolled_out(reader, namespace, "web")
@@ -159,7 +180,8 @@ async def test_rollback_returns_to_the_previous_template_under_a_new_revision(
     assert action_applied(after, "undo-1")
     history = await reader.rollout_history(namespace, "web")
     assert [r.number for r in history] == [2, 3], "revision 1 lives on as revision 3"
-    assert (await actions.rollback_to_revision(namespace, "web", 1, "undo-1")).already_applied
+    assert (await actions.rollback_to_revision(namespace, "web", 1, "undo-1",
+                                               pins=decided)).already_applied
 
 
 async def test_rollback_goes_to_the_decided_revision_not_the_previous_one(
@@ -170,7 +192,8 @@ async def test_rollback_goes_to_the_decided_revision_not_the_previous_one(
         set_image(cluster, namespace, "web", f"fake/web:{tag}")
         await rolled_out(reader, namespace, "web")
 
-    await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
+    await actions.rollback_to_revision(namespace, "web", 1, "undo-1",
+                                       pins=await pins(actions, reader, namespace))
 
     after = await rolled_out(reader, namespace, "web")
     assert image(after) == "fake/web:v1", "revision 1 as decided, not revision 2 (v2)"
@@ -181,10 +204,11 @@ async def test_rollback_to_a_revision_that_is_gone_or_current_is_refused(
 ) -> None:
     await ready_deployment(cluster, reader, namespace, "web")
 
+    decided = await pins(actions, reader, namespace)
     with pytest.raises(ActionError) as gone:
-        await actions.rollback_to_revision(namespace, "web", 7, "undo-1")
+        await actions.rollback_to_revision(namespace, "web", 7, "undo-1", pins=decided)
     with pytest.raises(ActionError) as current:
-        await actions.rollback_to_revision(namespace, "web", 1, "undo-1")
+        await actions.rollback_to_revision(namespace, "web", 1, "undo-1", pins=decided)
 
     assert gone.value.reason == "no-previous-revision"
     assert f"deployment {namespace}/web" in gone.value.message
@@ -201,7 +225,9 @@ async def test_evicting_a_pod_replaces_it_once(
     pods = await reader.pods(deployment)
     victim, survivor = pods[0]["metadata"]["name"], pods[1]["metadata"]["name"]
 
-    result = await actions.evict_pod(namespace, victim, "evict-1", "web")
+    decided = await pins(actions, reader, namespace)
+    result = await actions.evict_pod(namespace, victim, "evict-1", "web", min_available=1,
+                                     pins=decided)
 
     assert f"evicted pod {namespace}/{victim} of deployment {namespace}/web" == result.message
 
@@ -211,7 +237,8 @@ async def test_evicting_a_pod_replaces_it_once(
 
     names = await eventually(replaced, "replaced")
     assert survivor in names
-    again = await actions.evict_pod(namespace, victim, "evict-1", "web")
+    again = await actions.evict_pod(namespace, victim, "evict-1", "web", min_available=1,
+                                    pins=decided)
     assert again.already_applied, "the recorded pod is gone: no other pod is evicted"
     assert sorted(p["metadata"]["name"] for p in await reader.pods(deployment)) == names
 
@@ -239,7 +266,8 @@ async def test_a_pod_disruption_budget_blocks_an_eviction_without_force(
     victim = (await reader.pods(deployment))[0]["metadata"]["name"]
 
     with pytest.raises(ActionError) as blocked:
-        await actions.evict_pod(namespace, victim, "evict-1", "web")
+        await actions.evict_pod(namespace, victim, "evict-1", "web", min_available=0,
+                                pins=await pins(actions, reader, namespace))
 
     assert blocked.value.reason == "blocked-by-pdb" and blocked.value.retryable
     assert "PodDisruptionBudget" in blocked.value.message
@@ -249,18 +277,100 @@ async def test_a_pod_disruption_budget_blocks_an_eviction_without_force(
 async def test_failures_are_action_errors_with_one_clear_message(
     cluster: Cluster, actions: KubernetesActions, reader: KubernetesReader, namespace: str
 ) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+    decided = await pins(actions, reader, namespace)
     with pytest.raises(ActionError) as missing:
-        await actions.restart_rollout(namespace, "nothing", "t-1", min_available=1)
+        await actions.restart_rollout(namespace, "nothing", "t-1", min_available=1,
+                                      pins=decided)
     assert missing.value.reason == "not-found"
     assert 'deployments.apps "nothing" not found' in missing.value.message
 
-    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
     carol = api_client_from_kubeconfig(cluster.kubeconfig_for("carol"))
     with carol, pytest.raises(ActionError) as forbidden:
-        await KubernetesActions(carol).scale(namespace, "web", 2, "t-2")
+        await KubernetesActions(carol).scale(namespace, "web", 2, "t-2", pins=decided)
     assert forbidden.value.reason == "forbidden"
     assert 'User "carol" cannot get resource "deployments"' in forbidden.value.message
 
-    gone = await actions.evict_pod(namespace, "not-a-pod", "t-3", "web")
+    gone = await actions.evict_pod(namespace, "not-a-pod", "t-3", "web", min_available=0,
+                                   pins=decided)
     assert gone.already_applied and "is gone already" in gone.message
+
+
+# -- acting exactly as decided ------------------------------------------------------------------
+
+
+async def test_no_action_runs_on_a_target_changed_since_the_decision(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=2)
+    decided = await pins(actions, reader, namespace)
+    cluster.kubectl("scale", "-n", namespace, "deployment/web", "--replicas=3")  # a human
+    before = await reader.get_deployment(namespace, "web")
+
+    for act in (
+        actions.restart_rollout(namespace, "web", "t-1", min_available=1, pins=decided),
+        actions.scale(namespace, "web", 4, "t-2", pins=decided),
+        actions.rollback_to_revision(namespace, "web", 1, "t-3", pins=decided),
+    ):
+        with pytest.raises(ActionError) as refused:
+            await act
+        assert refused.value.reason == "target-changed" and not refused.value.retryable
+        assert "spec.replicas 2 -> 3" in refused.value.message
+    pod = (await reader.pods(before))[0]["metadata"]["name"]
+    with pytest.raises(ActionError) as evict:
+        await actions.evict_pod(namespace, pod, "t-4", "web", min_available=0, pins=decided)
+    assert evict.value.reason == "target-changed"
+    after = await reader.get_deployment(namespace, "web")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["spec"]["replicas"] == 3
+    assert not any(action_applied(after, t) for t in ("t-1", "t-2", "t-3"))
+    assert pod in {p["metadata"]["name"] for p in await reader.pods(after)}
+
+
+async def test_a_rollback_never_undoes_a_newer_rollout(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", image="fake/web:v1")
+    set_image(cluster, namespace, "web", "fake/web:v2")
+    await rolled_out(reader, namespace, "web")
+    decided = await pins(actions, reader, namespace)  # decided on revision 2 (v2): back to 1
+    set_image(cluster, namespace, "web", "fake/web:v3")  # a human's fix, revision 3
+    await rolled_out(reader, namespace, "web")
+
+    with pytest.raises(ActionError) as refused:
+        await actions.rollback_to_revision(namespace, "web", 1, "undo-1", pins=decided)
+
+    assert refused.value.reason == "target-changed"
+    assert "revision 2 -> 3" in refused.value.message
+    after = await reader.get_deployment(namespace, "web")
+    assert image(after) == "fake/web:v3" and not action_applied(after, "undo-1")
+
+
+async def test_a_scale_never_lowers_the_replicas(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=3)
+
+    with pytest.raises(ActionError) as refused:
+        await actions.scale(namespace, "web", 2, "t-1",
+                            pins=await pins(actions, reader, namespace))
+
+    assert "spec.replicas is 3 already, not below the decided 2" in refused.value.message
+    after = await reader.get_deployment(namespace, "web")
+    assert after["spec"]["replicas"] == 3 and not action_applied(after, "t-1")
+
+
+async def test_an_eviction_below_the_availability_floor_is_refused(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    deployment = await ready_deployment(cluster, reader, namespace, "web", replicas=2)
+    victim = (await reader.pods(deployment))[0]["metadata"]["name"]
+
+    with pytest.raises(ActionError) as refused:
+        await actions.evict_pod(namespace, victim, "t-1", "web", min_available=2,
+                                pins=await pins(actions, reader, namespace))
+
+    assert refused.value.reason == "below-floor" and refused.value.retryable
+    assert "leave 1 ready pods, below the availability floor of 2" in refused.value.message
+    assert victim in {p["metadata"]["name"] for p in await reader.pods(deployment)}
 

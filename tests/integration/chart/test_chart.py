@@ -108,7 +108,8 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
     assert not any(group == "kopf.dev" for group, _ in verbs)
     # Leases only through the leader-election Role: none in the operator's ClusterRole.
     assert not any(group == "coordination.k8s.io" for group, _ in verbs)
-    assert verbs["kubeheal.io", "incidentclaims"] == {"get", "create", "update"}
+    assert verbs["kubeheal.io", "incidentclaims"] == {"get", "list", "create", "update",
+                                                      "delete"}
 
 
 def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
@@ -123,11 +124,10 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
         ["team-a", "team-b"]
     rules = operator_rules(docs)
     assert not {r for rule in rules for r in rule["resources"]} & {"customresourcedefinitions"}
-    # Incident claims are kubeheal's own kind: no Lease at all (leader election is off here),
-    # and no delete.
+    # Incident claims are kubeheal's own kind: no Lease at all (leader election is off here).
     assert not any("coordination.k8s.io" in rule["apiGroups"] for rule in rules)
     assert {v for rule in rules if "incidentclaims" in rule["resources"]
-            for v in rule["verbs"]} == {"get", "create", "update"}
+            for v in rule["verbs"]} == {"get", "list", "create", "update", "delete"}
     assert find(docs, "ServiceMonitor") and find(docs, "PrometheusRule")
     (dashboard,) = find(docs, "ConfigMap", "kubeheal-dashboard")
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
@@ -301,7 +301,7 @@ CAN = [
     ("patch", "runbooks.kubeheal.io", "--subresource=status"),
     ("patch", "servicelevelobjectives.kubeheal.io", "--subresource=status"),
     ("get", "incidentclaims.kubeheal.io"), ("create", "incidentclaims.kubeheal.io"),
-    ("update", "incidentclaims.kubeheal.io"),
+    ("update", "incidentclaims.kubeheal.io"), ("delete", "incidentclaims.kubeheal.io"),
 ]
 CANNOT = [
     ("get", "secrets"), ("list", "secrets"), ("approve", "remediations.kubeheal.io"),
@@ -310,7 +310,7 @@ CANNOT = [
     ("create", "pods", "--subresource=exec"),
     ("update", "deployments.apps", "--subresource=scale"), ("list", "configmaps"),
     ("create", "rolebindings.rbac.authorization.k8s.io"),
-    ("delete", "incidentclaims.kubeheal.io"), ("patch", "incidentclaims.kubeheal.io"),
+    ("patch", "incidentclaims.kubeheal.io"),
 ]
 
 

@@ -9,15 +9,23 @@ the API server's.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import kopf
 import pytest
 from kubernetes import client
 
 from integration.act.workloads import INSECURE, api_client
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import ActionError
+from kubeheal.act.pins import pin
+from kubeheal.api.remediation import PinnedTarget
+from kubeheal.controller.handlers import fenced_session
 from kubeheal.controller.leadership import ElectionConfig, LeaderElection, NotLeader
 from kubeheal.controller.store import ObjectStore
 from kubeheal.observe.kubernetes import KubernetesError
@@ -168,8 +176,9 @@ async def test_fenced_objects_and_actions_write_nothing(api: client.ApiClient,
     with pytest.raises(NotLeader):
         await store.patch_status("runbooks", namespace, "x", {"observedGeneration": 1})
     # Reads pass; the write of the action is refused before it is sent.
+    nothing = PinnedTarget(uid="", template_hash="", replicas=1)
     with pytest.raises(ActionError) as refused:
-        await actions.scale(namespace, "absent", 3, "token-1")
+        await actions.scale(namespace, "absent", 3, "token-1", pins=nothing)
     assert refused.value.reason == "not-found"  # the read went through
     client.AppsV1Api(api).create_namespaced_deployment(namespace, {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -177,9 +186,70 @@ async def test_fenced_objects_and_actions_write_nothing(api: client.ApiClient,
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "web", "image": "fake/web"}]}}}})
+    decided = pin(json.loads(client.AppsV1Api(api).read_namespaced_deployment(
+        "web", namespace, _preload_content=False).data))
     with pytest.raises(ActionError, match="not the leader, nothing written"):
-        await actions.scale(namespace, "web", 3, "token-1")
+        await actions.scale(namespace, "web", 3, "token-1", pins=decided)
     web = client.AppsV1Api(api).read_namespaced_deployment("web", namespace)
     assert web.spec.replicas == 1
     assert "kubeheal.io/action-token" not in (web.metadata.annotations or {})
     assert isinstance(NotLeader("x"), KubernetesError)
+
+
+async def test_the_fence_is_checked_when_a_write_is_sent_not_when_it_is_queued(
+        api: client.ApiClient, namespace: str) -> None:
+    """A write waits for a worker thread; if the lease expires meanwhile, it is not sent."""
+    leader = candidate(api, namespace, "a")
+    assert leader.acquire()
+    store = ObjectStore(api, fence=leader.check)
+    remediation = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
+                   "metadata": {"name": "web-deployment-1", "namespace": namespace,
+                                "uid": "00000000-0000-0000-0000-000000000001"}}
+
+    def events(reason: str) -> list[Any]:
+        found = client.CoreV1Api(api).list_namespaced_event(namespace).items
+        return [e for e in found if e.reason == reason]
+
+    await store.post_event(remediation, "Normal", "WhileLeading", "sent: the lease is valid")
+    assert len(events("WhileLeading")) == 1
+
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    try:
+        busy = threading.Event()
+        blocker = loop.run_in_executor(None, busy.wait, 30)  # the only worker is taken
+        queued = asyncio.create_task(store.post_event(remediation, "Normal", "AfterExpiry",
+                                                      "must never be sent"))
+        await asyncio.sleep(0.2)  # queued, with the fence still open on the event loop
+        clock(leader).now += leader.config.lease_duration  # the lease runs out meanwhile
+        busy.set()
+        await blocker
+        await queued
+    finally:
+        loop.set_default_executor(ThreadPoolExecutor())
+    assert events("AfterExpiry") == []
+
+
+async def test_kopfs_own_writes_pass_the_fence(cluster: Cluster, api: client.ApiClient,
+                                               namespace: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf's session (finalizers, progress annotations) reads freely and writes nothing
+    once the fence is closed."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+    assert info is not None
+    deposed = candidate(api, namespace, "a")  # never held the lease
+    configmaps = f"{info.server}/api/v1/namespaces/{namespace}/configmaps"
+    session = fenced_session(info, deposed.check)
+    async with session:
+        async with session.get(configmaps) as response:
+            assert response.status == 200
+        with pytest.raises(NotLeader):
+            await session.post(configmaps, json={"metadata": {"name": "kopf-wrote-this"}})
+        assert deposed.acquire()
+        async with session.post(configmaps, json={"metadata": {"name": "leader-wrote-this"}},
+                                ) as response:
+            assert response.status == 201
+    names = {c.metadata.name for c in client.CoreV1Api(api).list_namespaced_config_map(
+        namespace).items}
+    assert "leader-wrote-this" in names and "kopf-wrote-this" not in names

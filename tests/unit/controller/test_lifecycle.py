@@ -18,6 +18,7 @@ from kubeheal.controller import lifecycle
 from kubeheal.controller.lifecycle import (
     MAX_ATTEMPTS,
     MAX_REDECISIONS,
+    POLICY_MAX_AGE_SECONDS,
     TRANSITIONS,
     AskPolicy,
     CallAction,
@@ -29,9 +30,11 @@ from kubeheal.controller.lifecycle import (
     Outcome,
     PostEvent,
     ReadError,
+    ReleaseClaim,
     TargetState,
     TransitionError,
     WriteStatus,
+    detector_health,
     fire,
 )
 from kubeheal.decide import RemediationHistory
@@ -117,6 +120,7 @@ def target(**kwargs: Any) -> TargetState:
 
 def obs(seconds: float = 0, **kwargs: Any) -> Observations:
     kwargs.setdefault("runbook", runbook())
+    kwargs.setdefault("claimed", True)
     return Observations(at(seconds), **kwargs)
 
 
@@ -475,6 +479,23 @@ def test_an_expired_approval_is_not_executed() -> None:
     assert condition(out.status, "Approved") == ("False", "ApprovalExpired")
 
 
+def test_prepare_asks_the_policy_again_when_its_answer_is_old() -> None:
+    out = fire("prepare", remediation(), executing(),
+               obs(POLICY_MAX_AGE_SECONDS + 1, target=target()))
+    [ask] = out.effects
+    assert isinstance(ask, AskPolicy) and ask.then == "regated"
+    assert out.status.intent is None
+    fresh = fire("prepare", remediation(), executing(),
+                 obs(POLICY_MAX_AGE_SECONDS, target=target()))
+    assert effects(fresh, CallAction)
+
+
+def test_nothing_is_executed_for_an_incident_whose_claim_moved() -> None:
+    out = fire("prepare", remediation(), executing(), obs(target=target(), claimed=False))
+    assert out.status.phase is Phase.ESCALATED and not effects(out, CallAction)
+    assert condition(out.status, "Ready") == ("False", "ClaimLost")
+
+
 # -- acted ----------------------------------------------------------------------------------------
 
 
@@ -525,6 +546,22 @@ def test_acted_open_outcome_keeps_the_intent_and_retries_the_same_token(reason: 
     assert call.intent.token == "web-1.1" and not call.fresh
 
 
+def test_acted_target_changed_decides_again_without_trying_the_next_action() -> None:
+    status = with_intent(executing())
+    changed = ActionError("target-changed", "rollback of deployment shop/web refused: the "
+                          "target changed since the decision (revision 2 -> 3)")
+    out = fire("acted", remediation(), status, obs(1, result=changed))
+    assert out.status.phase is Phase.DETECTED and out.status.redecisions == 1
+    assert out.status.tried_actions == [], "decided again, not counted as tried"
+    assert [e.outcome for e in out.status.executions] == ["not-executed"]
+    assert out.status.intent is None and not effects(out, CountAction)
+    assert effects(out, PostEvent)[0].reason == "TargetChanged"
+    status = with_intent(executing()).model_copy(update={"redecisions": MAX_REDECISIONS})
+    late = fire("acted", remediation(), status, obs(1, result=changed))
+    assert late.status.phase is Phase.ESCALATED
+    assert condition(late.status, "Ready") == ("False", "TargetKeptChanging")
+
+
 def test_acted_open_outcome_escalates_after_the_bound_with_the_intent_kept() -> None:
     status = with_intent(executing())
     assert status.intent is not None
@@ -564,6 +601,88 @@ def test_resume_uses_the_recorded_pod() -> None:
     out = fire("resume", rem, status, obs(5, target=target(pods=[pod("web-z", 9)])))
     [call] = effects(out, CallAction)
     assert call.intent.action.params["pod"] == "web-a"
+
+
+def test_resume_settles_a_scale_of_an_hpa_by_the_hpas_token() -> None:
+    rem = remediation()
+    hpa = {"metadata": {"name": "web"}, "spec": {"minReplicas": 2, "maxReplicas": 4}}
+    scaled = runbook(actions=[{"name": "out", "kind": "scale", "when": {"causes": ["change"]},
+                               "scale": {"maxReplicas": 6}}])
+    before = TargetState(deployment(), (replica_set(2),), hpa)
+    status = fire("decide", rem, RemediationStatus(), obs(target=before, runbook=scaled)).status
+    status = fire("gated", rem, status, obs(policy=allow(), runbook=scaled)).status
+    status = fire("prepare", rem, status, obs(target=before, runbook=scaled)).status
+    assert status.intent is not None and status.intent.action.params["replicas"] == "4"
+    # The HPA took the new floor with our token; the Deployment has no token of ours.
+    landed = {"metadata": {"name": "web", "annotations": {TOKEN_ANNOTATION: "web-1.1"}},
+              "spec": {"minReplicas": 4, "maxReplicas": 4}}
+    after = TargetState(deployment(replicas=4), (replica_set(2),), landed)
+    out = fire("resume", rem, status, obs(5, target=after, runbook=scaled))
+    [call] = effects(out, CallAction)
+    assert call.intent.token == "web-1.1" and out.status.redecisions == 0
+    # Without the token, a changed HPA is a changed target: nothing runs.
+    moved = {**landed, "metadata": {"name": "web"}}
+    other = fire("resume", rem, status, obs(5, target=TargetState(deployment(), (), moved),
+                                            runbook=scaled))
+    assert other.status.phase is Phase.DETECTED and not effects(other, CallAction)
+
+
+def evicting(rem: Remediation) -> RemediationStatus:
+    status = RemediationStatus(tried_actions=["undo", "bounce"])
+    status = fire("decide", rem, status, obs(target=target())).status
+    status = fire("gated", rem, status, obs(policy=allow())).status
+    return fire("prepare", rem, status, obs(target=target(pods=[pod("web-a", 3)]))).status
+
+
+def test_resume_settles_an_eviction_by_its_recorded_pod() -> None:
+    rem = remediation()
+    status = evicting(rem)
+    # The pod is gone (evicted, replaced) and the Deployment was scaled since: settled, not
+    # decided again.
+    out = fire("resume", rem, status, obs(5, target=target(replicas=4, pods=[pod("web-z")])))
+    [call] = effects(out, CallAction)
+    assert call.intent.action.params["pod"] == "web-a"
+    still = fire("resume", rem, status, obs(5, target=target(replicas=4,
+                                                             pods=[pod("web-a", 3)])))
+    assert still.status.phase is Phase.DETECTED and not effects(still, CallAction)
+
+
+def test_the_eviction_is_told_the_floor_the_policy_judged() -> None:
+    status = evicting(remediation())
+    assert status.intent is not None
+    assert status.intent.action.params["minAvailable"] == "2"  # 3 ready, one evicted
+
+
+def test_resume_checks_the_claim_again() -> None:
+    status = with_intent(executing())
+    out = fire("resume", remediation(), status, obs(5, target=target(), claimed=False))
+    assert out.status.phase is Phase.ESCALATED and not effects(out, CallAction)
+    assert [e.outcome for e in out.status.executions] == ["not-executed"]
+
+
+def test_resume_of_an_approved_intent_after_its_approval_expired_executes_nothing() -> None:
+    rem, status = approved_executing()
+    status = fire("regated", rem, status, obs(20, target=target(), policy=allow(True))).status
+    assert status.intent is not None
+    out = fire("resume", rem, status, obs(3600 + 60, target=target()))
+    assert out.status.phase is Phase.ESCALATED and not effects(out, CallAction)
+    assert condition(out.status, "Approved") == ("False", "ApprovalExpired")
+    assert [e.outcome for e in out.status.executions] == ["not-executed"]
+
+
+def test_resume_with_an_old_policy_answer_asks_again_then_calls_the_same_intent() -> None:
+    status = with_intent(executing())
+    late = obs(POLICY_MAX_AGE_SECONDS + 5, target=target())
+    out = fire("resume", remediation(), status, late)
+    [ask] = out.effects
+    assert isinstance(ask, AskPolicy) and ask.then == "regated"
+    allowed = fire("regated", remediation(), out.status,
+                   dataclasses.replace(late, policy=allow()))
+    [call] = effects(allowed, CallAction)
+    assert call.intent.token == "web-1.1" and not call.fresh
+    denied = fire("regated", remediation(), out.status, dataclasses.replace(late, policy=deny()))
+    assert denied.status.phase is Phase.BLOCKED and not effects(denied, CallAction)
+    assert [e.outcome for e in denied.status.executions] == ["not-executed"]
 
 
 # -- verify ---------------------------------------------------------------------------------------
@@ -637,6 +756,33 @@ def test_verify_unreadable_target_is_retried_then_inconclusive() -> None:
     late = fire("verify", remediation(), verifying(), obs(61, target=error))
     assert late.status.phase is Phase.ESCALATED
     assert condition(late.status, "Ready") == ("False", "Inconclusive")
+
+
+def test_detector_state_that_is_stale_or_missing_is_inconclusive() -> None:
+    now = at(100)
+    fresh, old = at(95).timestamp(), at(80).timestamp()
+    assert detector_health({"errors": (fresh, False)}, now, 5).verdict == "healthy"
+    assert detector_health({"errors": (fresh, True)}, now, 5).verdict == "unhealthy"
+    stale = detector_health({"errors": (old, False)}, now, 5)
+    assert (stale.verdict, stale.reason) == ("inconclusive", "DetectorStale")
+    assert detector_health({"errors": (old, True)}, now, 5).verdict == "inconclusive", \
+        "an old alarm says nothing about now"
+    assert detector_health({"errors": None, "latency": (fresh, False)}, now, 5).reason == \
+        "DetectorStateMissing"
+    assert detector_health({"errors": None, "latency": (fresh, True)}, now, 5).verdict == \
+        "unhealthy"
+
+
+def test_every_close_releases_the_claim() -> None:
+    closes = [
+        fire("gated", remediation(), decided(), obs(policy=deny())),
+        fire("approval", remediation(), awaiting(), obs(901)),
+        fire("verify", remediation(), verifying(), obs(61, target=ReadError("unavailable", "x"))),
+    ]
+    for out in closes:
+        assert out.status.phase.terminal and effects(out, ReleaseClaim)
+        assert out.effects.index(effects(out, ReleaseClaim)[0]) > \
+            out.effects.index(effects(out, WriteStatus)[0]), "after the terminal status"
 
 
 # -- runbook-unavailable --------------------------------------------------------------------------

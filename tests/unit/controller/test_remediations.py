@@ -86,7 +86,7 @@ class Store:
 def driver(store: Store) -> RemediationDriver:
     none: Any = None
     return RemediationDriver(store=store, reader=none, actions=none, gate=none,
-                             prometheus=none, metrics=none, event=lambda *a: None,
+                             prometheus=none, metrics=none, claims=none,
                              evaluators={})
 
 
