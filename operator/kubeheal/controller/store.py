@@ -104,7 +104,7 @@ class ObjectStore:
         items: builtins.list[Json] = []
         token: str | None = None
         while True:
-            options = {"limit": page, **({"_continue": token} if token else {})}
+            options: dict[str, Any] = {"limit": page, **({"_continue": token} if token else {})}
             if namespace is None:
                 result = await call(self.objects.list_cluster_custom_object, GROUP, VERSION,
                                     plural, timeout=self.timeout, **options)
@@ -120,18 +120,17 @@ class ObjectStore:
                      resource_version: str) -> None:
         """Delete the object only if it is still the one read (its uid), as it was read (its
         resourceVersion); else a ``conflict`` KubernetesError."""
-        self._may_write()
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(
             uid=uid, resource_version=resource_version))
         await call(self.objects.delete_namespaced_custom_object, GROUP, VERSION, namespace,
-                   plural, name, body=options, timeout=self.timeout)
+                   plural, name, body=options, timeout=self.timeout, fence=self.fence)
 
     async def patch(self, plural: str, namespace: str, name: str, patch: Json) -> Json:
         """Merge ``patch`` into the object (not its status); a ``metadata.resourceVersion`` in
         it makes the write conditional (else a ``conflict`` KubernetesError)."""
-        self._may_write()
         return await call(self.objects.patch_namespaced_custom_object, GROUP, VERSION,
-                          namespace, plural, name, patch, timeout=self.timeout)
+                          namespace, plural, name, patch, timeout=self.timeout,
+                          fence=self.fence)
 
     async def create(self, plural: str, namespace: str, body: Json) -> Json:
         return await call(self.objects.create_namespaced_custom_object, GROUP, VERSION,
