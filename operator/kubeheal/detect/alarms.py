@@ -37,20 +37,17 @@ at the default threshold (4 decades) that is a probability of about 0.6, the nov
 about its usual level."""
 
 
-def new_detector(
-    detection: DetectionSettings, clear_decades: float = CLEAR_DECADES
-) -> tuple[StreamDetector, KOfN]:
+def new_detector(detection: DetectionSettings) -> tuple[StreamDetector, KOfN]:
     """A fresh detector and debouncer for one signal of one workload."""
     detector = DETECTORS[resolve(detection.detector)].stream()
     detector.warmup = detection.warmup_points
-    return detector, new_debouncer(detection, clear_decades)
+    return detector, new_debouncer(detection)
 
 
-def new_debouncer(detection: DetectionSettings, clear_decades: float = CLEAR_DECADES) -> KOfN:
+def new_debouncer(detection: DetectionSettings) -> KOfN:
     """A fresh k-of-n debouncer at the sensitivity's threshold, with its hysteresis."""
     threshold = detection.probability_threshold
-    clear = clear_level(threshold, clear_decades)
-    return KOfN(detection.debounce_k, detection.debounce_n, threshold, clear)
+    return KOfN(detection.debounce_k, detection.debounce_n, threshold, clear_level(threshold))
 
 
 def clear_level(threshold: float, decades: float = CLEAR_DECADES) -> float:
