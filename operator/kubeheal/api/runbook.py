@@ -107,6 +107,13 @@ class Signal(ApiModel):
     )
 
 
+DEFAULT_RARITY_DECADES = 4.0
+"""The default sensitivity (0.5) alarms on points rarer than about 1 in 10^this (the detector's
+probability is calibrated: ``1 - p`` is how rare the point is). Chosen with the debounce and
+the alarm's hysteresis by leave-one-category-out cross-validation of the operator's alarms on
+real metrics (``bench/tune_alarms.py``)."""
+
+
 class DetectionSettings(ApiModel):
     """How the online models score the signals."""
 
@@ -131,7 +138,9 @@ class DetectionSettings(ApiModel):
         le=1.0,
         description=(
             "How readily a deviation counts as anomalous, from 0 (only extreme deviations) to 1 "
-            "(small ones). The anomaly-probability threshold is 1 - 0.1^(1 + 3*(1 - sensitivity))."
+            "(small ones). The anomaly-probability threshold is 1 - 0.1^(1 + "
+            f"{2.0 * (DEFAULT_RARITY_DECADES - 1.0):g}*(1 - sensitivity)): a point alarms when it "
+            f"is rarer than about 1 in 10^{DEFAULT_RARITY_DECADES:g} at 0.5, 1 in 10 at 1."
         ),
     )
     warmup_points: int = Field(
@@ -147,7 +156,7 @@ class DetectionSettings(ApiModel):
         description="Prometheus history (query_range) used to warm the models at start.",
     )
     debounce_k: int = Field(
-        default=3, ge=1, le=100, description="Anomalous ticks needed among the last debounceN."
+        default=2, ge=1, le=100, description="Anomalous ticks needed among the last debounceN."
     )
     debounce_n: int = Field(
         default=5, ge=1, le=100, description="Length of the debounce window, in ticks."
@@ -161,14 +170,16 @@ class DetectionSettings(ApiModel):
 
     @property
     def probability_threshold(self) -> float:
-        """The anomaly probability above which a tick counts as anomalous.
+        """The anomaly probability above which a tick counts as anomalous: from 1 decade of
+        rarity at sensitivity 1 to :data:`DEFAULT_RARITY_DECADES` at 0.5, and on linearly.
 
-        >>> round(DetectionSettings(sensitivity=0.5).probability_threshold, 5)
-        0.99684
-        >>> DetectionSettings(sensitivity=1.0).probability_threshold
+        >>> round(DetectionSettings(sensitivity=0.5).probability_threshold, 6)
+        0.9999
+        >>> round(DetectionSettings(sensitivity=1.0).probability_threshold, 6)
         0.9
         """
-        return float(1.0 - 0.1 ** (1.0 + 3.0 * (1.0 - self.sensitivity)))
+        decades = 1.0 + 2.0 * (DEFAULT_RARITY_DECADES - 1.0) * (1.0 - self.sensitivity)
+        return float(1.0 - 0.1**decades)
 
 
 class ActionConditions(ApiModel):

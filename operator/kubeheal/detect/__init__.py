@@ -12,7 +12,7 @@ How the controller uses it::
 
     detector = DETECTORS["novelty"].stream()    # the default detector, one per stream
     detector.warm_up(history)                   # Prometheus query_range: (t, v) pairs
-    debouncer = KOfN(k=3, n=5, threshold=0.99684)
+    debouncer = KOfN(k=2, n=5, threshold=0.9999, clear=0.6)
     per_signal = {signal: debouncer.update(detector.update(t, v)), ...}
     incident = fuse(workload, per_signal)       # IncidentScore
     incident.alarm, incident.probability, incident.summary()

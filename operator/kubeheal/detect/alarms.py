@@ -5,9 +5,10 @@ controller (:mod:`kubeheal.controller.runbooks`) runs it on Prometheus samples e
 interval, ``kubeheal eval --alarms`` runs it on labelled files. Both call these functions:
 
 - :func:`new_detector` builds a signal's detector and debouncer from the Runbook's
-  detection settings (a retired detector name serves the default);
+  detection settings (a retired detector name serves the default; :func:`new_debouncer`);
 - :func:`observe` scores one point, keeps only the runbook's bad direction and static
-  threshold (:func:`directional`), and debounces it (k of n at the sensitivity's threshold);
+  threshold (:func:`score_point`, :func:`directional`), and debounces it (k of n at the
+  sensitivity's threshold);
 - :func:`workload_alarm` fuses the signals of a workload: it is in alarm when a signal other
   than a load signal is;
 - :func:`unusual` says whether a signal is anomalous right now, before its debounce (what
@@ -30,20 +31,23 @@ from kubeheal.detect.registry import DETECTORS, resolve
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import AnomalyScore, IncidentScore, PointStatus
 
-CLEAR_DECADES = 0.25
-"""An alarm clears below this fraction of its threshold's decades (see :func:`clear_level`)."""
+CLEAR_DECADES = 0.1
+"""An alarm clears below this fraction of its threshold's decades (see :func:`clear_level`):
+at the default threshold (4 decades) that is a probability of about 0.6, the novelty back at
+about its usual level."""
 
 
-def new_detector(
-    detection: DetectionSettings, clear_decades: float = CLEAR_DECADES
-) -> tuple[StreamDetector, KOfN]:
+def new_detector(detection: DetectionSettings) -> tuple[StreamDetector, KOfN]:
     """A fresh detector and debouncer for one signal of one workload."""
     detector = DETECTORS[resolve(detection.detector)].stream()
     detector.warmup = detection.warmup_points
+    return detector, new_debouncer(detection)
+
+
+def new_debouncer(detection: DetectionSettings) -> KOfN:
+    """A fresh k-of-n debouncer at the sensitivity's threshold, with its hysteresis."""
     threshold = detection.probability_threshold
-    clear = clear_level(threshold, clear_decades)
-    debouncer = KOfN(detection.debounce_k, detection.debounce_n, threshold, clear)
-    return detector, debouncer
+    return KOfN(detection.debounce_k, detection.debounce_n, threshold, clear_level(threshold))
 
 
 def clear_level(threshold: float, decades: float = CLEAR_DECADES) -> float:
@@ -51,10 +55,11 @@ def clear_level(threshold: float, decades: float = CLEAR_DECADES) -> float:
 
     The likelihood of a lasting anomaly hovers around the threshold; without hysteresis one
     incident would close and reopen on every dip (chosen by leave-one-category-out
-    cross-validation of the alarm path on nab-dev: ``bench/tune_alarms.py``).
+    cross-validation of the alarm path on nab-dev, with the default sensitivity and debounce:
+    ``bench/tune_alarms.py``).
 
-    >>> round(clear_level(0.9999), 2)
-    0.9
+    >>> round(clear_level(0.9999), 2), round(clear_level(0.9999, 0.25), 2)
+    (0.6, 0.9)
     """
     return 1.0 - float((1.0 - threshold) ** decades)
 
@@ -99,6 +104,14 @@ def directional(score: AnomalyScore, signal: Signal) -> AnomalyScore:
     return score
 
 
+def score_point(
+    detector: StreamDetector, signal: Signal, timestamp: float, value: float, learn: bool = True
+) -> AnomalyScore:
+    """Score one point of ``signal`` (learning it unless ``learn`` is false) and apply the
+    runbook's direction (before debounce)."""
+    return directional(detector.update(timestamp, value, learn), signal)
+
+
 def observe(
     detector: StreamDetector,
     debouncer: KOfN,
@@ -109,7 +122,7 @@ def observe(
 ) -> DebouncedScore:
     """Score one point of ``signal`` (learning it unless ``learn`` is false), apply the
     runbook's direction, debounce it."""
-    return debouncer.update(directional(detector.update(timestamp, value, learn), signal))
+    return debouncer.update(score_point(detector, signal, timestamp, value, learn))
 
 
 def workload_alarm(
@@ -130,7 +143,7 @@ def unusual(score: AnomalyScore, threshold: float) -> bool:
     clears both for deviations the runbook does not count.
 
     >>> step = AnomalyScore(0.0, 110.0, 60.0, 1.0, 0.9, PointStatus.SCORED, zscore=17.0)
-    >>> unusual(step, 0.99684), unusual(dataclasses.replace(step, zscore=1.5), 0.99684)
+    >>> unusual(step, 0.9999), unusual(dataclasses.replace(step, zscore=1.5), 0.9999)
     (True, False)
     """
     if not score.ready:

@@ -15,7 +15,9 @@ of a Runbook with the default detection settings (or ``--sensitivity``) and bad 
 ``both``, run through :mod:`kubeheal.detect.alarms` (the code the live loop runs: direction,
 k-of-n debounce, fusion). A detection is the onset of an incident: an alarm while no incident
 is open and the cooldown since the last one has passed; the incident stays open while the
-alarm lasts. The binary onsets are scored as NAB detections (no threshold to sweep).
+alarm lasts. The binary onsets are scored as NAB detections (no threshold to sweep). The
+detector's scores (:func:`signal_scores`) do not depend on the debounce, so
+``bench/tune_alarms.py`` replays them through :func:`incident_onsets` for each setting.
 """
 
 from __future__ import annotations
@@ -35,12 +37,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kubeheal.api.runbook import DetectionSettings, Guardrails, Signal
-from kubeheal.detect.alarms import CLEAR_DECADES, new_detector, observe, workload_alarm
+from kubeheal.detect.alarms import new_debouncer, new_detector, score_point, workload_alarm
+from kubeheal.detect.debounce import KOfN
 from kubeheal.detect.nab import PROFILES, LabeledScores, ProfileResult, score_corpus
 from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS
 from kubeheal.detect.synthetic import LabeledSeries, generate_corpus
+from kubeheal.detect.values import AnomalyScore
 
 _FORMAT = "%Y-%m-%d %H:%M:%S"
+_SIGNAL = Signal(name="value", query="value", bad_direction="both")
+"""Each file of ``kubeheal eval --alarms`` is this signal of a Runbook."""
 
 
 def format_time(timestamp: float) -> str:
@@ -150,32 +156,52 @@ def run_detector(name: str, corpus: dict[str, LabeledSeries]) -> dict[str, NDArr
     return out
 
 
-def run_alarms(
-    corpus: dict[str, LabeledSeries],
-    detection: DetectionSettings,
-    cooldown_seconds: float = float(Guardrails().cooldown_seconds),
-    clear_decades: float = CLEAR_DECADES,
-) -> dict[str, NDArray[np.float64]]:
-    """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``."""
-    signal = Signal(name="value", query="value", bad_direction="both")
-    roles = {signal.name: signal.role}
-    out: dict[str, NDArray[np.float64]] = {}
+def signal_scores(
+    corpus: dict[str, LabeledSeries], detection: DetectionSettings
+) -> dict[str, list[AnomalyScore]]:
+    """Every file of ``corpus`` scored as one signal of a Runbook (bad direction ``both``),
+    before debounce."""
+    out: dict[str, list[AnomalyScore]] = {}
     for key, series in corpus.items():
-        detector, debouncer = new_detector(detection, clear_decades)
-        onsets = np.zeros(len(series.values))
+        detector, _ = new_detector(detection)
+        out[key] = [
+            score_point(detector, _SIGNAL, float(t), float(v))
+            for t, v in zip(series.timestamps, series.values, strict=True)
+        ]
+    return out
+
+
+def incident_onsets(
+    scores: dict[str, list[AnomalyScore]],
+    debouncer: Callable[[], KOfN],
+    cooldown_seconds: float = float(Guardrails().cooldown_seconds),
+) -> dict[str, NDArray[np.float64]]:
+    """Incident onsets (1.0, else 0.0) the operator would raise on each file's ``scores``,
+    debounced by a fresh ``debouncer()`` per file."""
+    roles = {_SIGNAL.name: _SIGNAL.role}
+    out: dict[str, NDArray[np.float64]] = {}
+    for key, points in scores.items():
+        kofn = debouncer()
+        onsets = np.zeros(len(points))
         open_incident = False
         closed_at = -math.inf
-        for i, (t, v) in enumerate(zip(series.timestamps, series.values, strict=True)):
-            debounced = observe(detector, debouncer, signal, float(t), float(v))
-            _, alarm = workload_alarm(key, {signal.name: debounced}, roles)
-            if alarm and not open_incident and t - closed_at >= cooldown_seconds:
+        for i, score in enumerate(points):
+            _, alarm = workload_alarm(key, {_SIGNAL.name: kofn.update(score)}, roles)
+            if alarm and not open_incident and score.timestamp - closed_at >= cooldown_seconds:
                 onsets[i] = 1.0
                 open_incident = True
             elif not alarm and open_incident:
                 open_incident = False
-                closed_at = float(t)
+                closed_at = score.timestamp
         out[key] = onsets
     return out
+
+
+def run_alarms(
+    corpus: dict[str, LabeledSeries], detection: DetectionSettings
+) -> dict[str, NDArray[np.float64]]:
+    """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``."""
+    return incident_onsets(signal_scores(corpus, detection), lambda: new_debouncer(detection))
 
 
 @dataclass(frozen=True)

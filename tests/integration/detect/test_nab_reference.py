@@ -1,4 +1,5 @@
-"""On real labelled data (nab-dev): the scorer against NAB's published scores, every detector.
+"""On real labelled data (nab-dev): the scorer against NAB's published scores, every detector,
+the operator's alarms.
 
 ``../shared/data/nab-dev/results/numenta/`` holds NAB's results files of the HTM detector for
 the 31 dev files; NAB's scorer gives them 71.21 / 64.99 / 75.87 (standard /
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kubeheal.api.runbook import DetectionSettings
 from kubeheal.detect import DETECTORS
-from kubeheal.detect.corpus import read_corpus
+from kubeheal.detect.corpus import evaluate_alarms, read_corpus
 from kubeheal.detect.nab import LabeledScores, score_corpus
 from kubeheal.detect.synthetic import LabeledSeries
 
@@ -73,3 +75,13 @@ def test_every_detector_runs_every_nab_dev_file(
         if name != "hst":  # the reference reports river's scores as they are
             # Never exactly 1: a stronger deviation must still be able to score higher.
             assert not np.any(probabilities == 1.0), key
+
+
+def test_the_operators_alarms_at_the_default_settings_reach_65_standard(
+    nab_dev: dict[str, LabeledSeries],
+) -> None:
+    """What ``kubeheal eval --alarms`` measures: binary incident onsets of the alarm path the
+    live loop runs, at the Runbook's default detection settings, scored as NAB detections."""
+    evaluation, onsets = evaluate_alarms(nab_dev, DetectionSettings())
+    assert all(set(np.unique(o)) <= {0.0, 1.0} for o in onsets.values())
+    assert evaluation.results["standard"].normalized >= 65.0, evaluation.lines()

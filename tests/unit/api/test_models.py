@@ -49,7 +49,7 @@ def test_runbook_defaults() -> None:
     assert spec.mode == "enforce"
     assert spec.interval_seconds == 30
     assert spec.detection.detector == "novelty"
-    assert (spec.detection.debounce_k, spec.detection.debounce_n) == (3, 5)
+    assert (spec.detection.debounce_k, spec.detection.debounce_n) == (2, 5)
     assert spec.guardrails.cooldown_seconds == 300
     assert spec.approval.mode == "never"
     assert spec.signals[0].workload_label == "deployment"

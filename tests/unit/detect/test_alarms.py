@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from kubeheal.api.runbook import DetectionSettings, Signal
-from kubeheal.detect.alarms import new_detector, observe, workload_alarm
-from kubeheal.detect.corpus import run_alarms
+from kubeheal.detect.alarms import new_debouncer, new_detector, observe, workload_alarm
+from kubeheal.detect.corpus import incident_onsets, run_alarms, signal_scores
 from kubeheal.detect.novelty import NoveltyModel
 from kubeheal.detect.stream import Novelty
 from kubeheal.detect.synthetic import LabeledSeries
@@ -58,3 +58,27 @@ def test_eval_alarms_counts_one_onset_per_incident() -> None:
     assert set(np.nonzero(onsets)[0]) <= set(range(600, 700))
     assert math.isclose(onsets[600:700].sum(), onsets.sum())
     assert onsets[600:640].sum() == 1
+
+
+def test_eval_alarms_opens_incidents_where_the_live_loop_alarms() -> None:
+    """The eval replays the scores through the same debouncer and fusion as ``observe``: its
+    onsets are the ticks where the live loop's workload alarm starts (the cooldown of 0)."""
+    t, v = stream(1500, shift_at=None, seed=5)
+    v[700:730] += 6.0
+    v[1100:1103] -= 9.0
+    v[1300:] += np.linspace(0.0, 20.0, 200)
+    detection = DetectionSettings()
+    signal = Signal(name="value", query="value", bad_direction="both")
+    roles = {signal.name: signal.role}
+    detector, debouncer = new_detector(detection)
+    alarms = [
+        workload_alarm("w", {"value": observe(detector, debouncer, signal, a, b)}, roles)[1]
+        for a, b in zip(t.tolist(), v.tolist(), strict=True)
+    ]
+    starts = [i for i, a in enumerate(alarms) if a and (i == 0 or not alarms[i - 1])]
+    assert len(starts) >= 2
+    corpus = {"cat/f.csv": LabeledSeries(t, v, ())}
+    onsets = incident_onsets(
+        signal_scores(corpus, detection), lambda: new_debouncer(detection), cooldown_seconds=0.0
+    )["cat/f.csv"]
+    assert list(np.nonzero(onsets)[0]) == starts
