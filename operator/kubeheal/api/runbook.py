@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.api.base import (
     NAME_PATTERN,
     ApiModel,
@@ -413,6 +414,9 @@ class RunbookStatus(ApiModel):
     )
     warmup: WarmupState = Field(default_factory=WarmupState, description="Warm-up of streams.")
     open_remediations: int = Field(default=0, ge=0, description="Remediations still open.")
+    outcomes: OutcomeStatistics | None = Field(
+        default=None, description="What became of the runbook's closed incidents, counted "
+        "once each (kubeheal report reads them).")
 
 
 class Runbook(ApiModel):

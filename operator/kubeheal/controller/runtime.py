@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.controller.metrics import OperatorMetrics
+from kubeheal.controller.outcomes import OutcomeMetrics, OutcomeRecorder
 from kubeheal.controller.remediations import EventSink, RemediationDriver
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
@@ -73,7 +74,11 @@ class Runtime:
     gate: PolicyGate
     metrics: OperatorMetrics
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
+    outcome_metrics: OutcomeMetrics = field(init=False)
     _loader: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store)
 
     @classmethod
     async def start(cls, config: OperatorConfig,
@@ -118,6 +123,9 @@ class Runtime:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
                                  self.prometheus, self.metrics, event, self.evaluators,
                                  self.config.escalation_webhook)
+
+    def recorder(self, event: EventSink) -> OutcomeRecorder:
+        return OutcomeRecorder(self.store, self.driver(event))
 
     async def close(self) -> None:
         if self._loader is not None:
