@@ -1,12 +1,18 @@
-"""A bad rollout is detected, diagnosed as a change, rolled back, and verified against the SLO."""
+"""A bad rollout is detected, diagnosed as a change, rolled back, and verified against the SLO;
+its outcome is counted once in the runbook's statistics, which ``kubeheal report`` reads."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from loopstack import OPEN, TERMINAL, LoopStack, record_timing, timeline
+from loopstack import OPEN, ROOT, TERMINAL, Json, LoopStack, record_timing, timeline
 
 pytestmark = pytest.mark.stack
 
@@ -47,4 +53,54 @@ def test_bad_rollout_is_rolled_back_and_verified(loop: LoopStack) -> None:
     metrics = loop.operator_metrics()
     assert 'kubeheal_actions_total{kind="rollback",namespace="rollout",outcome="executed"' \
         in metrics
+
+    # The outcome is counted in the runbook's status, then the Remediation marked counted.
+    counted = loop.wait_for("the outcome to be counted", lambda: _recorded(loop, ns, name), 60)
+    outcomes = loop.runbook(ns, name)["status"]["outcomes"]
+    totals = outcomes["totals"]
+    assert totals["incidents"] == 1 and totals["outcomes"] == {"verified": 1}
+    assert totals["autonomous"] == 1 and totals["causes"] == {"change": 1}
+    assert [(a["cause"], a["kind"], a["succeeded"], a["failed"]) for a in totals["actions"]] == [
+        ("change", "rollback", 1, 0)]
+    assert totals["timeToRecover"]["count"] == 1 and totals["timeToDetect"]["count"] == 1
+    assert outcomes["recentlyCounted"] == [counted["metadata"]["uid"]]
+    assert [d["incidents"] for d in outcomes["days"]] == [1]
+
+    report = _kubeheal(loop, "report", "-n", ns, "-o", "json")
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    overall = figures["overall"]
+    assert overall["incidents"] == 1 and overall["autonomous_share"] == 1.0
+    onset = dt.datetime.fromisoformat(done["spec"]["trigger"]["startedAt"])
+    recovered_after = (recovered - onset).total_seconds()
+    assert abs(overall["time_to_recover"]["p50"] - recovered_after) / recovered_after < 0.15
+    assert figures["coverage"]["deployments"] == 1 and figures["coverage"]["slo_share"] == 1.0
+    assert [s["name"] for s in figures["slos"]] == [f"{name}-availability"]
+    table = _kubeheal(loop, "report", "-n", ns)
+    assert table.returncode == 0 and "remediated with no human" in table.stdout, table.stderr
+    print(table.stdout)
+    loop.wait_for("the outcome metrics", lambda: _gauge(
+        loop.operator_metrics(), "kubeheal_outcome_incidents",
+        {"namespace": ns, "runbook": name, "outcome": "verified"}) == 1, 60)
     loop.kubectl("delete", "runbook", name, "-n", ns)
+
+
+def _recorded(loop: LoopStack, namespace: str, name: str) -> Json | None:
+    remediation = loop.remediations(namespace, name)[0]
+    marks = remediation["metadata"].get("annotations") or {}
+    return remediation if marks.get("kubeheal.io/outcome-recorded") == "true" else None
+
+
+def _gauge(metrics: str, name: str, labels: dict[str, str]) -> float | None:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return None
+
+
+def _kubeheal(loop: LoopStack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
+    return subprocess.run([sys.executable, "-m", "kubeheal.cli", *args, "--kubeconfig",
+                           str(loop.kubeconfig)], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)

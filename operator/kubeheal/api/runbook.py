@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.api.base import (
     NAME_PATTERN,
     ApiModel,
@@ -22,6 +21,7 @@ from kubeheal.api.base import (
     ObjectReference,
     cel_rules,
 )
+from kubeheal.api.outcomes import OutcomeStatistics
 
 
 class BadDirection(enum.StrEnum):

@@ -35,8 +35,8 @@ from kubeheal.controller.claims import (
     opened_by_kubeheal,
     unclaimed_message,
 )
-from kubeheal.controller.outcomes import OUTCOME_RECORDED
 from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
+from kubeheal.controller.outcomes import OUTCOME_RECORDED
 from kubeheal.controller.runbooks import (
     REASONS,
     Evaluation,

@@ -122,7 +122,7 @@ def _p50_p90(values: dict[float, float | None]) -> str:
     return f"{duration(values[0.5])} / {duration(values[0.9])}"
 
 
-Section = tuple[str, Sequence[str], list[Sequence[str]]]
+Section = tuple[str, Sequence[str], Sequence[Sequence[str]]]
 
 
 def sections(report: Report) -> list[Section]:
