@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -29,8 +29,8 @@ from kubeheal.api.base import explain
 from kubeheal.api.outcomes import FollowUp, OutcomeKind, OutcomeStatistics
 from kubeheal.api.remediation import Remediation
 from kubeheal.api.runbook import Runbook
+from kubeheal.controller.lifecycle import Health
 from kubeheal.controller.metrics import OperatorMetrics
-from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.runbooks import parse_runbook
 from kubeheal.controller.store import Json, ObjectStore, now
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader
@@ -48,12 +48,16 @@ COVERAGE_SECONDS: Final = 60.0
 
 Pause = Callable[[float], Awaitable[bool]]
 """Waits some seconds; False when the operator stops meanwhile."""
+HealthCheck = Callable[[Runbook, str, str, set[str]], Awaitable[Health]]
+"""The verification's verdict on a workload now (RemediationDriver.health)."""
 
 
 @dataclass
 class OutcomeRecorder:
     store: ObjectStore
-    driver: RemediationDriver
+    health: HealthCheck
+    evaluators: Mapping[tuple[str, str], object]
+    """The runbooks whose detectors run here (their verdict is part of a workload's health)."""
 
     async def record(self, namespace: str, name: str, pause: Pause) -> None:
         """Count the closed Remediation into its runbook's statistics, then mark it counted.
@@ -122,9 +126,9 @@ class OutcomeRecorder:
 
     async def _health(self, runbook: Runbook, namespace: str, target: str,
                       signals: set[str]) -> FollowUp:
-        if (namespace, runbook.metadata.name or "") not in self.driver.evaluators:
+        if (namespace, runbook.metadata.name or "") not in self.evaluators:
             return FollowUp.UNKNOWN  # the detectors' verdict is part of health: not here
-        health = await self.driver.health(runbook, namespace, target, signals)
+        health = await self.health(runbook, namespace, target, signals)
         return {"healthy": FollowUp.RECOVERED, "unhealthy": FollowUp.CONFIRMED}.get(
             health.verdict, FollowUp.UNKNOWN)
 

@@ -125,7 +125,7 @@ class Runtime:
                                  self.config.escalation_webhook)
 
     def recorder(self, event: EventSink) -> OutcomeRecorder:
-        return OutcomeRecorder(self.store, self.driver(event))
+        return OutcomeRecorder(self.store, self.driver(event).health, self.evaluators)
 
     async def close(self) -> None:
         if self._loader is not None:
