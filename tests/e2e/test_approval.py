@@ -97,6 +97,12 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
     assert re.search(r"false alarms +1 of 3 \(33%\)", report.stdout), report.stdout
     # Alice may read runbooks and SLOs, not Deployments: she sees no coverage, and why.
     assert "unknown: cannot list Deployments" in report.stdout
+    admin = subprocess.run(
+        [sys.executable, "-m", "kubeheal.cli", "report", "-n", NS, "--kubeconfig",
+         str(loop.kubeconfig)], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})
+    assert "3 of 3 (100%) Deployments selected by a runbook" in admin.stdout, admin.stderr
+    print(admin.stdout)
     for name in (APPROVED, REJECTED, LATE):
         loop.kubectl("delete", "runbook", name, "-n", NS)
 
