@@ -88,13 +88,16 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack) -> None:
     assert outcomes[REJECTED]["outcomes"] == {"rejected": 1}
     assert outcomes[REJECTED]["falseAlarms"] == 1
     assert set(outcomes[REJECTED]["falseAlarmSignals"]) == set(outcomes[REJECTED]["signals"])
-    assert outcomes[LATE]["outcomes"] == {"timed-out": 1}
-    assert outcomes[LATE]["followUps"] == {"confirmed": 1}
+    # (The late one's workload stays bad: it may open another incident after its cooldown.)
+    late_incidents = outcomes[LATE]["incidents"]
+    assert outcomes[LATE]["outcomes"] == {"timed-out": late_incidents}
+    assert outcomes[LATE]["followUps"] == {"confirmed": late_incidents}
     assert outcomes[LATE]["falseAlarms"] == 0
     report = kubeheal(loop, "report")
     assert report.returncode == 0, report.stderr
     print(report.stdout)
-    assert re.search(r"false alarms +1 of 3 \(33%\)", report.stdout), report.stdout
+    assert re.search(r"false alarms +1 of \d", report.stdout), report.stdout
+    assert re.search(r"pay-rejected +enforce +1 +0 of 1 \(0%\) .* 100%", report.stdout)
     # Alice may read runbooks and SLOs, not Deployments: she sees no coverage, and why.
     assert "unknown: cannot list Deployments" in report.stdout
     admin = subprocess.run(

@@ -167,7 +167,8 @@ def sections(report: Report) -> list[Section]:
             str(f.dry_run_confirmed), str(f.dry_run_recovered_unaided)]
            for f in report.runbooks if f.mode == "dry-run" or f.dry_run_incidents]
     budgets = [[f"{s.namespace}/{s.name}" if many else s.name, f"{s.objective:g}",
-                _pct(s.budget_remaining)] for s in report.slos]
+                "no data yet" if s.budget_remaining is None else f"{s.budget_remaining:.0%}"]
+               for s in report.slos]
     return [
         ("Milestones", ("figure", "value"), milestones),
         ("Runbooks", ("runbook", "mode", "incidents", "no human", "MTTD p50 / p90",
