@@ -89,17 +89,20 @@ class OutcomeRecorder:
                          namespace, name, runbook)
                 break
             stats = statistics_of(runbook_body)
-            folded = fold(stats, record, now())
-            if folded is None:  # counted before a crash, not marked yet
+            folded = fold(stats, record, now()) if stats is not None else None
+            if stats is not None and folded is None:  # counted before a crash, not marked
                 break
-            try:
+            try:  # (unreadable statistics are cleared first: a merge patch would keep them)
                 await self.store.patch_status(
-                    "runbooks", namespace, runbook, {"outcomes": folded.to_api()},
+                    "runbooks", namespace, runbook,
+                    {"outcomes": folded.to_api() if folded is not None else None},
                     resource_version=runbook_body["metadata"]["resourceVersion"])
             except KubernetesError as e:
                 if e.kind == "conflict":  # the runbook's status moved meanwhile: read again
                     continue
                 raise
+            if folded is None:
+                continue
             log.info("remediation %s/%s counted in runbook %s: %s%s", namespace, name, runbook,
                      record.outcome.value,
                      f" ({record.follow_up.value})" if record.follow_up else "")
@@ -109,14 +112,15 @@ class OutcomeRecorder:
     async def _follow_up(self, rem: Remediation, pause: Pause) -> FollowUp | None:
         """Whether the workload was still unhealthy one verification window after the
         incident closed; None when the operator stops before it is known."""
-        assert rem.status is not None and rem.status.completed_at is not None
+        assert rem.status is not None
+        closed = rem.status.completed_at or now()
         namespace, target = rem.spec.target.namespace, rem.spec.target.name
         body = await self._runbook(namespace, rem.spec.runbook_ref.name)
         runbook, _ = parse_runbook(body) if body else (None, "")
         if runbook is None:
             return FollowUp.UNKNOWN
         window = runbook.spec.verification.window_seconds
-        wait = (rem.status.completed_at - now()).total_seconds() + window
+        wait = (closed - now()).total_seconds() + window
         if wait < -LATE_WINDOWS * window:
             return FollowUp.UNKNOWN
         if wait > 0 and not await pause(wait):
@@ -141,8 +145,9 @@ class OutcomeRecorder:
             raise
 
 
-def statistics_of(runbook_body: Json) -> OutcomeStatistics:
-    """The runbook's statistics as written; unreadable ones (edited by hand) start over."""
+def statistics_of(runbook_body: Json) -> OutcomeStatistics | None:
+    """The runbook's statistics as written; None when unreadable (edited by hand): counting
+    starts over."""
     meta = runbook_body["metadata"]
     try:
         return OutcomeStatistics.model_validate(
@@ -150,7 +155,7 @@ def statistics_of(runbook_body: Json) -> OutcomeStatistics:
     except ValidationError as e:
         log.warning("runbook %s/%s: outcome statistics unreadable, counting starts over: %s",
                     meta.get("namespace"), meta.get("name"), explain(e))
-        return OutcomeStatistics()
+        return None
 
 
 @dataclass
@@ -166,10 +171,12 @@ class OutcomeMetrics:
         """Set the outcome gauges of one runbook from its status."""
         meta, spec = runbook_body["metadata"], runbook_body.get("spec") or {}
         namespace, name = meta["namespace"], meta["name"]
-        if not (runbook_body.get("status") or {}).get("outcomes"):
+        stats = statistics_of(runbook_body) \
+            if (runbook_body.get("status") or {}).get("outcomes") else None
+        if stats is None:
             return
         f = runbook_figures(namespace, name, spec.get("mode", ""), bool(spec.get("sloRef")),
-                            statistics_of(runbook_body).totals)
+                            stats.totals)
         m = self.metrics
         for outcome in OutcomeKind:
             m.outcome_incidents.labels(namespace, name, outcome.value).set(
