@@ -19,7 +19,7 @@ from loopstack import LoopStack, demo_deployment
 
 # namespace -> the demo Deployments its scenario uses
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "rollout": ("checkout",),
+    "rollout": ("checkout", "checkout-trial"),
     "leak": ("cart",),
     "saturation": ("search",),
     "approval": ("pay-approved", "pay-rejected", "pay-late"),
