@@ -47,7 +47,8 @@ class ApprovalResult:
         d = self.decision
         when = d.time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         text = (f"remediation {self.namespace}/{self.name}: {self.action} {d.decision} by "
-                f"{d.approver} at {when}")
+                f"{d.approver} at {when}"
+                + (f" ({d.category})" if d.category else ""))
         return f"{text}: {d.reason}" if d.reason else text
 
 
@@ -77,8 +78,13 @@ def record_decision(
     decision: Literal["approved", "rejected"],
     reason: str = "",
     now: dt.datetime | None = None,
+    not_an_incident: bool = False,
 ) -> ApprovalResult:
-    """Append the current user's decision on the pending action to ``spec.approvals``."""
+    """Append the current user's decision on the pending action to ``spec.approvals``;
+    a rejection ``not_an_incident`` says the alarm was false (the outcome statistics count
+    it as a false alarm)."""
+    if not_an_incident and decision != "rejected":
+        raise ApprovalError("only a rejection can say the alarm was not an incident")
     objects = client.CustomObjectsApi(api)
     try:
         body: dict[str, Any] = objects.get_namespaced_custom_object(
@@ -109,6 +115,7 @@ def record_decision(
     approval = ApprovalDecision(
         digest=pending["digest"], decision=decision, approver=user,
         time=now or dt.datetime.now(dt.UTC), reason=reason,
+        category="not-an-incident" if not_an_incident else None,
     )
     patch = {
         "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},

@@ -1,4 +1,5 @@
-"""The ``kubeheal`` command: generate CRDs, evaluate detectors, approve actions, run the operator.
+"""The ``kubeheal`` command: generate CRDs, evaluate detectors, approve actions, report
+outcomes, run the operator.
 
 Each subcommand prints what it did, and on failure one clear line on stderr with a non-zero
 exit status.
@@ -34,12 +35,39 @@ def _decide(args: argparse.Namespace) -> int:
     try:
         result = record_decision(
             api, namespace, args.name, "approved" if args.command == "approve" else "rejected",
-            args.reason,
+            args.reason, not_an_incident=getattr(args, "not_an_incident", False),
         )
     except ApprovalError as e:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 1
     print(result.describe())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from kubernetes import config
+
+    from kubeheal.outcomes.render import parse_since, render
+    from kubeheal.report import ReportError, make_report
+
+    try:
+        look_back = parse_since(args.since)
+    except ValueError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 2
+    try:
+        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+    except Exception as e:  # a missing or broken kubeconfig: say so in one line
+        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return 2
+    namespace = None if args.all_namespaces else (
+        args.namespace or _default_namespace(args.kubeconfig, args.context))
+    try:
+        report = make_report(api, namespace, look_back)
+    except ReportError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 1
+    print(render(report, args.output))
     return 0
 
 
@@ -130,7 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--reason", default="", help="why, recorded with the decision")
         decide.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
         decide.add_argument("--context", help="kubeconfig context")
+        if verb == "reject":
+            decide.add_argument("--not-an-incident", action="store_true",
+                                help="the alarm was false: count it as a false alarm of the "
+                                     "runbook and its signals")
         decide.set_defaults(run=_decide)
+
+    report = commands.add_parser(
+        "report", help="how did we do: outcomes, MTTD/MTTR, coverage, false alarms, budgets")
+    where = report.add_mutually_exclusive_group()
+    where.add_argument("-n", "--namespace", help="one namespace (default: the context's)")
+    where.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    report.add_argument("--since", default="7d",
+                        help="look back this far, e.g. 24h, 7d, 2w (whole UTC days; default 7d)")
+    report.add_argument("-o", "--output", choices=("table", "json", "markdown"),
+                        default="table", help="output format (default: table)")
+    report.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    report.add_argument("--context", help="kubeconfig context")
+    report.set_defaults(run=_report)
 
     operate = commands.add_parser("run", help="run the operator (settings default to KUBEHEAL_*)")
     operate.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG, else in-cluster)")

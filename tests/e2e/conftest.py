@@ -20,7 +20,7 @@ from receiver import LocalReceiver
 
 # namespace -> the demo Deployments its scenario uses
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "rollout": ("checkout",),
+    "rollout": ("checkout", "checkout-trial"),
     "leak": ("cart",),
     "saturation": ("search",),
     "approval": ("pay-approved", "pay-rejected", "pay-late"),

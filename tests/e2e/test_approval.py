@@ -7,6 +7,7 @@ sent."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -79,7 +80,7 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack,
                        "--reason", "the release is bad")
     assert approve.returncode == 0, approve.stderr
     reject = kubeheal(loop, requests[REJECTED]["commands"]["reject"],
-                      "--reason", "we roll forward instead")
+                      "--reason", "a load test, not an incident", "--not-an-incident")
     assert reject.returncode == 0, reject.stderr
 
     approved = loop.wait_for_phase(NS, TERMINAL, 240, target=APPROVED)
@@ -126,8 +127,48 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack,
         assert (template.get("annotations") or {}).get("demo.kubeheal.io/fault") == "bad-build"
         assert "kubeheal.io/action-token" not in (
             loop.deployment(NS, name)["metadata"].get("annotations") or {})
+
+    # Each outcome is counted in its runbook's statistics: the human's part, the false alarm,
+    # and what the workload did after the incident closed with nothing run (still unhealthy
+    # a verification window later: the alarm was real).
+    outcomes = {name: loop.wait_for(f"the outcome of {name} counted",
+                                    lambda name=name: _counted(loop, name), 90)
+                for name in (APPROVED, REJECTED, LATE)}
+    assert outcomes[APPROVED]["outcomes"] == {"verified": 1}
+    assert outcomes[APPROVED]["withHuman"] == 1 and outcomes[APPROVED]["autonomous"] == 0
+    assert outcomes[APPROVED]["approvalLatency"]["count"] == 1
+    assert outcomes[REJECTED]["outcomes"] == {"rejected": 1}
+    assert outcomes[REJECTED]["falseAlarms"] == 1
+    assert set(outcomes[REJECTED]["falseAlarmSignals"]) == set(outcomes[REJECTED]["signals"])
+    # (The late one's workload stays bad: it may open another incident after its cooldown.)
+    late_incidents = outcomes[LATE]["incidents"]
+    assert outcomes[LATE]["outcomes"] == {"timed-out": late_incidents}
+    assert outcomes[LATE]["followUps"] == {"confirmed": late_incidents}
+    assert outcomes[LATE]["falseAlarms"] == 0
+    report = kubeheal(loop, "report")
+    assert report.returncode == 0, report.stderr
+    print(report.stdout)
+    assert re.search(r"false alarms +1 of \d", report.stdout), report.stdout
+    assert re.search(r"pay-rejected +enforce +1 +0 of 1 \(0%\) .* 100%", report.stdout)
+    # Alice may read runbooks and SLOs, not Deployments: she sees no coverage, and why.
+    assert "unknown: cannot list Deployments" in report.stdout
+    admin = subprocess.run(
+        [sys.executable, "-m", "kubeheal.cli", "report", "-n", NS, "--kubeconfig",
+         str(loop.kubeconfig)], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})
+    assert "3 of 3 (100%) Deployments selected by a runbook" in admin.stdout, admin.stderr
+    print(admin.stdout)
     for name in (APPROVED, REJECTED, LATE):
         loop.kubectl("delete", "runbook", name, "-n", NS)
+
+
+def _counted(loop: LoopStack, runbook: str) -> Json | None:
+    """The runbook's outcome totals once its one Remediation is marked counted."""
+    marked = [r for r in loop.remediations(NS, runbook)
+              if (r["metadata"].get("annotations") or {}).get("kubeheal.io/outcome-recorded")]
+    totals: Json = ((loop.runbook(NS, runbook).get("status") or {}).get("outcomes") or {}) \
+        .get("totals") or {}
+    return totals if marked and totals.get("incidents") else None
 
 
 def _condition(remediation: Json, type_: str) -> Json:

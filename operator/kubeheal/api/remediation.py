@@ -126,6 +126,10 @@ class ApprovalDecision(ApiModel):
     )
     time: dt.datetime = Field(description="When the decision was made.")
     reason: str = Field(default="", max_length=1024, description="Why.")
+    category: Literal["not-an-incident"] | None = Field(
+        default=None,
+        description="For a rejection: not-an-incident when the alarm was false (counted as a "
+        "false alarm of the runbook and its signals).")
 
 
 class RemediationSpec(ApiModel):

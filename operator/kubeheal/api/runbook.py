@@ -21,6 +21,7 @@ from kubeheal.api.base import (
     ObjectReference,
     cel_rules,
 )
+from kubeheal.api.outcomes import OutcomeStatistics
 
 
 class BadDirection(enum.StrEnum):
@@ -457,6 +458,9 @@ class RunbookStatus(ApiModel):
         description="Counts of the watched workloads and a bounded sample of them.")
     warmup: WarmupState = Field(default_factory=WarmupState, description="Warm-up of streams.")
     open_remediations: int = Field(default=0, ge=0, description="Remediations still open.")
+    outcomes: OutcomeStatistics | None = Field(
+        default=None, description="What became of the runbook's closed incidents, counted "
+        "once each (kubeheal report reads them).")
 
 
 class Runbook(ApiModel):

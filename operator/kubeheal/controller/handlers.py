@@ -35,6 +35,7 @@ from kubeheal.controller.claims import (
     unclaimed_message,
 )
 from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
+from kubeheal.controller.outcomes import OUTCOME_RECORDED
 from kubeheal.controller.runbook_status import evaluated_status
 from kubeheal.controller.runbooks import (
     REASONS,
@@ -123,6 +124,14 @@ async def runbook_daemon(namespace: str | None, name: str, stopped: kopf.DaemonS
 async def remediation_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
                              memo: Any, **_: Any) -> None:
     await drive_remediation(memo.runtime, namespace or "", name, stopped)
+
+
+@kopf.daemon(GROUP, VERSION, "remediations", registry=registry, cancellation_timeout=5.0,
+             annotations={OUTCOME_RECORDED: kopf.ABSENT},
+             when=lambda status, **_: Phase((status or {}).get("phase", "Detected")).terminal)
+async def outcome_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
+                         memo: Any, **_: Any) -> None:
+    await record_outcome(memo.runtime, namespace or "", name, stopped)
 
 
 @kopf.daemon(GROUP, VERSION, "servicelevelobjectives", registry=registry,
@@ -253,6 +262,17 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
         await runtime.store.patch_status("runbooks", meta["namespace"], meta["name"], patch)
     except KubernetesError as e:
         log.warning("runbook %s/%s: status not written: %s", meta["namespace"], meta["name"], e)
+    await _publish_outcomes(runtime, body)
+
+
+async def _publish_outcomes(runtime: Runtime, body: Json) -> None:
+    """The runbook's outcome statistics and its namespace's coverage, as metrics."""
+    runtime.outcome_metrics.publish(body)
+    try:
+        await runtime.outcome_metrics.cover(body["metadata"]["namespace"])
+    except KubernetesError as e:
+        log.warning("coverage of namespace %s not computed: %s", body["metadata"]["namespace"],
+                    e)
 
 
 # -- Remediations ----------------------------------------------------------------------------
@@ -296,6 +316,33 @@ async def drive_remediation(runtime: Runtime, namespace: str, name: str,
             return
         if step.wait:
             await stopped.wait(poll)
+
+
+async def record_outcome(runtime: Runtime, namespace: str, name: str,
+                         stopped: kopf.DaemonStopped) -> None:
+    """Count a closed remediation into its runbook's outcome statistics, once; transient API
+    failures are retried."""
+    recorder = runtime.recorder()
+    poll = runtime.config.remediation_poll_seconds
+
+    async def pause(seconds: float) -> bool:
+        await stopped.wait(seconds)
+        return not stopped
+
+    while not stopped:
+        try:
+            await recorder.record(namespace, name, pause)
+            return
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return
+            log.warning("remediation %s/%s: outcome not counted yet: %s; retrying", namespace,
+                        name, e)
+            await stopped.wait(poll)
+        except Exception:
+            log.exception("remediation %s/%s: counting the outcome failed; retrying", namespace,
+                          name)
+            await stopped.wait(poll * 5)
 
 
 async def _disown(runtime: Runtime, body: Json) -> None:

@@ -3,7 +3,9 @@
 Every decision the controller makes moves one of these, so nobody needs the logs to know what
 it did: incidents opened, actions by kind and outcome, policy decisions, approvals pending,
 time to detect and to recover, evaluation duration and failures, warm-up state, SLO state,
-notifications sent, failed and dropped.
+notifications sent, failed and dropped. The ``kubeheal_outcome_*`` and coverage gauges are read
+from what lasts (the runbooks' outcome statistics since counting began, the cluster's
+Deployments), so a restart does not reset them.
 """
 
 from __future__ import annotations
@@ -66,6 +68,36 @@ class OperatorMetrics:
         self.slo_burn_rate = Gauge(
             "kubeheal_slo_burn_rate", "Error budget burn rate by window.",
             ["namespace", "slo", "window"], registry=r)
+        self.outcome_incidents = Gauge(
+            "kubeheal_outcome_incidents", "Closed incidents by outcome, since counting began.",
+            ["namespace", "runbook", "outcome"], registry=r)
+        self.outcome_autonomous = Gauge(
+            "kubeheal_outcome_autonomous", "Incidents verified with no human decision.",
+            ["namespace", "runbook"], registry=r)
+        self.outcome_false_alarms = Gauge(
+            "kubeheal_outcome_false_alarms",
+            "Incidents rejected as not an incident, or recovered before any action.",
+            ["namespace", "runbook"], registry=r)
+        self.outcome_seconds = Gauge(
+            "kubeheal_outcome_seconds",
+            "Quantiles of time to detect, to recover, and approval latency (measure).",
+            ["namespace", "runbook", "measure", "quantile"], registry=r)
+        self.outcome_false_alarm_ratio = Gauge(
+            "kubeheal_outcome_false_alarm_ratio",
+            "Share of a signal's incidents that were false alarms.",
+            ["namespace", "runbook", "signal"], registry=r)
+        self.outcome_action_runs = Gauge(
+            "kubeheal_outcome_action_runs",
+            "Action runs per cause that recovered the workload (succeeded) or not (failed).",
+            ["namespace", "runbook", "cause", "action", "result"], registry=r)
+        self.dry_run_incidents = Gauge(
+            "kubeheal_dry_run_incidents",
+            "Incidents of dry-run runbooks: seen, confirmed (still unhealthy a window later), "
+            "recovered-unaided.", ["namespace", "runbook", "verdict"], registry=r)
+        self.coverage_deployments = Gauge(
+            "kubeheal_coverage_deployments",
+            "Deployments (scope all), selected by a runbook (runbook), by one with an SLO (slo).",
+            ["namespace", "scope"], registry=r)
         self.slo_breaching = Gauge(
             "kubeheal_slo_breaching", "1 when both burn-rate windows exceed the threshold.",
             ["namespace", "slo"], registry=r)

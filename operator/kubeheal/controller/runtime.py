@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.controller.claims import IncidentClaims
 from kubeheal.controller.metrics import OperatorMetrics
+from kubeheal.controller.outcomes import OutcomeMetrics, OutcomeRecorder
 from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
@@ -94,7 +95,11 @@ class Runtime:
     metrics: OperatorMetrics
     notifier: Notifier
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
+    outcome_metrics: OutcomeMetrics = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store)
 
     @classmethod
     async def start(cls, config: OperatorConfig,
@@ -159,6 +164,9 @@ class Runtime:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
                                  self.prometheus, self.metrics, self.claims, self.evaluators,
                                  self.notifier)
+
+    def recorder(self) -> OutcomeRecorder:
+        return OutcomeRecorder(self.store, self.driver().health, self.evaluators)
 
     async def close(self) -> None:
         for task in self._tasks:

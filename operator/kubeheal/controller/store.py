@@ -168,6 +168,14 @@ class ObjectStore:
             log.warning("event %s on %s/%s not posted: %s", reason, meta["namespace"],
                         meta["name"], e)
 
+    async def annotate(self, plural: str, namespace: str, name: str,
+                       annotations: Mapping[str, str]) -> Json:
+        """Merge ``annotations`` into the object's metadata."""
+        self._may_write()
+        return await call(self.objects.patch_namespaced_custom_object, GROUP, VERSION,
+                          namespace, plural, name, {"metadata": {"annotations": dict(annotations)}},
+                          timeout=self.timeout)
+
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = await call(self.core.read_namespace, namespace, timeout=self.timeout)
         labels: dict[str, str] = (ns.get("metadata") or {}).get("labels") or {}

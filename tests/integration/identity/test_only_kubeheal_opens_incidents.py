@@ -206,6 +206,13 @@ def test_carol_cannot_drive_a_remediation_by_its_status(crds: Cluster, operator:
         assert moved.returncode != 0, label
         assert "metadata.labels: kubeheal.io/runbook, kubeheal.io/target and " \
             "kubeheal.io/acted-hour are kept by kubeheal" in moved.stderr
+    # Nor may anyone mark the outcome counted (old Remediations are cleaned up by that mark),
+    # while other annotations stay theirs.
+    crds.kubectl("annotate", "remediation", name, "-n", shop, "seen-by=carol", user="carol")
+    marked = crds.kubectl("annotate", "remediation", name, "-n", shop,
+                          "kubeheal.io/outcome-recorded=true", user="carol", check=False)
+    assert marked.returncode != 0
+    assert "kubeheal.io/outcome-recorded is set by kubeheal" in marked.stderr
     status = get(crds, shop, name).get("status") or {}
     assert status.get("phase") != "Executing" and not status.get("action")
     assert replicas(crds, shop) == before
