@@ -171,10 +171,8 @@ class ObjectStore:
     async def annotate(self, plural: str, namespace: str, name: str,
                        annotations: Mapping[str, str]) -> Json:
         """Merge ``annotations`` into the object's metadata."""
-        self._may_write()
-        return await call(self.objects.patch_namespaced_custom_object, GROUP, VERSION,
-                          namespace, plural, name, {"metadata": {"annotations": dict(annotations)}},
-                          timeout=self.timeout)
+        return await self.patch(plural, namespace, name,
+                                {"metadata": {"annotations": dict(annotations)}})
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = await call(self.core.read_namespace, namespace, timeout=self.timeout)
