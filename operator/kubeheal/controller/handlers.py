@@ -119,9 +119,10 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
     """Evaluate a runbook at its interval until it is deleted or the operator stops."""
     evaluator = runtime.evaluator(namespace, name)
     said: dict[str, str] = {}  # what was last posted, by topic: a steady state posts once
+    await runtime.view.wait_synced()
     while not stopped:
         try:
-            body = await runtime.store.get("runbooks", namespace, name)
+            body = await _current(runtime, "runbooks", namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
                 runtime.evaluators.pop((namespace, name), None)
@@ -162,6 +163,12 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
+async def _current(runtime: Runtime, plural: str, namespace: str, name: str) -> Json:
+    """The object as the watch last saw it; one it has not seen yet, from the API server."""
+    cache = runtime.view.runbooks if plural == "runbooks" else runtime.view.slos
+    return cache.get(namespace, name) or await runtime.store.get(plural, namespace, name)
+
+
 def _judged(conditions: list[Json], generation: int | None) -> bool:
     """Whether the conditions hold a Ready verdict on this generation of the spec."""
     return any(c.get("type") == "Ready" and c.get("observedGeneration") == generation
@@ -195,8 +202,8 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     if valid:
         conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
                                    evaluation.message, generation)
-    mine = await runtime.store.list("remediations", meta["namespace"],
-                                    {RUNBOOK_LABEL: meta["name"]})
+    mine = runtime.view.remediations.in_namespace(meta["namespace"],
+                                                  labels={RUNBOOK_LABEL: meta["name"]})
     patch: Json = {
         "observedGeneration": generation,
         "conditions": conditions,
@@ -283,9 +290,10 @@ async def _disown(runtime: Runtime, body: Json) -> None:
 async def evaluate_slo_forever(runtime: Runtime, namespace: str, name: str,
                                stopped: kopf.DaemonStopped) -> None:
     said: dict[str, str] = {}
+    await runtime.view.wait_synced()
     while not stopped:
         try:
-            body = await runtime.store.get("servicelevelobjectives", namespace, name)
+            body = await _current(runtime, "servicelevelobjectives", namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
                 return

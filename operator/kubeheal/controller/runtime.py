@@ -1,4 +1,4 @@
-"""What the handlers share: clients, the policy gate, metrics, and each runbook's detectors.
+"""What the handlers share: clients, caches, the policy gate, metrics, each runbook's detectors.
 
 Built once at start-up from :class:`OperatorConfig`. Loading the policies into OPA is retried
 in the background until it works; until then every decision fails closed.
@@ -20,12 +20,13 @@ from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.remediations import EventSink, RemediationDriver
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
+from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import (
     KubernetesReader,
     api_client_from_kubeconfig,
     in_cluster_api_client,
 )
-from kubeheal.observe.prometheus import PrometheusClient
+from kubeheal.observe.prometheus import PrometheusClient, SharedQueries
 from kubeheal.policy import PolicyGate, PolicyLoadError, read_policy_directory
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Runtime:
     prometheus: PrometheusClient
     gate: PolicyGate
     metrics: OperatorMetrics
+    view: ClusterView
+    queries: SharedQueries
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
     _loader: asyncio.Task[None] | None = None
 
@@ -86,11 +89,13 @@ class Runtime:
                           registry=metrics.registry)
         gate = PolicyGate(config.opa_url, timeout=config.policy_timeout)
         await gate.open()
+        prometheus = PrometheusClient(config.prometheus_url, config.prometheus_timeout)
+        view = ClusterView.watch(api, config.namespaces)
+        view.start()
         runtime = cls(
             config=config, store=ObjectStore(api, fence=fence), reader=KubernetesReader(api),
-            actions=KubernetesActions(api, fence=fence),
-            prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
-            gate=gate, metrics=metrics)
+            actions=KubernetesActions(api, fence=fence), prometheus=prometheus,
+            gate=gate, metrics=metrics, view=view, queries=SharedQueries(prometheus))
         runtime._loader = asyncio.create_task(runtime._load_policies())
         return runtime
 
@@ -110,8 +115,8 @@ class Runtime:
     def evaluator(self, namespace: str, name: str) -> RunbookEvaluator:
         key = (namespace, name)
         if key not in self.evaluators:
-            self.evaluators[key] = RunbookEvaluator(namespace, name, self.prometheus, self.reader,
-                                                    self.store, self.metrics)
+            self.evaluators[key] = RunbookEvaluator(namespace, name, self.queries, self.reader,
+                                                    self.store, self.metrics, self.view)
         return self.evaluators[key]
 
     def driver(self, event: EventSink) -> RemediationDriver:
@@ -122,5 +127,6 @@ class Runtime:
     async def close(self) -> None:
         if self._loader is not None:
             self._loader.cancel()
+        self.view.stop()
         await self.prometheus.close()
         await self.gate.close()

@@ -17,14 +17,18 @@ Use::
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Self
 
 import aiohttp
+
+from kubeheal.observe.promql import restrict
 
 QueryErrorKind = Literal["bad-query", "unavailable", "timeout", "empty"]
 
@@ -209,6 +213,94 @@ class PrometheusClient:
         except aiohttp.ClientError as e:
             raise QueryError("unavailable", f"cannot reach Prometheus at {url}: {e}") from e
         return _payload(url, status, body)
+
+
+NAMESPACE_LABEL = "namespace"
+
+
+@dataclass
+class _Shared:
+    """One query in flight or answered: the namespaces it covers and its answer by namespace."""
+
+    namespaces: frozenset[str]
+    answer: asyncio.Task[dict[str, list[Any]]]
+
+
+@dataclass
+class SharedQueries:
+    """One request per distinct query and time, for every runbook that asks it.
+
+    Runbooks evaluated on the same grid ask the same signal templates at the same moment:
+    the first to ask a (query, time) sends one request, restricted to the namespaces that
+    asked that query lately (:func:`~kubeheal.observe.promql.restrict`), and the others share
+    its answer, split by namespace once. A namespace that had not asked before gets a request
+    of its own this once (with any other newcomer), and is in the shared one from then on. Failures are shared too: a
+    Prometheus that is down costs one timeout per query, not one per runbook. A series without
+    a ``namespace`` label goes to every namespace, as a cluster-wide query's answer would.
+
+    ``keep`` seconds is how long an answer is kept for late askers of the same time, and
+    how long a namespace stays in a query's scope after it last asked.
+    """
+
+    client: PrometheusClient
+    keep: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    _asked: dict[str, dict[str, float]] = field(default_factory=dict)
+    _answers: dict[tuple[Any, ...], list[_Shared]] = field(default_factory=dict)
+
+    async def query(self, promql: str, at: datetime, namespace: str) -> list[Sample]:
+        """The samples of ``namespace`` (and those without one) of ``promql`` at ``at``."""
+        return await self._shared(("query", promql, at), promql, namespace,
+                                  lambda q: self.client.query(q, at))
+
+    async def query_range(self, promql: str, start: datetime, end: datetime,
+                          step_seconds: float, namespace: str) -> list[Series]:
+        """The series of ``namespace`` (and those without one) of a range query."""
+        return await self._shared(("range", promql, start, end, step_seconds), promql,
+                                  namespace,
+                                  lambda q: self.client.query_range(q, start, end, step_seconds))
+
+    async def _shared(self, key: tuple[Any, ...], promql: str, namespace: str,
+                      run: Callable[[str], Awaitable[Sequence[Sample | Series]]]) -> list[Any]:
+        moment = self.clock()
+        asked = self._asked.setdefault(promql, {})
+        asked[namespace] = moment
+        answers = self._answers.get(key, [])
+        shared = next((s for s in answers if namespace in s.namespaces), None)
+        if shared is None:
+            for gone in [n for n, last in asked.items() if moment - last > self.keep]:
+                del asked[gone]
+            covered = frozenset().union(*(s.namespaces for s in answers))
+            scope = frozenset(asked) - covered
+            shared = _Shared(scope, asyncio.create_task(self._split(promql, scope, run)))
+            self._answers.setdefault(key, []).append(shared)
+            asyncio.get_running_loop().call_later(self.keep, self._forget, key, shared)
+        answer = await asyncio.shield(shared.answer)
+        return [*answer.get(namespace, ()), *answer.get("", ())]
+
+    async def _split(self, promql: str, scope: frozenset[str],
+                     run: Callable[[str], Awaitable[Sequence[Sample | Series]]],
+                     ) -> dict[str, list[Any]]:
+        scoped = restrict(promql, NAMESPACE_LABEL, scope)
+        try:
+            found = await run(scoped or promql)
+        except QueryError as e:
+            if e.kind != "bad-query" or scoped is None:
+                raise
+            found = await run(promql)  # the error, if any, as the user wrote the query
+        answer: dict[str, list[Any]] = {}
+        for item in found:
+            answer.setdefault(item.labels.get(NAMESPACE_LABEL, ""), []).append(item)
+        return answer
+
+    def _forget(self, key: tuple[Any, ...], shared: _Shared) -> None:
+        entries = self._answers.get(key, [])
+        if shared in entries:
+            entries.remove(shared)
+        if not entries:
+            self._answers.pop(key, None)
+        if shared.answer.done() and not shared.answer.cancelled():
+            shared.answer.exception()  # retrieved: a failure nobody awaited is not logged
 
 
 def _payload(url: str, status: int, body: Any) -> Mapping[str, Any]:
