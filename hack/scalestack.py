@@ -200,7 +200,6 @@ class ScaleScenario:
     interval: int = 15
     scrape: int = 15
     namespaces: int = 100
-    operator_source: Path = ROOT / "operator"
     stack: LoopStack = field(init=False)
     placed: dict[str, list[tuple[str, int]]] = field(init=False)
     per_namespace: dict[str, int] = field(init=False)
@@ -262,9 +261,10 @@ class ScaleScenario:
         needed = (12 + 3) * self.interval + 4 * self.scrape
         time.sleep(max(0.0, self.created_at + needed - time.time()))
 
-    def start_operator(self) -> None:
+    def start_operator(self, source: Path | None = None) -> None:
+        """The operator of ``source`` (an operator/ directory; default: this tree's)."""
         self.operator_started = time.time()
-        self.stack.start_operator(env={"PYTHONPATH": str(self.operator_source)})
+        self.stack.start_operator(env={"PYTHONPATH": str(source or ROOT / "operator")})
         assert self.stack.operator_kubeconfig is not None
         self.user = whoami(self.stack.operator_kubeconfig)
 
@@ -330,13 +330,14 @@ class ScaleScenario:
                                and r.resource == "runbooks" and r.subresource == "status"),
         )
 
-    def watched_workload(self) -> tuple[str, str]:
-        """A workload that a runbook watches: the fault goes there."""
+    def watched_workload(self, index: int = 0) -> tuple[str, str]:
+        """The index-th workload of the first runbook: a fault goes there."""
         namespace = next(n for n, c in self.per_namespace.items() if c)
-        return namespace, next(name for name, g in self.placed[namespace] if g == 0)
+        mine = [name for name, g in self.placed[namespace] if g == 0]
+        return namespace, mine[index % len(mine)]
 
-    def inject_fault(self) -> tuple[str, str, dt.datetime]:
-        namespace, name = self.watched_workload()
+    def inject_fault(self, index: int = 0) -> tuple[str, str, dt.datetime]:
+        namespace, name = self.watched_workload(index)
         return namespace, name, self.stack.inject_bad_rollout(namespace, name)
 
     def time_to_detect(self, namespace: str, name: str, fault: dt.datetime,

@@ -59,6 +59,7 @@ registry = kopf.OperatorRegistry()
 FENCE: contextvars.ContextVar[Fence | None] = contextvars.ContextVar("fence", default=None)
 EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
+SYNC_SECONDS = 30.0  # how long a daemon waits for the caches at start before evaluating
 
 
 def post_event(body: Json, type_: str, reason: str, message: str) -> None:
@@ -119,7 +120,7 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
     """Evaluate a runbook at its interval until it is deleted or the operator stops."""
     evaluator = runtime.evaluator(namespace, name)
     said: dict[str, str] = {}  # what was last posted, by topic: a steady state posts once
-    await runtime.view.wait_synced()
+    await _synced(runtime)
     while not stopped:
         try:
             body = await _current(runtime, "runbooks", namespace, name)
@@ -163,10 +164,20 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         await stopped.wait(until_next_slot(time.time(), interval))
 
 
+async def _synced(runtime: Runtime) -> None:
+    """Until the caches are filled, or a while: then evaluations say what they lack."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runtime.view.wait_synced(), SYNC_SECONDS)
+
+
 async def _current(runtime: Runtime, plural: str, namespace: str, name: str) -> Json:
-    """The object as the watch last saw it; one it has not seen yet, from the API server."""
+    """The object as the watch last saw it; one it has not seen (yet), from the API server."""
     cache = runtime.view.runbooks if plural == "runbooks" else runtime.view.slos
-    return cache.get(namespace, name) or await runtime.store.get(plural, namespace, name)
+    with contextlib.suppress(KubernetesError):  # not synced: the API server answers
+        cached = cache.get(namespace, name)
+        if cached is not None:
+            return cached
+    return await runtime.store.get(plural, namespace, name)
 
 
 def _judged(conditions: list[Json], generation: int | None) -> bool:
@@ -202,8 +213,11 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     if valid:
         conditions = with_condition(conditions, "Degraded", not evaluation.ok, evaluation.reason,
                                    evaluation.message, generation)
-    mine = runtime.view.remediations.in_namespace(meta["namespace"],
-                                                  labels={RUNBOOK_LABEL: meta["name"]})
+    labels = {RUNBOOK_LABEL: meta["name"]}
+    try:
+        mine = runtime.view.remediations.in_namespace(meta["namespace"], labels=labels)
+    except KubernetesError:  # the cache is not synced: the API server answers
+        mine = await runtime.store.list("remediations", meta["namespace"], labels)
     patch: Json = {
         "observedGeneration": generation,
         "conditions": conditions,
@@ -290,7 +304,7 @@ async def _disown(runtime: Runtime, body: Json) -> None:
 async def evaluate_slo_forever(runtime: Runtime, namespace: str, name: str,
                                stopped: kopf.DaemonStopped) -> None:
     said: dict[str, str] = {}
-    await runtime.view.wait_synced()
+    await _synced(runtime)
     while not stopped:
         try:
             body = await _current(runtime, "servicelevelobjectives", namespace, name)

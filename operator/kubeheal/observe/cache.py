@@ -34,12 +34,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kubeheal.api.base import GROUP, VERSION, LabelSelector
-from kubeheal.observe.kubernetes import Json, KubernetesError
+from kubeheal.observe.kubernetes import Json, KubernetesError, kubernetes_error
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS: Final = 300  # the server ends each watch after this; it resumes at once
 RETRY_SECONDS: Final = (1.0, 30.0)  # back-off after a failed list or watch: first, at most
+PAGE: Final = 500  # objects per page of a LIST
 
 
 def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -75,6 +76,7 @@ class _Watch:
         self.objects: dict[str, dict[str, Json]] = {}  # namespace -> name -> object
         self.synced = threading.Event()
         self.lists = 0  # how many times it listed (one, unless the watch was lost)
+        self.problem = "not listed yet"
         self.stopped = threading.Event()
         self.lock = threading.Lock()
         self._response: Any = None
@@ -85,11 +87,14 @@ class _Watch:
             try:
                 self._watch(self._list())
                 delay = RETRY_SECONDS[0]
-            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            except Exception as e:  # the thread lives on whatever the server or network did
                 if self.stopped.is_set():
                     return
                 self.synced.clear()
-                log.warning("watch of %s lost (%s); listing again in %.0fs", self.name, e, delay)
+                self.problem = (str(kubernetes_error(e)) if isinstance(
+                    e, ApiException | urllib3.exceptions.HTTPError) else f"{type(e).__name__}: {e}")
+                log.warning("watch of %s lost (%s); listing again in %.0fs", self.name,
+                            self.problem, delay)
                 self.stopped.wait(delay)
                 delay = min(delay * 2, RETRY_SECONDS[1])
 
@@ -100,15 +105,24 @@ class _Watch:
             response.close()  # wakes the thread blocked on the stream
 
     def _list(self) -> str:
-        response = self.list_call(_preload_content=False, _request_timeout=self.timeout)
-        body = json.loads(response.data or b"{}")
+        """List every object, a page at a time; the version to watch from."""
         objects: dict[str, dict[str, Json]] = {}
-        for item in body.get("items") or []:
-            meta = item.get("metadata", {})
-            objects.setdefault(meta.get("namespace", ""), {})[meta.get("name", "")] = slim(item)
+        token = None
+        while True:
+            response = self.list_call(limit=PAGE, _continue=token, _preload_content=False,
+                                      _request_timeout=self.timeout)
+            body = json.loads(response.data or b"{}")
+            for item in body.get("items") or []:
+                meta = item.get("metadata", {})
+                objects.setdefault(meta.get("namespace", ""), {})[meta.get("name", "")] = \
+                    slim(item)
+            token = body.get("metadata", {}).get("continue")
+            if not token:
+                break
         with self.lock:
             self.objects = objects
         self.lists += 1
+        self.problem = ""
         self.synced.set()
         version: str = body.get("metadata", {}).get("resourceVersion", "")
         return version
@@ -117,16 +131,17 @@ class _Watch:
         """Apply watch events from ``version`` on; return when it must list again (410)."""
         while not self.stopped.is_set():
             try:
-                self._response = self.list_call(
+                response = self.list_call(
                     watch=True, resource_version=version, allow_watch_bookmarks=True,
                     timeout_seconds=WATCH_SECONDS, _preload_content=False,
                     _request_timeout=(self.timeout, WATCH_SECONDS + self.timeout))
             except ApiException as e:
-                if e.status == 410:
+                if e.status == 410:  # too old to resume from: list again
                     return
                 raise
+            self._response = response
             try:
-                for line in lines(self._response.stream(amt=None, decode_content=True)):
+                for line in lines(response.stream(amt=None, decode_content=True)):
                     event = json.loads(line)
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
@@ -137,8 +152,8 @@ class _Watch:
                     if kind != "BOOKMARK":
                         self._apply(kind, obj)
             finally:
-                self._response.release_conn()
                 self._response = None
+                response.release_conn()
 
     def _apply(self, kind: str, obj: Json) -> None:
         meta = obj.get("metadata", {})
@@ -213,8 +228,8 @@ class WatchedObjects:
         if watch is None:
             raise KubernetesError("forbidden", f"namespace {namespace} is not watched")
         if not watch.synced.is_set():
-            raise KubernetesError("unavailable", f"the cache of {watch.name} is not synced "
-                                                 "(listing again after a lost watch)")
+            raise KubernetesError("unavailable", f"the cache of {watch.name} is not synced: "
+                                                 f"{watch.problem}")
         return watch
 
     def in_namespace(self, namespace: str, selector: LabelSelector | None = None,

@@ -220,10 +220,11 @@ NAMESPACE_LABEL = "namespace"
 
 @dataclass
 class _Shared:
-    """One query in flight or answered: the namespaces it covers and its answer by namespace."""
+    """One query: the namespaces it covers (open to more until it is sent) and its answer."""
 
-    namespaces: frozenset[str]
-    answer: asyncio.Task[dict[str, list[Any]]]
+    namespaces: set[str]
+    answer: asyncio.Task[dict[str, list[Any]]] | None = None
+    sent: bool = False
 
 
 @dataclass
@@ -231,19 +232,20 @@ class SharedQueries:
     """One request per distinct query and time, for every runbook that asks it.
 
     Runbooks evaluated on the same grid ask the same signal templates at the same moment:
-    the first to ask a (query, time) sends one request, restricted to the namespaces that
-    asked that query lately (:func:`~kubeheal.observe.promql.restrict`), and the others share
-    its answer, split by namespace once. A namespace that had not asked before gets a request
-    of its own this once (with any other newcomer), and is in the shared one from then on. Failures are shared too: a
-    Prometheus that is down costs one timeout per query, not one per runbook. A series without
-    a ``namespace`` label goes to every namespace, as a cluster-wide query's answer would.
-
-    ``keep`` seconds is how long an answer is kept for late askers of the same time, and
-    how long a namespace stays in a query's scope after it last asked.
+    the first to ask a (query, time) opens a request that the others join for ``gather``
+    seconds; it is then sent once, restricted to the namespaces that asked it lately
+    (:func:`~kubeheal.observe.promql.restrict`), and its answer is split by namespace once.
+    A namespace that asks after the request left gets a request of its own this once, and is
+    in the shared one from then on (``scope_seconds`` after it last asked). Failures are shared
+    too: a Prometheus that is down costs one timeout per query, not one per runbook. A series
+    without a ``namespace`` label goes to every namespace, as a cluster-wide query's would.
+    Answers are kept ``keep_seconds`` for late askers of the same time.
     """
 
     client: PrometheusClient
-    keep: float = 120.0
+    gather: float = 0.05
+    keep_seconds: float = 30.0
+    scope_seconds: float = 300.0
     clock: Callable[[], float] = time.monotonic
     _asked: dict[str, dict[str, float]] = field(default_factory=dict)
     _answers: dict[tuple[Any, ...], list[_Shared]] = field(default_factory=dict)
@@ -265,23 +267,27 @@ class SharedQueries:
         moment = self.clock()
         asked = self._asked.setdefault(promql, {})
         asked[namespace] = moment
-        answers = self._answers.get(key, [])
-        shared = next((s for s in answers if namespace in s.namespaces), None)
+        answers = self._answers.setdefault(key, [])
+        shared = next((s for s in answers if namespace in s.namespaces or not s.sent), None)
         if shared is None:
-            for gone in [n for n, last in asked.items() if moment - last > self.keep]:
+            for gone in [n for n, last in asked.items() if moment - last > self.scope_seconds]:
                 del asked[gone]
-            covered = frozenset().union(*(s.namespaces for s in answers))
-            scope = frozenset(asked) - covered
-            shared = _Shared(scope, asyncio.create_task(self._split(promql, scope, run)))
-            self._answers.setdefault(key, []).append(shared)
-            asyncio.get_running_loop().call_later(self.keep, self._forget, key, shared)
+            covered = set().union(*(s.namespaces for s in answers))
+            shared = _Shared({namespace, *(set(asked) - covered)})
+            shared.answer = asyncio.create_task(self._send(promql, shared, run))
+            answers.append(shared)
+            asyncio.get_running_loop().call_later(self.keep_seconds, self._forget, key, shared)
+        shared.namespaces.add(namespace)
+        assert shared.answer is not None
         answer = await asyncio.shield(shared.answer)
         return [*answer.get(namespace, ()), *answer.get("", ())]
 
-    async def _split(self, promql: str, scope: frozenset[str],
-                     run: Callable[[str], Awaitable[Sequence[Sample | Series]]],
-                     ) -> dict[str, list[Any]]:
-        scoped = restrict(promql, NAMESPACE_LABEL, scope)
+    async def _send(self, promql: str, shared: _Shared,
+                    run: Callable[[str], Awaitable[Sequence[Sample | Series]]],
+                    ) -> dict[str, list[Any]]:
+        await asyncio.sleep(self.gather)  # others asking the same now join this request
+        shared.sent = True
+        scoped = restrict(promql, NAMESPACE_LABEL, shared.namespaces)
         try:
             found = await run(scoped or promql)
         except QueryError as e:
@@ -299,8 +305,9 @@ class SharedQueries:
             entries.remove(shared)
         if not entries:
             self._answers.pop(key, None)
-        if shared.answer.done() and not shared.answer.cancelled():
-            shared.answer.exception()  # retrieved: a failure nobody awaited is not logged
+        answer = shared.answer
+        if answer is not None and answer.done() and not answer.cancelled():
+            answer.exception()  # retrieved: a failure nobody awaited is not logged
 
 
 def _payload(url: str, status: int, body: Any) -> Mapping[str, Any]:
