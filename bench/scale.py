@@ -15,7 +15,8 @@ the LISTs it made, Prometheus queries per second and samples read per tick; then
 detect a bad rollout of one workload among N (a different workload for each operator). Each
 operator's figures end with
 
-    scale: workloads=N runbooks=M cpu_cores=X rss_mib=Y eval_p99_s=Z apiserver_rps=A prom_qps=B ttd_s=T
+    scale: workloads=N runbooks=M cpu_cores=X rss_mib=Y eval_p99_s=Z apiserver_rps=A
+           prom_qps=B ttd_s=T   (on one line)
 
 and with several operators, the ratio of each figure to the first operator's. The machine's
 load average is printed too: on a shared machine, CPU figures are upper bounds.
@@ -34,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hack"))
 
-from scalestack import ROOT, ScaleScenario, Window, summary  # noqa: E402
+from scalestack import ROOT, ScaleScenario, Window, summary
 
 
 def report(scenario: ScaleScenario, source: Path, index: int, args: argparse.Namespace,
@@ -69,10 +70,11 @@ def ratios(base: Window, other: Window) -> str:
     def ratio(a: float, b: float) -> str:
         return f"{b / a:.2g}" if a else "-"
 
+    rps = ratio(sum(base.apiserver_rps.values()), sum(other.apiserver_rps.values()))
     return (f"ratio to the first: cpu {ratio(base.cpu_cores, other.cpu_cores)} "
             f"rss {ratio(base.rss_mib, other.rss_mib)} "
             f"eval_p99 {ratio(base.eval_p99_s, other.eval_p99_s)} "
-            f"apiserver_rps {ratio(sum(base.apiserver_rps.values()), sum(other.apiserver_rps.values()))} "
+            f"apiserver_rps {rps} "
             f"prom_qps {ratio(base.prom_qps, other.prom_qps)} "
             f"samples/tick {ratio(base.samples_per_tick, other.samples_per_tick)}")
 

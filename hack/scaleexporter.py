@@ -42,7 +42,8 @@ LABELS = ("namespace", "deployment")
 def faulty(deployment: Json) -> bool:
     """Whether the Deployment's pod template is a bad build.
 
-    >>> faulty({"spec": {"template": {"metadata": {"annotations": {FAULT_ANNOTATION: "bad-build"}}}}})
+    >>> template = {"metadata": {"annotations": {FAULT_ANNOTATION: "bad-build"}}}
+    >>> faulty({"spec": {"template": template}})
     True
     """
     template = deployment.get("spec", {}).get("template", {}).get("metadata") or {}

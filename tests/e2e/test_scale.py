@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from scalestack import ScaleScenario
 
 WORKLOADS, RUNBOOKS, NAMESPACES, INTERVAL = 300, 20, 10, 5
