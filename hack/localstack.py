@@ -366,9 +366,8 @@ class Cluster:
         """``count`` more fake nodes (110 pods each), Ready once kwok takes them in."""
         have = len(json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"])
         names = [f"kwok-node-{i}" for i in range(have, have + count)]
-        if names:
-            self.kubectl("apply", "-f", "-", input=json.dumps(
-                {"apiVersion": "v1", "kind": "List", "items": [_kwok_node(n) for n in names]}))
+        for node in names:
+            self.kubectl("apply", "-f", "-", input=json.dumps(_kwok_node(node)))
         return names
 
     def _wait_until_usable(self) -> None:
