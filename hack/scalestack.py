@@ -311,8 +311,9 @@ class ScaleScenario:
         asked = sum(counters(prom1, "prometheus_http_requests_total", {"handler": h})
                     - counters(prom0, "prometheus_http_requests_total", {"handler": h})
                     for h in queries)
-        samples = (counters(prom1, "prometheus_engine_query_samples_total")
-                   - counters(prom0, "prometheus_engine_query_samples_total"))
+        read = "prometheus_engine_query_samples_total"  # only where Prometheus exposes it
+        samples = (counters(prom1, read) - counters(prom0, read) if read in prom1
+                   else float("nan"))
         before, after = (buckets(t, "kubeheal_evaluation_duration_seconds") for t in (op0, op1))
         records = self.audit.by(self.user, since, until)
         return Window(
