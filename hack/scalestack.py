@@ -332,10 +332,11 @@ class ScaleScenario:
         )
 
     def watched_workload(self, index: int = 0) -> tuple[str, str]:
-        """The index-th workload of the first runbook: a fault goes there."""
-        namespace = next(n for n, c in self.per_namespace.items() if c)
-        mine = [name for name, g in self.placed[namespace] if g == 0]
-        return namespace, mine[index % len(mine)]
+        """The first workload of the index-th namespace with a runbook: a fault goes there
+        (each operator compared gets a workload of its own, healthy until then)."""
+        watched = [n for n, c in self.per_namespace.items() if c]
+        namespace = watched[index % len(watched)]
+        return namespace, next(name for name, g in self.placed[namespace] if g == 0)
 
     def inject_fault(self, index: int = 0) -> tuple[str, str, dt.datetime]:
         namespace, name = self.watched_workload(index)
