@@ -362,6 +362,14 @@ class Cluster:
         for node in NODES:
             self.kubectl("apply", "-f", "-", input=json.dumps(_kwok_node(node)))
 
+    def add_nodes(self, count: int) -> list[str]:
+        """``count`` more fake nodes (110 pods each), Ready once kwok takes them in."""
+        have = len(json.loads(self.kubectl("get", "nodes", "-o", "json").stdout)["items"])
+        names = [f"kwok-node-{i}" for i in range(have, have + count)]
+        for node in names:
+            self.kubectl("apply", "-f", "-", input=json.dumps(_kwok_node(node)))
+        return names
+
     def _wait_until_usable(self) -> None:
         """Nodes Ready and the default ServiceAccount present: pods can be admitted."""
 

@@ -95,6 +95,9 @@ class LoopStack:
     namespaces: Sequence[str]
     scrape_interval: str = "5s"
     extra_targets: Sequence[str] = ()  # more loopback exporters for Prometheus to scrape
+    # The service whose /metrics Prometheus scrapes: the demo, unless told otherwise; it gets
+    # --kubeconfig, one --namespace each and --port.
+    service: Sequence[str] = ("-m", "kubeheal.demo", "--interval", "0.5")
     cluster: Cluster = field(init=False)
     opa: Opa = field(init=False)
     prometheus: Prometheus = field(init=False)
@@ -125,10 +128,10 @@ class LoopStack:
             self.opa.start()
             demo_port = free_port()
             self.demo = Process("demo", [
-                sys.executable, "-m", "kubeheal.demo",
+                sys.executable, *self.service,
                 "--kubeconfig", str(self.cluster.kubeconfig_for("kubeheal-demo")),
                 *[a for n in self.namespaces for a in ("--namespace", n)],
-                "--port", str(demo_port), "--interval", "0.5",
+                "--port", str(demo_port),
             ], self.root / "logs" / "demo.log")
             self.demo.start(env=_python_env())
             self.demo.wait_until(lambda: http_ok(f"http://127.0.0.1:{demo_port}/metrics"),

@@ -62,6 +62,7 @@ EXIT_LEASE_LOST = 3
 INVALID_RETRY_SECONDS = 10.0
 RETIRED_CONDITION = "DetectorRetired"
 """A Runbook's condition while it names a retired detector (True, with a Warning Event)."""
+SYNC_SECONDS = 30.0  # how long a daemon waits for the caches at start before evaluating
 
 
 @kopf.on.login(registry=registry)
@@ -149,9 +150,10 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
     """Evaluate a runbook at its interval until it is deleted or the operator stops."""
     evaluator = runtime.evaluator(namespace, name)
     said: dict[str, str] = {}  # what was last posted, by topic: a steady state posts once
+    await _synced(runtime)
     while not stopped:
         try:
-            body = await runtime.store.get("runbooks", namespace, name)
+            body = await _current(runtime, "runbooks", namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
                 runtime.evaluators.pop((namespace, name), None)
@@ -197,6 +199,22 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
             await _on_change(runtime, said, f"held/{why.split(':')[0]}", body, "Normal",
                              "IncidentHeldBack", why)
         await stopped.wait(until_next_slot(time.time(), interval))
+
+
+async def _synced(runtime: Runtime) -> None:
+    """Until the caches are filled, or a while: then evaluations say what they lack."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(runtime.view.wait_synced(), SYNC_SECONDS)
+
+
+async def _current(runtime: Runtime, plural: str, namespace: str, name: str) -> Json:
+    """The object as the watch last saw it; one it has not seen (yet), from the API server."""
+    cache = runtime.view.runbooks if plural == "runbooks" else runtime.view.slos
+    with contextlib.suppress(KubernetesError):  # not synced: the API server answers
+        cached = cache.get(namespace, name)
+        if cached is not None:
+            return cached
+    return await runtime.store.get(plural, namespace, name)
 
 
 def _judged(conditions: list[Json], generation: int | None) -> bool:
@@ -245,8 +263,11 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
     generation = meta.get("generation")
     conditions = runbook_conditions(list((body.get("status") or {}).get("conditions") or []),
                                     evaluation, valid, generation, retired)
-    mine = await runtime.store.list("remediations", meta["namespace"],
-                                    {RUNBOOK_LABEL: meta["name"]})
+    labels = {RUNBOOK_LABEL: meta["name"]}
+    try:
+        mine = runtime.view.remediations.in_namespace(meta["namespace"], labels=labels)
+    except KubernetesError:  # the cache is not synced: the API server answers
+        mine = await runtime.store.list("remediations", meta["namespace"], labels)
     still_open = [r for r in mine
                   if not Phase((r.get("status") or {}).get("phase", "Detected")).terminal]
     patch: Json = {
@@ -368,9 +389,10 @@ async def _disown(runtime: Runtime, body: Json) -> None:
 async def evaluate_slo_forever(runtime: Runtime, namespace: str, name: str,
                                stopped: kopf.DaemonStopped) -> None:
     said: dict[str, str] = {}
+    await _synced(runtime)
     while not stopped:
         try:
-            body = await runtime.store.get("servicelevelobjectives", namespace, name)
+            body = await _current(runtime, "servicelevelobjectives", namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
                 return

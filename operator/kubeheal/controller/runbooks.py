@@ -2,7 +2,8 @@
 
 :class:`RunbookEvaluator` keeps the detectors of one Runbook (one stream per selected workload
 and signal) across evaluations. Each :meth:`RunbookEvaluator.evaluate` reads every signal
-once from Prometheus (one query serves all workloads), scores and learns each point, debounces,
+once from Prometheus (one query, shared with every runbook that asks it at the same time,
+serves all workloads), scores and learns each point, debounces,
 fuses the signals of each workload, and for a workload in alarm without an open incident
 diagnoses the probable cause and creates a ``Remediation``.
 
@@ -69,8 +70,9 @@ from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
+from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
-from kubeheal.observe.prometheus import PrometheusClient, QueryError, longest_range
+from kubeheal.observe.prometheus import QueryError, SharedQueries, longest_range
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +150,11 @@ class RunbookEvaluator:
 
     namespace: str
     name: str
-    prometheus: PrometheusClient
+    queries: SharedQueries
     reader: KubernetesReader
     store: ObjectStore
     metrics: OperatorMetrics
+    view: ClusterView
     streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
@@ -182,15 +185,14 @@ class RunbookEvaluator:
                 ok=False, reason="SLONotFound", spec_field="spec.sloRef.name",
                 message=f"spec.sloRef.name: ServiceLevelObjective {spec.slo_ref.name!r} not "
                         f"found in namespace {self.namespace}; create it or fix the reference")
-        deployments = await self.reader.list_deployments(self.namespace,
-                                                         spec.selector.as_query())
+        deployments = self.view.deployments.in_namespace(self.namespace, spec.selector)
         workloads = {d["metadata"]["name"]: d for d in deployments}
-        incidents = incident_windows(await self.store.list("remediations", self.namespace))
+        incidents = incident_windows(self.view.remediations.in_namespace(self.namespace))
         values: dict[str, dict[str, tuple[float, float]]] = {}
         failures: list[tuple[str, str, str]] = []
         for index, signal in enumerate(spec.signals):
             try:
-                samples = await self.prometheus.query(signal.query, at)
+                samples = await self.queries.query(signal.query, at or now(), self.namespace)
             except QueryError as e:
                 failures.append((e.kind, f"signal {signal.name}: {e}",
                                  f"spec.signals[{index}].query"))
@@ -198,8 +200,6 @@ class RunbookEvaluator:
             by_workload = {
                 s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
                 for s in samples
-                # A series labelled with another namespace is another namespace's workload.
-                if s.labels.get("namespace", self.namespace) == self.namespace
             }
             if not any(w in by_workload for w in workloads) and workloads:
                 failures.append((
@@ -284,7 +284,7 @@ class RunbookEvaluator:
         reach = (max(longest_range(s.query) for s in runbook.spec.signals)
                  + runbook.spec.interval_seconds)
         try:
-            started = await self.prometheus.started_at()
+            started = await self.queries.started_at()
         except QueryError:  # the queries answered; a server that does not say is not waited for
             started = None
         gaps = [t for t in (self.outage, started.timestamp() if started else None)
@@ -297,7 +297,9 @@ class RunbookEvaluator:
                 f"{rfc3339(since + dt.timedelta(seconds=reach))}")
 
     async def _slo_exists(self, name: str) -> bool:
-        try:
+        if self.view.slos.get(self.namespace, name) is not None:
+            return True
+        try:  # not seen by the cache (yet): ask the API server
             await self.store.get("servicelevelobjectives", self.namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
@@ -320,11 +322,10 @@ class RunbookEvaluator:
             end = at or now()  # the history ends one interval before this evaluation
             start = end - dt.timedelta(seconds=detection.history_seconds)
             try:
-                series = await self.prometheus.query_range(
+                series = await self.queries.query_range(
                     signal.query, start, end - dt.timedelta(seconds=runbook.spec.interval_seconds),
-                    runbook.spec.interval_seconds)
-                history = {s.labels.get(signal.workload_label, ""): s.points for s in series
-                           if s.labels.get("namespace", self.namespace) == self.namespace}
+                    runbook.spec.interval_seconds, self.namespace)
+                history = {s.labels.get(signal.workload_label, ""): s.points for s in series}
             except QueryError as e:  # warm-up is a bonus: start cold and say so in the log
                 log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
                             signal.name, e)

@@ -1,5 +1,5 @@
-"""What the handlers share: clients, the policy gate, metrics, the notifier, and each runbook's
-detectors.
+"""What the handlers share: clients, caches, the policy gate, metrics, the notifier, and each
+runbook's detectors.
 
 Built once at start-up from :class:`OperatorConfig`, by the one replica that acts (the Lease's
 holder, with leader election). Loading the policies into OPA is retried in the background
@@ -28,13 +28,14 @@ from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
+from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import (
     KubernetesError,
     KubernetesReader,
     api_client_from_kubeconfig,
     in_cluster_api_client,
 )
-from kubeheal.observe.prometheus import PrometheusClient
+from kubeheal.observe.prometheus import PrometheusClient, SharedQueries
 from kubeheal.policy import PolicyGate, PolicyLoadError, read_policy_directory
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Runtime:
     gate: PolicyGate
     metrics: OperatorMetrics
     notifier: Notifier
+    view: ClusterView
+    queries: SharedQueries
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
     outcome_metrics: OutcomeMetrics = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -114,11 +117,14 @@ class Runtime:
         await gate.open()
         notifier = Notifier(config.receivers(), metrics.delivery, fence=fence)
         notifier.start()
+        prometheus = PrometheusClient(config.prometheus_url, config.prometheus_timeout)
+        view = ClusterView.watch(api, config.namespaces)
+        view.start()
         runtime = cls(
             config=config, store=ObjectStore(api, fence=fence), reader=KubernetesReader(api),
-            actions=KubernetesActions(api, fence=fence),
-            prometheus=PrometheusClient(config.prometheus_url, config.prometheus_timeout),
-            gate=gate, metrics=metrics, notifier=notifier)
+            actions=KubernetesActions(api, fence=fence), prometheus=prometheus,
+            gate=gate, metrics=metrics, notifier=notifier, view=view,
+            queries=SharedQueries(prometheus))
         runtime._tasks = [asyncio.create_task(runtime._load_policies()),
                           asyncio.create_task(runtime._sweep_claims())]
         if config.retention.enabled:
@@ -152,8 +158,8 @@ class Runtime:
     def evaluator(self, namespace: str, name: str) -> RunbookEvaluator:
         key = (namespace, name)
         if key not in self.evaluators:
-            self.evaluators[key] = RunbookEvaluator(namespace, name, self.prometheus, self.reader,
-                                                    self.store, self.metrics)
+            self.evaluators[key] = RunbookEvaluator(namespace, name, self.queries, self.reader,
+                                                    self.store, self.metrics, self.view)
         return self.evaluators[key]
 
     @property
@@ -172,5 +178,6 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await self.notifier.close()
+        self.view.stop()
         await self.prometheus.close()
         await self.gate.close()

@@ -17,15 +17,19 @@ Use::
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, Self
 
 import aiohttp
+
+from kubeheal.observe.promql import restrict
 
 QueryErrorKind = Literal["bad-query", "unavailable", "timeout", "empty"]
 
@@ -254,6 +258,108 @@ def longest_range(promql: str) -> float:
     for selector in re.findall(r"\[([0-9smhdwy]+)(?::[0-9smhdwy]*)?\]", promql):
         longest = max(longest, sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(selector)))
     return longest
+
+NAMESPACE_LABEL = "namespace"
+
+
+@dataclass
+class _Shared:
+    """One query: the namespaces it covers (open to more until it is sent) and its answer."""
+
+    namespaces: set[str]
+    answer: asyncio.Task[dict[str, list[Any]]] | None = None
+    sent: bool = False
+
+
+@dataclass
+class SharedQueries:
+    """One request per distinct query and time, for every runbook that asks it.
+
+    Runbooks evaluated on the same grid ask the same signal templates at the same moment:
+    the first to ask a (query, time) opens a request that the others join for ``gather``
+    seconds; it is then sent once, restricted to the namespaces that asked it lately
+    (:func:`~kubeheal.observe.promql.restrict`), and its answer is split by namespace once.
+    A namespace that asks after the request left gets a request of its own this once, and is
+    in the shared one from then on (``scope_seconds`` after it last asked). Failures are shared
+    too: a Prometheus that is down costs one timeout per query, not one per runbook. A series
+    without a ``namespace`` label goes to every namespace, as a cluster-wide query's would.
+    Answers are kept ``keep_seconds`` for late askers of the same time.
+    """
+
+    client: PrometheusClient
+    gather: float = 0.05
+    keep_seconds: float = 30.0
+    scope_seconds: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _asked: dict[str, dict[str, float]] = field(default_factory=dict)
+    _answers: dict[tuple[Any, ...], list[_Shared]] = field(default_factory=dict)
+    _started: tuple[float, asyncio.Future[datetime | None]] | None = None
+
+    async def started_at(self, fresh_seconds: float = 5.0) -> datetime | None:
+        """:meth:`PrometheusClient.started_at`, asked once per ``fresh_seconds`` for all."""
+        moment = self.clock()
+        if self._started is None or moment - self._started[0] > fresh_seconds:
+            self._started = (moment, asyncio.ensure_future(self.client.started_at()))
+        return await asyncio.shield(self._started[1])
+
+    async def query(self, promql: str, at: datetime, namespace: str) -> list[Sample]:
+        """The samples of ``namespace`` (and those without one) of ``promql`` at ``at``."""
+        return await self._shared(("query", promql, at), promql, namespace,
+                                  lambda q: self.client.query(q, at))
+
+    async def query_range(self, promql: str, start: datetime, end: datetime,
+                          step_seconds: float, namespace: str) -> list[Series]:
+        """The series of ``namespace`` (and those without one) of a range query."""
+        return await self._shared(("range", promql, start, end, step_seconds), promql,
+                                  namespace,
+                                  lambda q: self.client.query_range(q, start, end, step_seconds))
+
+    async def _shared(self, key: tuple[Any, ...], promql: str, namespace: str,
+                      run: Callable[[str], Awaitable[Sequence[Sample | Series]]]) -> list[Any]:
+        moment = self.clock()
+        asked = self._asked.setdefault(promql, {})
+        asked[namespace] = moment
+        answers = self._answers.setdefault(key, [])
+        shared = next((s for s in answers if namespace in s.namespaces or not s.sent), None)
+        if shared is None:
+            for gone in [n for n, last in asked.items() if moment - last > self.scope_seconds]:
+                del asked[gone]
+            covered = set().union(*(s.namespaces for s in answers))
+            shared = _Shared({namespace, *(set(asked) - covered)})
+            shared.answer = asyncio.create_task(self._send(promql, shared, run))
+            answers.append(shared)
+            asyncio.get_running_loop().call_later(self.keep_seconds, self._forget, key, shared)
+        shared.namespaces.add(namespace)
+        assert shared.answer is not None
+        answer = await asyncio.shield(shared.answer)
+        return [*answer.get(namespace, ()), *answer.get("", ())]
+
+    async def _send(self, promql: str, shared: _Shared,
+                    run: Callable[[str], Awaitable[Sequence[Sample | Series]]],
+                    ) -> dict[str, list[Any]]:
+        await asyncio.sleep(self.gather)  # others asking the same now join this request
+        shared.sent = True
+        scoped = restrict(promql, NAMESPACE_LABEL, shared.namespaces)
+        try:
+            found = await run(scoped or promql)
+        except QueryError as e:
+            if e.kind != "bad-query" or scoped is None:
+                raise
+            found = await run(promql)  # the error, if any, as the user wrote the query
+        answer: dict[str, list[Any]] = {}
+        for item in found:
+            answer.setdefault(item.labels.get(NAMESPACE_LABEL, ""), []).append(item)
+        return answer
+
+    def _forget(self, key: tuple[Any, ...], shared: _Shared) -> None:
+        entries = self._answers.get(key, [])
+        if shared in entries:
+            entries.remove(shared)
+        if not entries:
+            self._answers.pop(key, None)
+        answer = shared.answer
+        if answer is not None and answer.done() and not answer.cancelled():
+            answer.exception()  # retrieved: a failure nobody awaited is not logged
 
 
 def _payload(url: str, status: int, body: Any) -> Mapping[str, Any]:
