@@ -6,7 +6,7 @@ transition of its phase needs (the target read fresh from the API server, the hi
 actions, the verification verdict), fires the transition and executes its effects in order.
 Every status write is conditioned on the resourceVersion it read, so that no other writer's
 status is clobbered; an intent is on record before its action is called, so that the
-operator may die at any point and pick up where it was. Every write, the escalation webhook
+operator may die at any point and pick up where it was. Every write, notifications
 included, passes the leadership fence right before it is sent.
 """
 
