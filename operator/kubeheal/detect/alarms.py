@@ -5,7 +5,8 @@ controller (:mod:`kubeheal.controller.runbooks`) runs it on Prometheus samples e
 interval, ``kubeheal eval --alarms`` runs it on labelled files. Both call these functions:
 
 - :func:`new_detector` builds a signal's detector and debouncer from the Runbook's
-  detection settings (a retired detector name serves the default);
+  detection settings (a retired detector name serves the default), :func:`new_debouncer`
+  the debouncer alone (for a stream that lives in a bank, see :mod:`kubeheal.detect.runbook`);
 - :func:`observe` scores one point, keeps only the runbook's bad direction and static
   threshold (:func:`directional`), and debounces it (k of n at the sensitivity's threshold);
 - :func:`workload_alarm` fuses the signals of a workload: it is in alarm when a signal other
@@ -40,10 +41,14 @@ def new_detector(
     """A fresh detector and debouncer for one signal of one workload."""
     detector = DETECTORS[resolve(detection.detector)].stream()
     detector.warmup = detection.warmup_points
+    return detector, new_debouncer(detection, clear_decades)
+
+
+def new_debouncer(detection: DetectionSettings, clear_decades: float = CLEAR_DECADES) -> KOfN:
+    """A fresh debouncer for one signal of one workload."""
     threshold = detection.probability_threshold
     clear = clear_level(threshold, clear_decades)
-    debouncer = KOfN(detection.debounce_k, detection.debounce_n, threshold, clear)
-    return detector, debouncer
+    return KOfN(detection.debounce_k, detection.debounce_n, threshold, clear)
 
 
 def clear_level(threshold: float, decades: float = CLEAR_DECADES) -> float:

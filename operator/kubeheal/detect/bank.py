@@ -16,6 +16,11 @@ Typical use by the controller::
     bank.warm_up(rows, history_timestamps, history_values)   # 2-D, NaN-padded
     scores = bank.score_and_learn(rows, timestamps, values)  # every tick
     scores.at(0)                                        # an AnomalyScore
+
+A ``learn`` mask scores some streams without learning their points (a workload whose
+incident is open must not take the fault for its new normal). Warming many new streams can
+run in a thread on a bank of their own, later appended to the live one with
+:meth:`DetectorBank.extend`.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ _FLOAT_STATE = (
     "var",
 )
 _INT_STATE = ("n", "learned", "quiet")
+_MODEL_FLOATS = _FLOAT_STATE[2:]  # all but the input gate's
+
 _COUNTERS = ("non_finite", "duplicate", "out_of_order", "gaps", "clock_jumps", "drifts")
 _INITIAL = {"last_timestamp": np.nan}
 
@@ -110,6 +117,8 @@ class DetectorBank:
     ) -> None:
         self.config = config if config is not None else NoveltyConfig()
         self.gate = gate if gate is not None else GateConfig()
+        self.warmup = self.config.warmup
+        """Points learned before a stream reports scores (the runbook may set another)."""
         self.size = 0
         self.keys: list[StreamKey | str] = []
         self._rows: dict[StreamKey | str, int] = {}
@@ -170,7 +179,36 @@ class DetectorBank:
     def ready(self, rows: ArrayLike) -> NDArray[np.bool_]:
         """Which of ``rows`` have learned enough points to report scores."""
         index = np.asarray(rows, dtype=np.int64)
-        return self._i["n"][index] >= self.config.warmup
+        return self._i["n"][index] >= self.warmup
+
+    def learned(self, row: int) -> int:
+        """Points a stream has learned."""
+        return int(self._i["n"][row])
+
+    def extend(self, other: DetectorBank) -> Ints:
+        """Append the streams of ``other`` (a bank with the same parameters and none of these
+        keys), with their state; returns their rows here. ``other`` is not to be used after."""
+        if (other.config, other.gate, other.warmup) != (self.config, self.gate, self.warmup):
+            raise ValueError("the banks have different parameters")
+        if any(key in self._rows for key in other.keys):
+            raise ValueError("a stream of the other bank is registered here already")
+        start, count = self.size, other.size
+        if start == 0:  # the common case, a first warm-up: take the arrays as they are
+            self._f, self._i, self._c = other._f, other._i, other._c
+            self._values, self._sums = other._values, other._sums
+        else:
+            if start + count > self.capacity:
+                self._allocate(max(start + count, self.capacity * 5 // 4))
+            part = slice(start, start + count)
+            for mine, theirs in ((self._f, other._f), (self._i, other._i), (self._c, other._c)):
+                for name, array in mine.items():
+                    array[part] = theirs[name][:count]
+            self._values[part] = other._values[:count]
+            self._sums[part] = other._sums[:count]
+        self._rows.update(zip(other.keys, range(start, start + count), strict=True))
+        self.keys.extend(other.keys)
+        self.size += count
+        return np.arange(start, start + count, dtype=np.int64)
 
     def counters(self, row: int) -> InputCounters:
         """Counts of skipped or irregular points of one stream."""
@@ -201,9 +239,18 @@ class DetectorBank:
                     )
 
     def score_and_learn(
-        self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike
+        self,
+        rows: ArrayLike,
+        timestamps: ArrayLike,
+        values: ArrayLike,
+        learn: ArrayLike | None = None,
     ) -> BankScores:
-        """Score one point per given row, then learn it. Rows must be distinct."""
+        """Score one point per given row, then learn it. Rows must be distinct.
+
+        Where ``learn`` (one boolean per row) is false the point is scored as it would be, and
+        the model learns nothing of it: its next score is as if the point had not come. The
+        input gate still sees it (a repeated or late point is still recognised as such).
+        """
         index = np.asarray(rows, dtype=np.int64)
         t = np.asarray(timestamps, dtype=np.float64)
         v = np.asarray(values, dtype=np.float64)
@@ -214,6 +261,9 @@ class DetectorBank:
         increasing = len(index) < 2 or bool(np.all(index[1:] > index[:-1]))
         if not increasing and len(np.unique(index)) != len(index):
             raise ValueError("a row may appear only once per call")
+        keep = None if learn is None else ~np.asarray(learn, dtype=np.bool_)
+        if keep is not None and keep.shape != index.shape:
+            raise ValueError("learn must have one entry per row")
         accepted = self._gate(index, t, v)
         count = len(index)
         out = {name: np.zeros(count) for name in ("raw", "probability", "onset")}
@@ -222,8 +272,12 @@ class DetectorBank:
         status = np.full(count, PointStatus.SKIPPED, dtype=np.int8)
         if accepted.any():
             a = index[accepted]
-            ready = self._i["n"][a] >= self.config.warmup
+            ready = self._i["n"][a] >= self.warmup
+            frozen = a[keep[accepted]] if keep is not None else a[:0]
+            saved = self._model_state(frozen) if len(frozen) else None
             e, z, p, onset, zv = self._score_and_learn_accepted(a, v[accepted])
+            if saved is not None:
+                self._restore_model_state(frozen, saved)
             expected[accepted] = e
             out["raw"][accepted] = z
             out["probability"][accepted] = np.where(ready, p, 0.0)
@@ -233,6 +287,20 @@ class DetectorBank:
         return BankScores(
             index, t, v, expected, out["raw"], out["probability"], out["onset"], zscore, status
         )
+
+    def _model_arrays(self) -> list[NDArray[np.generic]]:
+        """The arrays of the model's state (not the input gate's)."""
+        arrays: list[NDArray[np.generic]] = [self._f[name] for name in _MODEL_FLOATS]
+        arrays += [self._i[name] for name in _INT_STATE]
+        return [*arrays, self._values, self._sums]
+
+    def _model_state(self, rows: Ints) -> list[NDArray[np.generic]]:
+        """Copies of the model's state of ``rows``."""
+        return [array[rows] for array in self._model_arrays()]
+
+    def _restore_model_state(self, rows: Ints, state: list[NDArray[np.generic]]) -> None:
+        for array, saved in zip(self._model_arrays(), state, strict=True):
+            array[rows] = saved
 
     def _gate(self, index: Ints, t: Floats, v: Floats) -> NDArray[np.bool_]:
         g = self.gate
@@ -343,7 +411,7 @@ class DetectorBank:
         distance = np.sqrt(best / w) / step_sigma
         raw = np.log1p(np.minimum(distance, cfg.raw_cap))
         z = self._likelihood(a, has, learned, raw)
-        ready = has & (n >= cfg.warmup)
+        ready = has & (n >= self.warmup)
         probability = np.where(ready, z_probability(z), 0.0)
         self._i["learned"][a] = learned + has
 

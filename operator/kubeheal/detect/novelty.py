@@ -243,6 +243,7 @@ class NoveltyModel:
             self.sums[lags - valid] = total
         if (n + 1) % c.refresh == 0:
             self._recentre(value)
+            values = self.values  # relative to the new offset
         expected = value
         z = 0.0
         probability = 0.0

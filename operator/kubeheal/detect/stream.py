@@ -17,6 +17,7 @@ points through :meth:`StreamDetector.warm_up` before the first live tick.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -139,15 +140,20 @@ class StreamDetector:
         """True once ``warmup`` points were learned: scores are meaningful from then on."""
         return self.learned >= self.warmup
 
-    def update(self, timestamp: float, value: float) -> AnomalyScore:
-        """Score the point, then learn it."""
+    def update(self, timestamp: float, value: float, learn: bool = True) -> AnomalyScore:
+        """Score the point, then learn it; with ``learn`` false the model learns nothing of it
+        (the input gate still sees it, as the bank's ``score_and_learn`` does)."""
         timestamp = float(timestamp)
         value = float(value)
         if not self.gate.admit(timestamp, value):
             return AnomalyScore(timestamp, value, value, 0.0, 0.0, PointStatus.SKIPPED)
         ready = self.ready
+        saved = None if learn else copy.deepcopy(self.model)
         out = self.model.observe(timestamp, value)
-        self.learned += 1
+        if saved is None:
+            self.learned += 1
+        else:
+            self.model = saved
         if not ready:
             return AnomalyScore(
                 timestamp, value, out.expected, out.raw, 0.0, PointStatus.WARMING_UP,
