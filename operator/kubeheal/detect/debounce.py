@@ -60,6 +60,12 @@ class KOfN:
         self.alarm = False
         self.since: float | None = None
 
+    @property
+    def calm(self) -> bool:
+        """Not in alarm, and no recent point reached ``clear``: a point below ``clear`` keeps it
+        so, and changes nothing of what it will say (what lets a bank skip calm streams)."""
+        return not self.alarm and not any(up for _, up, _ in self._recent)
+
     def update(self, score: AnomalyScore) -> DebouncedScore:
         """Add one score (skipped points are ignored) and return the current verdict."""
         if score.status is not PointStatus.SKIPPED:

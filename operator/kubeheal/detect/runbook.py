@@ -41,15 +41,16 @@ from kubeheal.api.runbook import DetectionSettings, Signal
 from kubeheal.detect.alarms import (
     CLEAR_DECADES,
     directional,
+    directional_arrays,
     new_debouncer,
     new_detector,
     workload_alarm,
 )
-from kubeheal.detect.bank import DetectorBank
+from kubeheal.detect.bank import BankScores, DetectorBank
 from kubeheal.detect.debounce import DebouncedScore, KOfN
 from kubeheal.detect.registry import DETECTORS, resolve
 from kubeheal.detect.stream import StreamDetector
-from kubeheal.detect.values import AnomalyScore, IncidentScore, stream_key
+from kubeheal.detect.values import IncidentScore, stream_key
 
 Point = tuple[float, float]
 Floats = NDArray[np.float64]
@@ -63,7 +64,18 @@ class Stream:
     debouncer: KOfN
     row: int = -1
     detector: StreamDetector | None = None
-    last: DebouncedScore | None = None
+    verdict: DebouncedScore | None = None
+    pending: tuple[BankScores, int, Signal] | None = None
+    """A calm stream's last point, its verdict made only when asked for (see ``last``)."""
+
+    @property
+    def last(self) -> DebouncedScore | None:
+        """The verdict on the stream's last point."""
+        if self.pending is not None:
+            scores, j, signal = self.pending
+            self.verdict = DebouncedScore(directional(scores.at(j), signal), False, None)
+            self.pending = None
+        return self.verdict
 
 
 @dataclass
@@ -123,6 +135,9 @@ class RunbookStreams:
         self.bank = self._new_bank() if self.vectorized else None
         self.streams: dict[tuple[str, str], Stream] = {}
         """The live streams by (workload, signal)."""
+        self._calm = np.ones(0, dtype=np.bool_)
+        """Per bank row: whether the stream's debouncer is calm (see :meth:`_observe_bank`)."""
+        self._clear = self._debouncer().clear
 
     def _new_bank(self) -> DetectorBank:
         make = self.spec.bank
@@ -183,51 +198,105 @@ class RunbookStreams:
         learns its point (default: it does); a stream that does not is scored all the same.
         The verdicts come sorted by workload.
         """
+        if self.bank is not None:
+            return self._observe_bank(self.bank, signals, points, workloads, learn)
         scored: dict[str, dict[str, DebouncedScore]] = {}
         for signal in signals:
-            present = [
-                (workload, stream, point)
-                for workload, point in points.get(signal.name, {}).items()
-                if (workloads is None or workload in workloads)
-                and (stream := self.streams.get((workload, signal.name))) is not None
-            ]
-            flags = [True if learn is None else learn.get((w, signal.name), True)
-                     for w, _, _ in present]
-            for (workload, stream, _), score in zip(
-                present, self._score(present, flags), strict=True
-            ):
-                stream.last = stream.debouncer.update(directional(score, signal))
-                scored.setdefault(workload, {})[signal.name] = stream.last
+            for workload, stream, point in self._present(signal, points, workloads):
+                assert stream.detector is not None
+                flag = True if learn is None else learn.get((workload, signal.name), True)
+                score = stream.detector.update(*point, learn=flag)
+                stream.verdict = stream.debouncer.update(directional(score, signal))
+                scored.setdefault(workload, {})[signal.name] = stream.verdict
+        return self._verdicts(signals, scored, {})
+
+    def _present(
+        self, signal: Signal, points: Mapping[str, Mapping[str, Point]],
+        workloads: Collection[str] | None,
+    ) -> list[tuple[str, Stream, Point]]:
+        return [
+            (workload, stream, point)
+            for workload, point in points.get(signal.name, {}).items()
+            if (workloads is None or workload in workloads)
+            and (stream := self.streams.get((workload, signal.name))) is not None
+        ]
+
+    def _observe_bank(
+        self,
+        bank: DetectorBank,
+        signals: Sequence[Signal],
+        points: Mapping[str, Mapping[str, Point]],
+        workloads: Collection[str] | None,
+        learn: Mapping[tuple[str, str], bool] | None,
+    ) -> list[WorkloadVerdict]:
+        """:meth:`observe` on the bank: each signal's points in one call, and the Python of
+        debounce and fusion only for the workloads where something happens.
+
+        A stream whose debouncer is calm and whose point stays below its clear level (after
+        :func:`~kubeheal.detect.alarms.directional_arrays`) would only append a quiet verdict:
+        such a workload's fused score is the product of its probabilities, and each stream's
+        verdict is made when read (:attr:`Stream.last`). Either way, the verdicts are the same.
+        """
+        if len(self._calm) < bank.capacity:
+            calm = np.ones(bank.capacity, dtype=np.bool_)
+            calm[: len(self._calm)] = self._calm
+            self._calm = calm
+        ticks = []
+        busy: set[str] = set()
+        for signal in signals:
+            present = self._present(signal, points, workloads)
+            count = len(present)
+            rows = np.fromiter((s.row for _, s, _ in present), np.int64, count)
+            # In row order a signal's rows are mostly one run: the bank then works in place.
+            order = np.argsort(rows, kind="stable")
+            present = [present[k] for k in order.tolist()]
+            flags = np.fromiter(
+                (True if learn is None else learn.get((w, signal.name), True)
+                 for w, _, _ in present), np.bool_, count)
+            scores = bank.score_and_learn(
+                rows[order],
+                np.fromiter((p[0] for _, _, p in present), np.float64, count),
+                np.fromiter((p[1] for _, _, p in present), np.float64, count),
+                flags,
+            )
+            probability, scored_ = directional_arrays(
+                signal, scores.observed, scores.expected, scores.probability, scores.status)
+            quiet = self._calm[scores.rows] & ~(scored_ & (probability >= self._clear))
+            busy.update(present[j][0] for j in np.flatnonzero(~quiet).tolist())
+            ticks.append((signal, present, scores, probability, scored_))
+        scored: dict[str, dict[str, DebouncedScore]] = {}
+        fused: dict[str, float] = {}
+        for signal, present, scores, probabilities, scored_ in ticks:
+            probability, ready = probabilities.tolist(), scored_.tolist()
+            for j, (workload, stream, _) in enumerate(present):
+                if workload in busy:
+                    verdict = stream.debouncer.update(directional(scores.at(j), signal))
+                    stream.verdict, stream.pending = verdict, None
+                    self._calm[stream.row] = stream.debouncer.calm
+                    scored.setdefault(workload, {})[signal.name] = verdict
+                else:
+                    stream.pending = (scores, j, signal)
+                    if ready[j]:  # what fuse() computes, signal by signal
+                        fused[workload] = fused.get(workload, 1.0) * (1.0 - probability[j])
+                    else:
+                        fused.setdefault(workload, 1.0)
+        return self._verdicts(signals, scored, fused)
+
+    def _verdicts(
+        self, signals: Sequence[Signal], scored: Mapping[str, Mapping[str, DebouncedScore]],
+        calm: Mapping[str, float],
+    ) -> list[WorkloadVerdict]:
         roles = {s.name: s.role for s in signals}
         verdicts = []
-        for workload in sorted(scored):
-            incident, alarm = workload_alarm(
-                f"{self.namespace}/{workload}", scored[workload], roles
-            )
+        for workload in sorted([*scored, *calm]):
+            name = f"{self.namespace}/{workload}"
+            if workload in calm:
+                verdicts.append(WorkloadVerdict(
+                    workload, IncidentScore(name, 1.0 - calm[workload], False), False))
+                continue
+            incident, alarm = workload_alarm(name, scored[workload], roles)
             verdicts.append(WorkloadVerdict(workload, incident, alarm))
         return verdicts
-
-    def _score(
-        self, present: Sequence[tuple[str, Stream, Point]], learn: Sequence[bool]
-    ) -> list[AnomalyScore]:
-        if self.bank is None:
-            return [
-                stream.detector.update(*point, learn=flag)
-                for (_, stream, point), flag in zip(present, learn, strict=True)
-                if stream.detector is not None
-            ]
-        count = len(present)
-        rows = np.fromiter((s.row for _, s, _ in present), np.int64, count)
-        times = np.fromiter((p[0] for _, _, p in present), np.float64, count)
-        values = np.fromiter((p[1] for _, _, p in present), np.float64, count)
-        # In row order a signal's rows are mostly one run: the bank then works in place.
-        order = np.argsort(rows, kind="stable")
-        result = self.bank.score_and_learn(
-            rows[order], times[order], values[order], np.asarray(learn, dtype=np.bool_)[order]
-        )
-        position = np.empty_like(order)
-        position[order] = np.arange(count)
-        return [result.at(j) for j in position.tolist()]
 
     def learned(self, workload: str, signal: str) -> int:
         """Points the stream has learned."""
