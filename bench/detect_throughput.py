@@ -99,6 +99,8 @@ def bench_operator(streams: int, ticks: int, warm: int, vectorized: bool) -> tup
     gc.collect()
     first = {w: (60.0 * warm, float(values[k, warm])) for k, w in enumerate(workloads)}
     detectors.observe([SIGNAL], {SIGNAL.name: first})  # a last verdict for every stream
+    del first
+    gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     points = [{SIGNAL.name: {w: (60.0 * j, float(values[k, j])) for k, w in enumerate(workloads)}}

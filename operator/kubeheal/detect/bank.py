@@ -157,6 +157,11 @@ class DetectorBank:
     def capacity(self) -> int:
         return len(self._values)
 
+    def reserve(self, streams: int) -> None:
+        """Make room for ``streams`` streams in all (to be filled by :meth:`add_streams`)."""
+        if streams > self.capacity:
+            self._allocate(streams)
+
     def add_streams(self, keys: Iterable[StreamKey | str]) -> Ints:
         """Register streams (idempotent); returns their rows, to pass to the other methods."""
         rows = []

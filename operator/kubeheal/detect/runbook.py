@@ -159,6 +159,7 @@ class RunbookStreams:
         warmed = WarmedStreams(signal)
         if self.vectorized:
             bank = warmed.bank = self._new_bank()
+            bank.reserve(len(workloads))
             rows = bank.add_streams(stream_key(self.runbook, w, signal) for w in workloads)
             bank.warm_up(rows, *padded(history.get(w, ()) for w in workloads))
             for workload, row in zip(workloads, rows.tolist(), strict=True):
