@@ -1,11 +1,14 @@
 """One evaluation of a Runbook: observe, detect, diagnose, and open incidents.
 
 :class:`RunbookEvaluator` keeps the detectors of one Runbook (one stream per selected workload
-and signal) across evaluations. Each :meth:`RunbookEvaluator.evaluate` reads every signal
-once from Prometheus (one query, shared with every runbook that asks it at the same time,
-serves all workloads), scores and learns each point, debounces,
-fuses the signals of each workload, and for a workload in alarm without an open incident
-diagnoses the probable cause and creates a ``Remediation``.
+and signal, :class:`~kubeheal.detect.runbook.RunbookStreams`) across evaluations. Each
+:meth:`RunbookEvaluator.evaluate` reads every signal once from Prometheus (one query, shared
+with every runbook that asks it at the same time, serves all workloads), scores and learns
+each point (the default detector in one vectorized bank), debounces, fuses the signals of each
+workload, and for a workload in alarm without an open incident diagnoses the probable cause
+and creates a ``Remediation``. New streams are warmed from history in a worker thread
+(:func:`warm_streams`): the event loop, kopf's liveness probe included, keeps answering
+meanwhile.
 
 While a workload has an open incident its streams score without learning (the fault is judged
 against the baseline of before it, also by verification, which reads these streams), and a
@@ -22,13 +25,14 @@ Signals with role ``load`` explain (saturation) but never open an incident on th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
@@ -57,15 +61,9 @@ from kubeheal.controller.store import (
     now,
     rfc3339,
 )
-from kubeheal.detect import DETECTORS, DebouncedScore, KOfN, resolve
-from kubeheal.detect.alarms import (
-    new_detector,
-    observe,
-    past_threshold,
-    unusual,
-    workload_alarm,
-)
-from kubeheal.detect.stream import StreamDetector
+from kubeheal.detect import resolve
+from kubeheal.detect.alarms import past_threshold, unusual
+from kubeheal.detect.runbook import Point, RunbookStreams, Stream
 from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
@@ -83,15 +81,6 @@ REASONS = {
     "empty": "NoData",
     "settling": "PrometheusSettling",
 }
-
-
-@dataclass
-class Stream:
-    """The detector and debouncer of one (workload, signal)."""
-
-    detector: StreamDetector
-    debouncer: KOfN
-    last: DebouncedScore | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +144,7 @@ class RunbookEvaluator:
     store: ObjectStore
     metrics: OperatorMetrics
     view: ClusterView
-    streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
+    detectors: RunbookStreams | None = None
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
     outage: float | None = None  # the last evaluation that could not reach Prometheus
@@ -164,9 +153,14 @@ class RunbookEvaluator:
     def claims(self) -> IncidentClaims:
         return IncidentClaims(self.store.objects.api_client, fence=self.store.fence)
 
+    @property
+    def streams(self) -> Mapping[tuple[str, str], Stream]:
+        """The live streams by (workload, signal)."""
+        return {} if self.detectors is None else self.detectors.streams
+
     def reset(self) -> None:
         """Forget every model (the runbook's signals or detection settings changed)."""
-        self.streams.clear()
+        self.detectors = None
 
     async def evaluate(self, runbook: Runbook, at: dt.datetime | None = None) -> Evaluation:
         """One evaluation, of the signals as they were at ``at`` (default: now)."""
@@ -220,30 +214,19 @@ class RunbookEvaluator:
         settling = await self._settling(runbook, moment)
         if settling:
             return self._skipped("settling", settling, workloads)
+        if self.detectors is None:
+            self.detectors = RunbookStreams(self.namespace, self.name, spec.detection)
+        detectors = self.detectors
         for signal in spec.signals:
-            await self._warm_new_streams(runbook, signal, [w for w in workloads
-                                                            if w in values[signal.name]],
+            await self._warm_new_streams(runbook, detectors, signal,
+                                         [w for w in workloads if w in values[signal.name]],
                                          incidents, at)
 
-        scores: list[IncidentScore] = []
-        alarms: list[tuple[str, IncidentScore]] = []
-        for workload in sorted(workloads):
-            scored: dict[str, DebouncedScore] = {}
-            for signal in spec.signals:
-                point = values[signal.name].get(workload)
-                stream = self.streams.get((workload, signal.name))
-                if point is None or stream is None:
-                    continue
-                stream.last = observe(stream.detector, stream.debouncer, signal, *point,
-                                      learn=not is_open(incidents.get(workload, ())))
-                scored[signal.name] = stream.last
-            if not scored:
-                continue
-            incident, alarm = workload_alarm(f"{self.namespace}/{workload}", scored,
-                                             {s.name: s.role for s in spec.signals})
-            scores.append(incident)
-            if alarm:
-                alarms.append((workload, incident))
+        holding = sorted(w for w in workloads if is_open(incidents.get(w, ())))
+        verdicts = detectors.observe(spec.signals, values, workloads,
+                                     {(w, s.name): False for w in holding for s in spec.signals})
+        scores = [v.incident for v in verdicts]
+        alarms = [(v.workload, v.incident) for v in verdicts if v.alarm]
 
         opened: list[str] = []
         held: list[str] = []
@@ -253,8 +236,7 @@ class RunbookEvaluator:
                 opened.append(workload)
             else:
                 held.append(why_not)
-        ready = sum(1 for s in self.streams.values() if s.detector.ready)
-        holding = sorted(w for w in workloads if is_open(incidents.get(w, ())))
+        ready = detectors.ready_count()
         self.metrics.streams.labels(self.namespace, self.name, "ready").set(ready)
         self.metrics.streams.labels(self.namespace, self.name, "warming").set(
             len(self.streams) - ready)
@@ -273,7 +255,7 @@ class RunbookEvaluator:
                  field_: str | None = None) -> Evaluation:
         reason = REASONS.get(kind, "QueryFailed")
         self.metrics.evaluation_failures.labels(self.namespace, self.name, reason).inc()
-        ready = sum(1 for s in self.streams.values() if s.detector.ready)
+        ready = 0 if self.detectors is None else self.detectors.ready_count()
         return Evaluation(ok=False, reason=reason, message=message,
                           workloads=tuple(sorted(workloads)), ready_streams=ready,
                           total_streams=len(self.streams), spec_field=field_)
@@ -307,17 +289,17 @@ class RunbookEvaluator:
             raise
         return True
 
-    async def _warm_new_streams(self, runbook: Runbook, signal: Signal,
-                                workloads: Sequence[str],
+    async def _warm_new_streams(self, runbook: Runbook, detectors: RunbookStreams,
+                                signal: Signal, workloads: Sequence[str],
                                 incidents: Mapping[str, Sequence[tuple[float, float]]],
                                 at: dt.datetime | None = None) -> None:
         """Create the streams of new workloads and warm them from Prometheus history, less
         the windows of the workloads' incidents."""
-        new = [w for w in workloads if (w, signal.name) not in self.streams]
+        new = detectors.missing(signal.name, workloads)
         if not new:
             return
         detection = runbook.spec.detection
-        history: dict[str, tuple[tuple[float, float], ...]] = {}
+        history: dict[str, tuple[Point, ...]] = {}
         if detection.history_seconds > 0:
             end = at or now()  # the history ends one interval before this evaluation
             start = end - dt.timedelta(seconds=detection.history_seconds)
@@ -329,10 +311,8 @@ class RunbookEvaluator:
             except QueryError as e:  # warm-up is a bonus: start cold and say so in the log
                 log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
                             signal.name, e)
-        for workload in new:
-            detector, debouncer = new_detector(detection)
-            detector.warm_up(outside(history.get(workload, ()), incidents.get(workload, ())))
-            self.streams[(workload, signal.name)] = Stream(detector, debouncer)
+        await warm_streams(detectors, signal.name, new,
+                           {w: outside(history.get(w, ()), incidents.get(w, ())) for w in new})
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
                              incident: IncidentScore) -> str | None:
@@ -438,15 +418,15 @@ class RunbookEvaluator:
 
     def _model_record(self, runbook: Runbook, workload: str,
                       signal: str) -> DetectorRecord | None:
-        stream = self.streams.get((workload, signal))
-        if stream is None:
+        detectors = self.detectors
+        if detectors is None or (workload, signal) not in detectors.streams:
             return None
         configured = runbook.spec.detection.detector
-        spec = DETECTORS[resolve(configured)]
+        spec = detectors.spec
         return DetectorRecord(name=spec.name, version=spec.version,
                               configured="" if configured == spec.name else configured,
-                              learned_points=stream.detector.learned,
-                              warm=stream.detector.ready)
+                              learned_points=detectors.learned(workload, signal),
+                              warm=detectors.ready(workload, signal))
 
     async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
@@ -484,6 +464,18 @@ class RunbookEvaluator:
             pods=with_event_facts(pods, events),
         )
         return diagnosis_mod.diagnose(facts)
+
+
+async def warm_streams(detectors: RunbookStreams, signal: str, workloads: Sequence[str],
+                       history: Mapping[str, Sequence[Point]]) -> None:
+    """Warm new streams in a worker thread, then make them live.
+
+    The event loop keeps running meanwhile (kopf's liveness endpoint, the other runbooks'
+    daemons): a bank's warm-up is numpy, which releases the GIL for most of its work, and
+    Python's switch interval shares the rest. Nothing live is touched until the streams are
+    added, so the remediation daemons may read the live streams at any time.
+    """
+    detectors.add(await asyncio.to_thread(detectors.warm, signal, workloads, history))
 
 
 def with_event_facts(pods: Sequence[dfacts.PodHealth],

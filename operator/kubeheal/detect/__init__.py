@@ -20,7 +20,9 @@ How the controller uses it::
     #  (robust z Z, about 1 in N points) since 2026-01-01T10:05:00Z"
 
 :class:`DetectorBank` computes the default detector for thousands of streams per tick, with
-the same numbers (``bank.add_streams``, ``bank.warm_up``, ``bank.score_and_learn``).
+the same numbers (``bank.add_streams``, ``bank.warm_up``, ``bank.score_and_learn``);
+:class:`~kubeheal.detect.runbook.RunbookStreams` holds every stream of one Runbook (in a bank
+where the detector has one) and is what the controller keeps.
 
 What the numbers mean: ``AnomalyScore.probability`` is in [0, 1), never exactly 1, calibrated
 against the stream's own history (so one threshold suits every stream); ``raw`` is the
@@ -37,6 +39,7 @@ Modules: :mod:`values` (AnomalyScore, Explanation, IncidentScore, InputCounters)
 :mod:`hygiene` (bad input), :mod:`novelty` (the default's model), :mod:`trees` (the
 HalfSpaceTrees reference), :mod:`stream` (one stream), :mod:`bank` (many streams),
 :mod:`debounce`, :mod:`fusion`, :mod:`alarms` (the alarm path shared with the controller),
+:mod:`runbook` (the streams of one Runbook),
 :mod:`registry` (DETECTORS), :mod:`nab` (NAB scoring), :mod:`synthetic` (labeled corpus),
 :mod:`corpus` (files and ``kubeheal eval``).
 """

@@ -5,12 +5,14 @@ controller (:mod:`kubeheal.controller.runbooks`) runs it on Prometheus samples e
 interval, ``kubeheal eval --alarms`` runs it on labelled files. Both call these functions:
 
 - :func:`new_detector` builds a signal's detector and debouncer from the Runbook's
-  detection settings (a retired detector name serves the default; :func:`new_debouncer`);
+  detection settings (a retired detector name serves the default), :func:`new_debouncer`
+  the debouncer alone (for a stream that lives in a bank, see :mod:`kubeheal.detect.runbook`);
 - :func:`observe` scores one point, keeps only the runbook's bad direction and static
   threshold (:func:`score_point`, :func:`directional`), and debounces it (k of n at the
   sensitivity's threshold);
 - :func:`workload_alarm` fuses the signals of a workload: it is in alarm when a signal other
   than a load signal is;
+- :func:`directional_arrays` is :func:`directional` for many points at once;
 - :func:`unusual` says whether a signal is anomalous right now, before its debounce (what
   diagnosis reads from the signals that corroborate an alarm).
 
@@ -23,6 +25,9 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
+import numpy as np
+from numpy.typing import NDArray
+
 from kubeheal.api.runbook import BadDirection, DetectionSettings, Signal, SignalRole
 from kubeheal.detect.debounce import DebouncedScore, KOfN
 from kubeheal.detect.fusion import fuse
@@ -30,6 +35,8 @@ from kubeheal.detect.novelty import z_probability
 from kubeheal.detect.registry import DETECTORS, resolve
 from kubeheal.detect.stream import StreamDetector
 from kubeheal.detect.values import AnomalyScore, IncidentScore, PointStatus
+
+Floats = NDArray[np.float64]
 
 CLEAR_DECADES = 0.1
 """An alarm clears below this fraction of its threshold's decades (see :func:`clear_level`):
@@ -110,6 +117,43 @@ def score_point(
     """Score one point of ``signal`` (learning it unless ``learn`` is false) and apply the
     runbook's direction (before debounce)."""
     return directional(detector.update(timestamp, value, learn), signal)
+
+
+def directional_arrays(
+    signal: Signal,
+    observed: Floats,
+    expected: Floats,
+    probability: Floats,
+    status: NDArray[np.int8],
+) -> tuple[Floats, NDArray[np.bool_]]:
+    """:func:`directional` on arrays (one entry per point): the probabilities, and which
+    points are scored.
+
+    >>> s = Signal(name="e", query="q", bad_direction="up", threshold=0.5)
+    >>> p, scored = directional_arrays(
+    ...     s, np.array([0.1, 0.2, 0.9, 0.1]), np.array([0.0, 0.3, 0.0, 0.0]),
+    ...     np.array([0.99, 0.99, 0.0, 0.5]), np.array([0, 0, 1, 2], dtype=np.int8))
+    >>> p.tolist(), scored.tolist()
+    ([0.99, 0.0, 1.0, 0.5], [True, True, True, False])
+    """
+    skipped = status == PointStatus.SKIPPED
+    with np.errstate(invalid="ignore"):  # a skipped point may be NaN
+        if signal.threshold is None:
+            past = np.zeros(len(observed), dtype=np.bool_)
+        elif signal.bad_direction is BadDirection.UP:
+            past = observed > signal.threshold
+        elif signal.bad_direction is BadDirection.DOWN:
+            past = observed < signal.threshold
+        else:
+            past = np.abs(observed) > abs(signal.threshold)
+        past &= ~skipped
+        counted = np.abs(observed - expected) >= signal.min_relative_deviation * np.abs(expected)
+        if signal.bad_direction is BadDirection.UP:
+            counted &= observed >= expected
+        elif signal.bad_direction is BadDirection.DOWN:
+            counted &= observed <= expected
+    kept = np.where(counted | skipped, probability, 0.0)
+    return np.where(past, 1.0, kept), past | (status == PointStatus.SCORED)
 
 
 def observe(

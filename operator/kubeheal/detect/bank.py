@@ -16,6 +16,12 @@ Typical use by the controller::
     bank.warm_up(rows, history_timestamps, history_values)   # 2-D, NaN-padded
     scores = bank.score_and_learn(rows, timestamps, values)  # every tick
     scores.at(0)                                        # an AnomalyScore
+
+A ``learn`` mask holds the learning of some streams (a workload whose incident is open must
+not take the fault for its new normal), with the per-stream model's rules of a hold and of
+its end (see :mod:`kubeheal.detect.novelty`). Warming many new streams can
+run in a thread on a bank of their own, later appended to the live one with
+:meth:`DetectorBank.extend`.
 """
 
 from __future__ import annotations
@@ -77,7 +83,10 @@ _FLOAT_STATE = (
     "mean",
     "var",
 )
-_INT_STATE = ("n", "learned", "quiet")
+_INT_STATE = ("n", "learned", "quiet", "held", "taught")
+"""``learned``: points the likelihood layer learned; ``held``: values kept while learning is
+held; ``taught``: points the stream learned (the detector's readiness)."""
+
 _COUNTERS = ("non_finite", "duplicate", "out_of_order", "gaps", "clock_jumps", "drifts")
 _INITIAL = {"last_timestamp": np.nan}
 
@@ -110,6 +119,8 @@ class DetectorBank:
     ) -> None:
         self.config = config if config is not None else NoveltyConfig()
         self.gate = gate if gate is not None else GateConfig()
+        self.warmup = self.config.warmup
+        """Points learned before a stream reports scores (the runbook may set another)."""
         self.size = 0
         self.keys: list[StreamKey | str] = []
         self._rows: dict[StreamKey | str, int] = {}
@@ -118,6 +129,7 @@ class DetectorBank:
         self._c: dict[str, NDArray[np.int32]] = {}
         self._values = np.zeros((0, self.config.history), dtype=np.float32)
         self._sums = np.zeros((0, self.config.lags), dtype=np.float32)
+        self._held = np.zeros((0, self.config.window), dtype=np.float64)
         self._allocate(max(capacity, 1))
 
     def _allocate(self, capacity: int) -> None:
@@ -143,10 +155,18 @@ class DetectorBank:
         sums = np.zeros((capacity, self.config.lags), dtype=np.float32)
         sums[:old] = self._sums[:old]
         self._sums = sums
+        held = np.zeros((capacity, self.config.window), dtype=np.float64)
+        held[:old] = self._held[:old]
+        self._held = held
 
     @property
     def capacity(self) -> int:
         return len(self._values)
+
+    def reserve(self, streams: int) -> None:
+        """Make room for ``streams`` streams in all (to be filled by :meth:`add_streams`)."""
+        if streams > self.capacity:
+            self._allocate(streams)
 
     def add_streams(self, keys: Iterable[StreamKey | str]) -> Ints:
         """Register streams (idempotent); returns their rows, to pass to the other methods."""
@@ -170,7 +190,37 @@ class DetectorBank:
     def ready(self, rows: ArrayLike) -> NDArray[np.bool_]:
         """Which of ``rows`` have learned enough points to report scores."""
         index = np.asarray(rows, dtype=np.int64)
-        return self._i["n"][index] >= self.config.warmup
+        return self._i["taught"][index] >= self.warmup
+
+    def learned(self, row: int) -> int:
+        """Points a stream has learned (not those scored while learning was held)."""
+        return int(self._i["taught"][row])
+
+    def extend(self, other: DetectorBank) -> Ints:
+        """Append the streams of ``other`` (a bank with the same parameters and none of these
+        keys), with their state; returns their rows here. ``other`` is not to be used after."""
+        if (other.config, other.gate, other.warmup) != (self.config, self.gate, self.warmup):
+            raise ValueError("the banks have different parameters")
+        if any(key in self._rows for key in other.keys):
+            raise ValueError("a stream of the other bank is registered here already")
+        start, count = self.size, other.size
+        if start == 0:  # the common case, a first warm-up: take the arrays as they are
+            self._f, self._i, self._c = other._f, other._i, other._c
+            self._values, self._sums, self._held = other._values, other._sums, other._held
+        else:
+            if start + count > self.capacity:
+                self._allocate(max(start + count, self.capacity * 5 // 4))
+            part = slice(start, start + count)
+            for mine, theirs in ((self._f, other._f), (self._i, other._i), (self._c, other._c)):
+                for name, array in mine.items():
+                    array[part] = theirs[name][:count]
+            self._values[part] = other._values[:count]
+            self._sums[part] = other._sums[:count]
+            self._held[part] = other._held[:count]
+        self._rows.update(zip(other.keys, range(start, start + count), strict=True))
+        self.keys.extend(other.keys)
+        self.size += count
+        return np.arange(start, start + count, dtype=np.int64)
 
     def counters(self, row: int) -> InputCounters:
         """Counts of skipped or irregular points of one stream."""
@@ -179,7 +229,7 @@ class DetectorBank:
     def state_bytes(self) -> int:
         """Bytes held by the state arrays (all allocated rows)."""
         arrays: list[NDArray[np.generic]] = [*self._f.values(), *self._i.values()]
-        arrays += [*self._c.values(), self._values, self._sums]
+        arrays += [*self._c.values(), self._values, self._sums, self._held]
         return sum(a.nbytes for a in arrays)
 
     def warm_up(self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike) -> None:
@@ -201,9 +251,19 @@ class DetectorBank:
                     )
 
     def score_and_learn(
-        self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike
+        self,
+        rows: ArrayLike,
+        timestamps: ArrayLike,
+        values: ArrayLike,
+        learn: ArrayLike | None = None,
     ) -> BankScores:
-        """Score one point per given row, then learn it. Rows must be distinct."""
+        """Score one point per given row, then learn it. Rows must be distinct.
+
+        Where ``learn`` (one boolean per row) is false, learning is held: the point is scored
+        against the model as it was, as :meth:`NoveltyModel.update
+        <kubeheal.detect.novelty.NoveltyModel.update>` does with ``learn`` false, and the
+        first point learned after a hold ends it by its rules. The input gate sees every point.
+        """
         index = np.asarray(rows, dtype=np.int64)
         t = np.asarray(timestamps, dtype=np.float64)
         v = np.asarray(values, dtype=np.float64)
@@ -214,6 +274,9 @@ class DetectorBank:
         increasing = len(index) < 2 or bool(np.all(index[1:] > index[:-1]))
         if not increasing and len(np.unique(index)) != len(index):
             raise ValueError("a row may appear only once per call")
+        keep = None if learn is None else ~np.asarray(learn, dtype=np.bool_)
+        if keep is not None and keep.shape != index.shape:
+            raise ValueError("learn must have one entry per row")
         accepted = self._gate(index, t, v)
         count = len(index)
         out = {name: np.zeros(count) for name in ("raw", "probability", "onset")}
@@ -222,8 +285,15 @@ class DetectorBank:
         status = np.full(count, PointStatus.SKIPPED, dtype=np.int8)
         if accepted.any():
             a = index[accepted]
-            ready = self._i["n"][a] >= self.config.warmup
-            e, z, p, onset, zv = self._score_and_learn_accepted(a, v[accepted])
+            ready = self._i["taught"][a] >= self.warmup
+            hold = np.zeros(len(a), dtype=np.bool_) if keep is None else keep[accepted]
+            e, z, p, onset, zv = (np.empty(len(a)) for _ in range(5))
+            for part, score in ((~hold, self._score_and_learn_accepted),
+                                (hold, self._score_held)):
+                if part.any():
+                    e[part], z[part], p[part], onset[part], zv[part] = score(
+                        a[part], v[accepted][part]
+                    )
             expected[accepted] = e
             out["raw"][accepted] = z
             out["probability"][accepted] = np.where(ready, p, 0.0)
@@ -276,6 +346,9 @@ class DetectorBank:
         cfg = self.config
         w, h, lags = cfg.window, cfg.history, cfg.lags
         f = self._f
+        resumed = a[self._i["held"][a] > 0]
+        if len(resumed):
+            self._resume(resumed)
         n = self._i["n"][a]
         first = n == 0
         f["level"][a] = np.where(first, v, f["level"][a])
@@ -293,7 +366,59 @@ class DetectorBank:
         step = v - f["last"][a]
         zvalue = np.abs(residual) / value_sigma
 
-        # Window sums (NoveltyModel.update, float32).
+        values, sums, view, valid, offset = self._push(a, v, n, offset)
+        start = lags - int(valid.max(initial=1))  # no candidate before this column
+        region = sums[:, start:]
+        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
+            columns = np.arange(start, lags)
+            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+        j = np.argmin(region, axis=1) + start
+        each = np.arange(len(a))
+        best = sums[each, j].astype(np.float64)
+        has = valid > 0
+        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
+        self._store(a, values, sums, view)
+
+        # Likelihood layer.
+        learned = self._i["learned"][a]
+        distance = np.sqrt(best / w) / step_sigma
+        raw = np.log1p(np.minimum(distance, cfg.raw_cap))
+        z = self._likelihood(a, has, learned, raw)
+        ready = has & (n >= self.warmup)
+        probability = np.where(ready, z_probability(z), 0.0)
+        self._i["learned"][a] = learned + has
+        self._i["taught"][a] += 1
+
+        onset = self._onset(a, probability, z, ready)
+
+        # Level and scales.
+        n1 = n + 1
+        level_rate = np.maximum(cfg.level_fading, 1.0 / n1)
+        scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n, 1))
+        warm = n1 > cfg.model_warmup
+        bound = cfg.huber * value_sigma
+        step_bound = cfg.huber * step_sigma
+        clipped = np.where(warm, np.clip(residual, -bound, bound), residual)
+        deviation_in = np.where(warm, np.minimum(np.abs(residual), bound), np.abs(residual))
+        step_in = np.where(warm, np.minimum(np.abs(step), step_bound), np.abs(step))
+        learn = n > 0
+        f["level"][a] = np.where(learn, level + level_rate * clipped, level)
+        f["deviation"][a] = np.where(
+            learn, deviation + scale_rate * (deviation_in - deviation), deviation
+        )
+        f["step"][a] = np.where(learn, step_scale + scale_rate * (step_in - step_scale), step_scale)
+        f["last"][a] = v
+        self._i["n"][a] = n1
+        return expected, z, probability, onset, zvalue
+
+    def _push(
+        self, a: Ints, v: Floats, n: Ints, offset: Floats
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats]:
+        """NoveltyModel._push on rows ``a`` (their ``n``-th values ``v``): the history and
+        window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets."""
+        cfg = self.config
+        w, h, lags = cfg.window, cfg.history, cfg.lags
+        f = self._f
         values, sums, view = self._history(a)
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
         values[:, :-1] = values[:, 1:]
@@ -324,54 +449,90 @@ class DetectorBank:
                 values[refresh], offset, v, refresh
             )
             f["offset"][a] = offset
-        start = lags - int(valid.max(initial=1))  # no candidate before this column
-        region = sums[:, start:]
-        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
-            columns = np.arange(start, lags)
-            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
-        j = np.argmin(region, axis=1) + start
-        each = np.arange(len(a))
-        best = sums[each, j].astype(np.float64)
-        has = valid > 0
-        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
+        return values, sums, view, valid, offset
+
+    def _store(
+        self, a: Ints, values: NDArray[np.float32], sums: NDArray[np.float32], view: bool
+    ) -> None:
+        """Write back what :meth:`_history` gave as copies."""
         if not view:
             self._values[a] = values
             self._sums[a] = sums
 
-        # Likelihood layer.
-        learned = self._i["learned"][a]
-        distance = np.sqrt(best / w) / step_sigma
+    def _resume(self, a: Ints) -> None:
+        """Learning resumes on rows ``a`` (see NoveltyModel.update): their held values join
+        the history, and the recent novelty restarts from its long-run mean."""
+        f, i = self._f, self._i
+        count = i["held"][a]
+        for k in range(self.config.window):
+            b = a[(count > k) & (i["n"][a] > 0)]
+            if len(b):
+                v = self._held[b, k]
+                values, sums, view, _, _ = self._push(b, v, i["n"][b], f["offset"][b])
+                self._store(b, values, sums, view)
+                i["n"][b] += 1
+                f["last"][b] = v
+        i["held"][a] = 0
+        f["short"][a] = f["mean"][a]
+
+    def _score_held(self, a: Ints, v: Floats) -> tuple[Floats, Floats, Floats, Floats, Floats]:
+        """NoveltyModel._score_held on rows ``a``: ``v`` scored against the model as it was."""
+        cfg = self.config
+        w, h, lags = cfg.window, cfg.history, cfg.lags
+        f, i = self._f, self._i
+        count = i["held"][a]
+        held = self._held[a]
+        full = count >= w
+        held[full, :-1] = held[full, 1:]
+        each = np.arange(len(a))
+        held[each, np.minimum(count, w - 1)] = v
+        count = np.minimum(count + 1, w)
+        self._held[a], i["held"][a] = held, count
+        level, offset = f["level"][a], f["offset"][a]
+        floor = np.maximum(cfg.min_scale, cfg.relative_min_scale * np.abs(level))
+        value_sigma = np.maximum(f["deviation"][a] * MAD_TO_STD, floor)
+        step_sigma = np.maximum(f["step"][a] * MAD_TO_STD, floor)
+        zvalue = np.abs(v - level) / value_sigma
+        n = i["n"][a]
+        valid = np.clip(n - 2 * w + 1, 0, lags)  # the last learned point's candidates
+        has = valid > 0
+        # The current window: the last learned values followed by the held ones.
+        history = self._values[a]
+        recent = np.clip(held - offset[:, None], -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
+        joined = np.concatenate([history[:, h - w :], recent], axis=1)
+        current = np.take_along_axis(joined, count[:, None] + np.arange(w), axis=1)
+        # Candidate c ends w + lags - 1 - c points before the last learned value.
+        sums = np.zeros((len(a), lags), dtype=np.float32)
+        for k in range(w):
+            gap = history[:, 1 + k : 1 + k + lags] - current[:, k, None]
+            sums += gap * gap
+        region = np.where(np.arange(lags) >= (lags - valid)[:, None], sums, np.inf)
+        j = np.argmin(region, axis=1)
+        distance = np.sqrt(sums[each, j].astype(np.float64) / w) / step_sigma
+        expected = np.where(has, history[each, j + h - w - lags].astype(np.float64) + offset, v)
         raw = np.log1p(np.minimum(distance, cfg.raw_cap))
-        z = self._likelihood(a, has, learned, raw)
-        ready = has & (n >= cfg.warmup)
+        mean, short = f["mean"][a], f["short"][a]
+        std = np.maximum(np.sqrt(np.maximum(f["var"][a], 0.0)), cfg.min_std)
+        # Bounded like what is learned (``winsor``), as the per-stream model does.
+        short = np.where(
+            has, np.minimum(short + cfg.short_fading * (raw - short), mean + cfg.winsor * std),
+            short,
+        )
+        f["short"][a] = short
+        z = np.where(has, (short - mean) / std, 0.0)
+        ready = has & (n >= self.warmup)
         probability = np.where(ready, z_probability(z), 0.0)
-        self._i["learned"][a] = learned + has
+        return expected, z, probability, self._onset(a, probability, z, ready), zvalue
 
+    def _onset(self, a: Ints, probability: Floats, z: Floats, ready: NDArray[np.bool_]) -> Floats:
+        """NoveltyModel._onset on rows ``a``: the onset scores, counting down the refractory
+        points."""
         quiet = self._i["quiet"][a]
-        onset = np.where(quiet > 0, 0.0, probability)
         self._i["quiet"][a] = np.where(
-            quiet > 0, quiet - 1, np.where(ready & (z >= cfg.onset_z), cfg.refractory, 0)
+            quiet > 0, quiet - 1, np.where(ready & (z >= self.config.onset_z),
+                                           self.config.refractory, 0)
         )
-
-        # Level and scales.
-        n1 = n + 1
-        level_rate = np.maximum(cfg.level_fading, 1.0 / n1)
-        scale_rate = np.maximum(cfg.scale_fading, 1.0 / np.maximum(n, 1))
-        warm = n1 > cfg.model_warmup
-        bound = cfg.huber * value_sigma
-        step_bound = cfg.huber * step_sigma
-        clipped = np.where(warm, np.clip(residual, -bound, bound), residual)
-        deviation_in = np.where(warm, np.minimum(np.abs(residual), bound), np.abs(residual))
-        step_in = np.where(warm, np.minimum(np.abs(step), step_bound), np.abs(step))
-        learn = n > 0
-        f["level"][a] = np.where(learn, level + level_rate * clipped, level)
-        f["deviation"][a] = np.where(
-            learn, deviation + scale_rate * (deviation_in - deviation), deviation
-        )
-        f["step"][a] = np.where(learn, step_scale + scale_rate * (step_in - step_scale), step_scale)
-        f["last"][a] = v
-        self._i["n"][a] = n1
-        return expected, z, probability, onset, zvalue
+        return np.where(quiet > 0, 0.0, probability)
 
     def _likelihood(
         self, a: Ints, has: NDArray[np.bool_], learned: Ints, raw: Floats

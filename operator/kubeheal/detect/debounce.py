@@ -9,7 +9,6 @@ current episode lasts, for the explanation.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 from kubeheal.detect.values import AnomalyScore, PointStatus
@@ -46,6 +45,8 @@ class KOfN:
     False
     """
 
+    __slots__ = ("_recent", "alarm", "clear", "k", "n", "since", "threshold")
+
     def __init__(
         self, k: int = 2, n: int = 3, threshold: float = 0.9999, clear: float | None = None
     ) -> None:
@@ -56,16 +57,24 @@ class KOfN:
         self.threshold = threshold
         self.clear = threshold if clear is None else min(clear, threshold)
         """An alarm lasts while a point of the last n reaches this (hysteresis)."""
-        self._recent: deque[tuple[bool, bool, float]] = deque(maxlen=n)
+        # A tuple, not a deque: a deque costs half a kilobyte, and there are thousands.
+        self._recent: tuple[tuple[bool, bool, float], ...] = ()
         self.alarm = False
         self.since: float | None = None
+
+    @property
+    def calm(self) -> bool:
+        """Not in alarm, and no recent point reached ``clear``: a point below ``clear`` keeps it
+        so, and changes nothing of what it will say (what lets a bank skip calm streams)."""
+        return not self.alarm and not any(up for _, up, _ in self._recent)
 
     def update(self, score: AnomalyScore) -> DebouncedScore:
         """Add one score (skipped points are ignored) and return the current verdict."""
         if score.status is not PointStatus.SKIPPED:
             anomalous = score.ready and score.probability >= self.threshold
             elevated = score.ready and score.probability >= self.clear
-            self._recent.append((anomalous, elevated, score.timestamp))
+            kept = self._recent[max(0, len(self._recent) - self.n + 1) :]
+            self._recent = (*kept, (anomalous, elevated, score.timestamp))
             hits = [t for flag, _, t in self._recent if flag]
             if len(hits) >= self.k:
                 if not self.alarm:

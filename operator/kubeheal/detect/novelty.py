@@ -247,8 +247,10 @@ class NoveltyModel:
         # Candidate i ends w + lags - 1 - i points before the last learned value.
         windows = np.lib.stride_tricks.sliding_window_view(self.values[: h - w], w)[1:]
         low = lags - valid
-        gaps = windows[low:] - current
-        sums = np.einsum("ij,ij->i", gaps, gaps)
+        sums = np.zeros(valid, dtype=np.float32)
+        for k in range(w):  # in this order, as the bank does
+            gap = windows[low:, k] - current[k]
+            sums += gap * gap
         j = int(np.argmin(sums)) + low
         distance = math.sqrt(float(sums[j - low]) / w) / step_sigma
         expected = float(self.values[j + h - w - lags]) + self.offset

@@ -33,11 +33,13 @@ def test_bank_and_stream_detector_give_the_same_scores() -> None:
     bank_scores = np.zeros(times.shape)
     bank_onsets = np.zeros(times.shape)
     bank_status = np.zeros(times.shape, dtype=int)
+    bank_expected = np.zeros(times.shape)
     for j in range(times.shape[1]):
         result = bank.score_and_learn(rows, times[:, j], values[:, j])
         bank_scores[:, j] = result.probability
         bank_onsets[:, j] = result.onset
         bank_status[:, j] = result.status
+        bank_expected[:, j] = result.expected
     for k in range(12):
         detector = novelty_detector()
         scores = [detector.update(t, v) for t, v in zip(times[k], values[k], strict=True)]
@@ -45,9 +47,35 @@ def test_bank_and_stream_detector_give_the_same_scores() -> None:
         np.testing.assert_array_equal(bank_scores[k], [s.probability for s in scores])
         np.testing.assert_array_equal(bank_onsets[k], [s.onset_probability for s in scores])
         assert bank_status[k].tolist() == [int(s.status) for s in scores]
+        np.testing.assert_array_equal(bank_expected[k], [s.expected for s in scores])
         assert bank.counters(int(rows[k])) == detector.counters
     assert (bank_status == PointStatus.SCORED).any()
     assert (bank_status == PointStatus.SKIPPED).any()
+
+
+def test_bank_and_stream_detector_hold_and_resume_learning_alike() -> None:
+    times, values = messy_streams(12, 700, seed=8)
+    rng = np.random.default_rng(8)
+    held = np.zeros(times.shape, dtype=bool)
+    for k in range(12):  # holds of every length, from a single point to a long incident
+        for start, length in zip(rng.integers(0, 680, 6), [1, 3, 6, 7, 20, 90], strict=True):
+            held[k, start : start + length] = True
+    held[0, :20] = True  # from the very first point
+    held[1, 250:262] = True  # across the recentring of the 256th point
+    bank = DetectorBank()
+    rows = bank.add_streams([f"s{k}" for k in range(12)])
+    results = [bank.score_and_learn(rows, times[:, j], values[:, j], learn=~held[:, j])
+               for j in range(times.shape[1])]
+    for k in range(12):
+        detector = novelty_detector()
+        scores = [detector.update(t, v, learn=not h)
+                  for t, v, h in zip(times[k], values[k], held[k], strict=True)]
+        for field in ("expected", "raw", "probability", "onset_probability", "zscore", "status"):
+            np.testing.assert_array_equal(  # to the last bit
+                [getattr(r.at(k), field) for r in results], [getattr(s, field) for s in scores]
+            )
+        assert bank.learned(int(rows[k])) == detector.learned
+    assert any(r.at(0).status is PointStatus.SCORED for r in results)
 
 
 def test_warm_up_equals_feeding_points_one_tick_at_a_time() -> None:
@@ -94,3 +122,37 @@ def test_state_stays_small_per_stream() -> None:
     bank = DetectorBank(capacity=1024)
     bank.add_streams([f"s{k}" for k in range(1024)])
     assert bank.state_bytes() / bank.capacity <= 4096
+
+
+def test_a_row_that_does_not_learn_keeps_what_it_learned_and_its_gate_sees_the_point() -> None:
+    times, values = messy_streams(2, 300, seed=4)
+    bank = DetectorBank()
+    rows = bank.add_streams(["a", "b"])
+    bank.warm_up(rows, times, values)
+    before = {name: array.copy() for name, array in bank._f.items()}
+    history = bank._values.copy()
+    learned = [bank.learned(0), bank.learned(1)]
+    scores = bank.score_and_learn(rows, [1e9, 1e9], [5.0, 5.0], learn=[False, True])
+    assert scores.status.tolist() == [PointStatus.SCORED, PointStatus.SCORED]
+    assert [bank.learned(0), bank.learned(1)] == [learned[0], learned[1] + 1]
+    np.testing.assert_array_equal(bank._values[0], history[0])
+    for name in ("level", "deviation", "step", "mean", "var"):  # the recent novelty moves
+        assert bank._f[name][0] == before[name][0]
+    assert bank._f["last_timestamp"][0] == 1e9  # a repeat of the point is still a duplicate
+    with pytest.raises(ValueError, match="one entry per row"):
+        bank.score_and_learn(rows, [2e9, 2e9], [1.0, 1.0], learn=[True])
+
+
+def test_extend_appends_streams_with_their_state() -> None:
+    times, values = messy_streams(3, 200, seed=6)
+    live, fresh, whole = DetectorBank(capacity=1), DetectorBank(), DetectorBank()
+    live.warm_up(live.add_streams(["a"]), times[:1], values[:1])
+    fresh.warm_up(fresh.add_streams(["b", "c"]), times[1:], values[1:])
+    whole.warm_up(whole.add_streams(["a", "b", "c"]), times, values)
+    assert live.extend(fresh).tolist() == [1, 2]
+    assert live.keys == ["a", "b", "c"] and live.row_of("c") == 2
+    final = live.score_and_learn([0, 1, 2], [1e9] * 3, [1.0] * 3)
+    again = whole.score_and_learn([0, 1, 2], [1e9] * 3, [1.0] * 3)
+    np.testing.assert_array_equal(final.probability, again.probability)
+    with pytest.raises(ValueError, match="registered here already"):
+        live.extend(whole)

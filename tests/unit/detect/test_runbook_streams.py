@@ -1,0 +1,112 @@
+"""The streams of one Runbook: the bank path and the per-stream path give the same verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubeheal.api.runbook import DetectionSettings, Signal
+from kubeheal.detect.alarms import directional, new_detector
+from kubeheal.detect.runbook import RunbookStreams
+from unit.detect.test_bank import messy_streams
+
+SIGNALS = [
+    Signal(name="errors", query="e", bad_direction="up"),
+    Signal(name="latency", query="l", bad_direction="up", threshold=2500.0),
+    Signal(name="load", query="r", role="load"),
+]
+WORKLOADS = [f"w{k}" for k in range(8)]
+
+
+def run(vectorized: bool,
+        detection: DetectionSettings) -> tuple[list[str], RunbookStreams, int]:
+    """Warm, then tick: both through RunbookStreams, as the evaluator calls it."""
+    streams = RunbookStreams("shop", "web", detection, vectorized=vectorized)
+    data = {s.name: messy_streams(len(WORKLOADS), 700, seed=k) for k, s in enumerate(SIGNALS)}
+    history = 240
+    for signal in SIGNALS:
+        times, values = data[signal.name]
+        # w7 comes later and cold; w6 has a short history; w0 none.
+        known = WORKLOADS[:-1]
+        past = {w: list(zip(times[k, :history], values[k, :history], strict=True))
+                for k, w in enumerate(known) if w != "w0"}
+        past["w6"] = past["w6"][-60:]
+        streams.add(streams.warm(signal.name, streams.missing(signal.name, known), past))
+    seen = []
+    for j in range(history, 700):
+        if j == 400:
+            for signal in SIGNALS:
+                streams.add(streams.warm(signal.name, ["w7"], {}))
+        points = {
+            s.name: {w: (float(data[s.name][0][k, j]), float(data[s.name][1][k, j]))
+                     for k, w in enumerate(WORKLOADS) if (k + j) % 11}  # some points missing
+            for s in SIGNALS
+        }
+        # w1 stops learning for a while (an incident of its own), w2 only its errors.
+        learn = {("w1", s.name): not 450 <= j < 520 for s in SIGNALS}
+        learn[("w2", "errors")] = j % 3 > 0
+        verdicts = streams.observe(SIGNALS, points, [*WORKLOADS[:-2], "w7"], learn)
+        seen += [repr(v) for v in verdicts]
+    calm = sum(1 for s in streams.streams.values() if s.pending is not None)
+    seen += [repr((key, s.last, streams.learned(*key), streams.ready(*key)))
+             for key, s in sorted(streams.streams.items())]
+    return seen, streams, calm
+
+
+@pytest.mark.parametrize("warmup", [150, 30])
+def test_bank_and_per_stream_paths_give_the_same_verdicts(warmup: int) -> None:
+    detection = DetectionSettings(warmup_points=warmup, sensitivity=0.8)
+    bank, banked, calm = run(True, detection)
+    per_stream, single, _ = run(False, detection)
+    assert banked.bank is not None and single.bank is None
+    assert calm > 0  # the bank skipped the debouncers of calm streams at the last tick
+    assert bank == per_stream  # verdicts, explanations, scores, learned points: every bit
+    alarms = [line for line in bank if "alarm=True" in line]
+    assert alarms, "the streams must raise alarms for the comparison to mean something"
+    assert banked.ready_count() == single.ready_count() > 0
+
+
+def test_a_detector_without_a_bank_keeps_one_detector_per_stream() -> None:
+    streams = RunbookStreams("shop", "web", DetectionSettings(detector="hst"))
+    assert streams.bank is None and not streams.vectorized
+    streams.add(streams.warm("errors", ["a"], {"a": [(15.0 * i, 1.0) for i in range(30)]}))
+    assert streams.streams[("a", "errors")].detector is not None
+    assert streams.learned("a", "errors") == 30
+
+
+def test_a_retired_detector_name_is_served_by_the_default_bank() -> None:
+    streams = RunbookStreams("shop", "web", DetectionSettings(detector="robust"))
+    assert streams.spec.name == "novelty" and streams.bank is not None
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_stream_that_does_not_learn_is_scored_as_its_detector_holds_learning(
+    vectorized: bool,
+) -> None:
+    detection = DetectionSettings(warmup_points=100)
+    times, values = messy_streams(2, 400, seed=9)
+    history = {w: list(zip(times[k, :300], values[k, :300], strict=True))
+               for k, w in enumerate(["a", "b"])}
+    held, learning = (RunbookStreams("shop", "web", detection, vectorized=vectorized)
+                      for _ in range(2))
+    for streams in (held, learning):
+        streams.add(streams.warm("s", ["a", "b"], history))
+    alone, _ = new_detector(detection)  # the per-stream reference of a's rules
+    alone.warm_up(history["a"])
+    signal = [Signal(name="s", query="q")]
+    for j in range(300, 400):
+        point = {w: (float(times[k, j]), float(values[k, j])) for k, w in enumerate("ab")}
+        during = 320 <= j < 360
+        before = held.learned("a", "s")
+        held.observe(signal, {"s": point}, learn={("a", "s"): not during})
+        learning.observe(signal, {"s": point})
+        a, b, c = (s.streams[key].last for s, key in
+                   ((held, ("a", "s")), (held, ("b", "s")), (learning, ("b", "s"))))
+        assert a is not None and b is not None and c is not None
+        reference = directional(alone.update(*point["a"], learn=not during), signal[0])
+        assert repr(a.score.probability) == repr(reference.probability)
+        assert repr(a.score.expected) == repr(reference.expected)
+        assert b.score == c.score  # the other workload's stream is not held
+        if during and a.score.ready:
+            assert held.learned("a", "s") == before
+    assert held.learned("a", "s") == alone.learned < learning.learned("a", "s")
+    assert held.learned("b", "s") == learning.learned("b", "s")
