@@ -145,7 +145,7 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack,
     assert outcomes[LATE]["outcomes"] == {"timed-out": late_incidents}
     assert outcomes[LATE]["followUps"] == {"confirmed": late_incidents}
     assert outcomes[LATE]["falseAlarms"] == 0
-    report = kubeheal(loop, "report")
+    report = kubeheal(loop, f"kubeheal report -n {NS}")
     assert report.returncode == 0, report.stderr
     print(report.stdout)
     assert re.search(r"false alarms +1 of \d", report.stdout), report.stdout
