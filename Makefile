@@ -5,7 +5,7 @@ VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 STACK_DIR ?= .stack
 PYTEST_ARGS ?= --durations=15
-E2E_WORKERS ?= 3  # end-to-end files run in parallel, each worker on a stack of its own
+E2E_WORKERS ?= 4  # end-to-end files run in parallel, each worker on a stack of its own
 CHART := deploy/chart
 IMAGE ?= kubeheal:dev
 
