@@ -186,8 +186,14 @@ async def test_fenced_objects_and_actions_write_nothing(api: client.ApiClient,
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "web", "image": "fake/web"}]}}}})
-    decided = pin(json.loads(client.AppsV1Api(api).read_namespaced_deployment(
-        "web", namespace, _preload_content=False).data))
+    # Pinned as a decision pins it: once the Deployment controller has given it revision 1.
+    for _ in range(600):
+        read = json.loads(client.AppsV1Api(api).read_namespaced_deployment(
+            "web", namespace, _preload_content=False).data)
+        if "deployment.kubernetes.io/revision" in (read["metadata"].get("annotations") or {}):
+            break
+        await asyncio.sleep(0.1)
+    decided = pin(read)
     with pytest.raises(ActionError, match="not the leader, nothing written"):
         await actions.scale(namespace, "web", 3, "token-1", pins=decided)
     web = client.AppsV1Api(api).read_namespaced_deployment("web", namespace)

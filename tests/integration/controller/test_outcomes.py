@@ -2,24 +2,28 @@
 runbook's status and then marked; counted again after a crash before the mark, it is not
 counted twice; two Remediations closing at once are both counted (resourceVersion
 conflicts are read again, never overwritten); the runbook's other status writes leave the
-statistics alone."""
+statistics alone. The operator's writes are made with its own identity (the chart's
+ServiceAccount, under the admission policies), as in a cluster."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integration.act.workloads import INSECURE, api_client
+from integration.act.workloads import INSECURE
 from kubeheal.api.runbook import Runbook
 from kubeheal.controller.lifecycle import Health
 from kubeheal.controller.outcomes import OUTCOME_RECORDED, OutcomeRecorder
 from kubeheal.controller.store import ObjectStore
-from localstack import Cluster
-from loopstack import demo_runbook
+from kubeheal.observe.kubernetes import api_client_from_kubeconfig
+from localstack import Cluster, binary
+from loopstack import demo_runbook, install_operator_identity
 
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
 
@@ -58,13 +62,20 @@ async def never_asked(_: Runbook, __: str, ___: str, ____: set[str]) -> Health:
     raise AssertionError("an incident with an action run needs no follow-up")
 
 
+def as_operator(kubeconfig: Path, *args: str, input: str | None = None) -> None:
+    """kubectl with the operator's identity."""
+    subprocess.run([binary("kubectl"), f"--kubeconfig={kubeconfig}", *args], input=input,
+                   capture_output=True, text=True, timeout=120, check=True)
+
+
 def test_each_closed_remediation_is_counted_once(crds: Cluster, namespace: str) -> None:
+    operator = install_operator_identity(crds)
     crds.kubectl("apply", "-f", "-", input=json.dumps(demo_runbook("web", namespace)))
     for name in ("web-deployment-1", "web-deployment-2", "web-deployment-3"):
         body, status = closed(namespace, name)
-        crds.kubectl("create", "-f", "-", input=json.dumps(body))
-        crds.kubectl("patch", "remediation", name, "-n", namespace, "--subresource=status",
-                     "--type=merge", "-p", json.dumps({"status": status}))
+        as_operator(operator, "create", "-f", "-", input=json.dumps(body))
+        as_operator(operator, "patch", "remediation", name, "-n", namespace,
+                    "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
 
     def totals() -> dict[str, Any]:
         runbook = json.loads(crds.kubectl("get", "runbook", "web", "-n", namespace, "-o",
@@ -78,7 +89,7 @@ def test_each_closed_remediation_is_counted_once(crds: Cluster, namespace: str) 
         return json.loads(out or "{}").get(OUTCOME_RECORDED) == "true"
 
     async def go() -> None:
-        with api_client(crds) as api:
+        with api_client_from_kubeconfig(operator) as api:
             recorder = OutcomeRecorder(ObjectStore(api), never_asked, {})
 
             async def pause(_: float) -> bool:
@@ -90,8 +101,8 @@ def test_each_closed_remediation_is_counted_once(crds: Cluster, namespace: str) 
             crds.kubectl("patch", "runbook", "web", "-n", namespace, "--subresource=status",
                          "--type=merge", "-p", '{"status": {"openRemediations": 0}}')
             # A crash after counting, before marking: counted again, it is only marked.
-            crds.kubectl("annotate", "remediation", "web-deployment-1", "-n", namespace,
-                         f"{OUTCOME_RECORDED}-")
+            as_operator(operator, "annotate", "remediation", "web-deployment-1", "-n",
+                        namespace, f"{OUTCOME_RECORDED}-")
             await recorder.record(namespace, "web-deployment-1", pause)
             assert totals()["incidents"] == 1 and marked("web-deployment-1")
             # Two closing at once: one write conflicts, reads again, and both count.
