@@ -21,6 +21,7 @@ reads it fresh from the API server: a cache is for looking, not for deciding to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -102,7 +103,11 @@ class _Watch:
         self.stopped.set()
         response = self._response
         if response is not None:
-            response.close()  # wakes the thread blocked on the stream
+            # Shutting the socket down wakes the thread blocked reading the stream at once;
+            # close() alone would wait for the next event or bookmark (about a minute).
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                response.shutdown()
+            response.close()
 
     def _list(self) -> str:
         """List every object, a page at a time; the version to watch from."""
