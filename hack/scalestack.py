@@ -103,7 +103,7 @@ def runbook(name: str, group: int, interval: int, scrape: int) -> Json:
                 {"name": "load", "role": "load", "minRelativeDeviation": 0.2, "query":
                  f"sum by (namespace, deployment) (rate(scale_http_requests_total[{window}]))"},
             ],
-            "detection": {"detector": "novelty", "warmupPoints": 12,
+            "detection": {"detector": "novelty", "warmupPoints": 30,
                           "historySeconds": 20 * interval, "debounceK": 2, "debounceN": 3},
             "actions": [{"name": "roll-back-bad-release", "kind": "rollback",
                          "when": {"causes": ["change"]}}],

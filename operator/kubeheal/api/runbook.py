@@ -148,7 +148,11 @@ class DetectionSettings(ApiModel):
         default=30,
         ge=1,
         le=100_000,
-        description="Points a stream must see before it is scored; until then it is not ready.",
+        description=(
+            "Points a stream must see before it is scored; until then it is not ready. The "
+            "default detector needs at least 30, whatever this says: it learns the stream's "
+            "usual step from them, and a fault among them would pass for usual."
+        ),
     )
     history_seconds: int = Field(
         default=3600,

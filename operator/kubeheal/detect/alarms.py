@@ -46,8 +46,9 @@ about its usual level."""
 
 def new_detector(detection: DetectionSettings) -> tuple[StreamDetector, KOfN]:
     """A fresh detector and debouncer for one signal of one workload."""
-    detector = DETECTORS[resolve(detection.detector)].stream()
-    detector.warmup = detection.warmup_points
+    spec = DETECTORS[resolve(detection.detector)]
+    detector = spec.stream()
+    detector.warmup = spec.warmup(detection)
     return detector, new_debouncer(detection)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kubeheal.api.runbook import DetectionSettings
 from kubeheal.detect.bank import DetectorBank
 from kubeheal.detect.novelty import PARAMETER_VERSION, NoveltyConfig
 from kubeheal.detect.stream import Novelty, RiverModel, StreamDetector
@@ -55,6 +56,17 @@ class DetectorSpec:
     description: str = ""
     version: str = ""
     """Names the parameter set, so a recorded score can name the model that produced it."""
+    min_warmup: int = 1
+    """Points the model must learn before its scores mean anything, whatever a runbook's
+    ``warmupPoints`` says."""
+
+    def warmup(self, detection: DetectionSettings) -> int:
+        """Points a stream learns before it is scored: the runbook's, at least the model's.
+
+        >>> DETECTORS["novelty"].warmup(DetectionSettings(warmup_points=12))
+        30
+        """
+        return max(detection.warmup_points, self.min_warmup)
 
 
 DETECTORS: dict[str, DetectorSpec] = {
@@ -64,6 +76,9 @@ DETECTORS: dict[str, DetectorSpec] = {
         DetectorBank,
         "nearest-neighbour novelty of short windows under a likelihood layer",
         PARAMETER_VERSION,
+        # Its scales are learned without clipping for the first model_warmup points: a fault
+        # among them would be learned as the stream's usual step and never stand out.
+        NoveltyConfig().model_warmup,
     ),
     "hst": DetectorSpec(
         "hst",

@@ -141,7 +141,7 @@ class RunbookStreams:
         if make is None:
             raise ValueError(f"detector {self.spec.name} has no bank")
         bank = make()
-        bank.warmup = self.detection.warmup_points
+        bank.warmup = self.spec.warmup(self.detection)
         return bank
 
     def missing(self, signal: str, workloads: Collection[str]) -> list[str]:
@@ -306,7 +306,7 @@ class RunbookStreams:
 
     def ready(self, workload: str, signal: str) -> bool:
         """Whether the stream has learned its warm-up."""
-        return self.learned(workload, signal) >= self.detection.warmup_points
+        return self.learned(workload, signal) >= self.spec.warmup(self.detection)
 
     def ready_count(self) -> int:
         """How many streams have learned their warm-up."""

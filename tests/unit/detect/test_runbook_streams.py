@@ -110,3 +110,27 @@ def test_a_stream_that_does_not_learn_is_scored_as_its_detector_holds_learning(
             assert held.learned("a", "s") == before
     assert held.learned("a", "s") == alone.learned < learning.learned("a", "s")
     assert held.learned("b", "s") == learning.learned("b", "s")
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_a_stream_is_not_ready_before_its_model_can_tell_a_fault(vectorized: bool) -> None:
+    """A runbook may ask for fewer warm-up points than the model needs: the stream is then not
+    ready until the model has learned its own, and from then on a step stands out."""
+    detection = DetectionSettings(warmup_points=12, debounce_k=2, debounce_n=3)
+    latency = [Signal(name="latency", query="q", bad_direction="up")]
+    streams = RunbookStreams("shop", "web", detection, vectorized=vectorized)
+    # A young workload: 22 points of flat latency with a little noise.
+    flat = [(5.0 * i, 0.095 + 0.0005 * ((i * 7) % 3 - 1)) for i in range(22)]
+    streams.add(streams.warm("latency", ["web"], {"web": flat}))
+    assert streams.ready_count() == 0
+    t = 5.0 * 22
+    while not streams.ready("web", "latency"):
+        streams.observe(latency, {"latency": {"web": (t, flat[int(t / 5) % 22][1])}})
+        t += 5.0
+    assert streams.learned("web", "latency") == 30
+    alarms = []
+    for _ in range(3):  # latency six times higher
+        verdicts = streams.observe(latency, {"latency": {"web": (t, 0.58)}})
+        alarms.append(verdicts[0].alarm)
+        t += 5.0
+    assert any(alarms), alarms
