@@ -531,6 +531,8 @@ class Prometheus:
     scrape_interval: str = "1s"
     process: Process | None = None
     port: int = 0
+    alertmanagers: list[str] = field(default_factory=list)  # host:port to send alerts to
+    rule_files: list[Path] = field(default_factory=list)  # alerting rules it evaluates
 
     @property
     def url(self) -> str:
@@ -545,6 +547,9 @@ class Prometheus:
                        "evaluation_interval": self.scrape_interval},
             "scrape_configs": [{"job_name": "kubeheal", "static_configs": [
                 {"targets": self.targets}]}],
+            **({"alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": self.alertmanagers}]}]}} if self.alertmanagers else {}),
+            **({"rule_files": [str(f) for f in self.rule_files]} if self.rule_files else {}),
         }))
         self.process = Process("prometheus", [
             binary("prometheus"),
@@ -565,6 +570,41 @@ class Prometheus:
         """Start again on the same port and storage (the URL stays valid)."""
         self.stop()
         self.start(port=self.port)
+
+
+@dataclass
+class Alertmanager:
+    """A real Alertmanager (the Debian package), alone (no cluster peers), with ``config``
+    as its alertmanager.yml."""
+
+    root: Path
+    config: dict[str, object]
+    process: Process | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "alertmanager.yml"
+        config.write_text(json.dumps(self.config))  # JSON is YAML
+        self.process = Process("alertmanager", [
+            binary("prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={self.root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ], self.root / "logs" / "alertmanager.log")
+        self.process.start()
+        self.process.wait_until(lambda: http_ok(f"{self.url}/-/ready"), "ready", 60)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
 
 
 # -- make cluster-up / cluster-down ---------------------------------------------------------
