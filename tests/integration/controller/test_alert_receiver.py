@@ -152,3 +152,21 @@ async def test_two_replicas_receiving_at_once_keep_every_record(
         replicas[i % 2].record(parse_webhook(payload(alert(namespace, f"cc{i:02d}"))), now())
         for i in range(10)))
     assert set(await recorded(store, namespace)) == {f"cc{i:02d}" for i in range(10)}
+
+
+def test_nobody_but_the_operator_records_alerts(api: client.ApiClient, crds: Cluster,
+                                                namespace: str) -> None:
+    """A recorded alert opens an incident: a cluster admin cannot forge one (the admission
+    policy of deploy/admission/identity.yaml), and may still write the rest of the status."""
+    crds.kubectl("apply", "-f", "-", input=json.dumps(runbook(namespace)))
+    forged = {"status": {"alerts": {"ff01": {
+        "name": "HighErrorRate", "workload": "web", "startsAt": "2026-12-01T10:00:00Z",
+        "receivedAt": "2026-12-01T10:00:00Z"}}}}
+    refused = crds.kubectl("patch", "runbook", "web", "-n", namespace, "--subresource=status",
+                           "--type=merge", "-p", json.dumps(forged), check=False)
+    assert refused.returncode != 0
+    assert "written by kubeheal only" in refused.stderr
+    allowed = crds.kubectl("patch", "runbook", "web", "-n", namespace, "--subresource=status",
+                           "--type=merge", "-p", json.dumps({"status": {"openRemediations": 0}}),
+                           check=False)
+    assert allowed.returncode == 0, allowed.stderr
