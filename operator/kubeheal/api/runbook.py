@@ -350,8 +350,7 @@ Alertmanager's default ``repeat_interval`` (4h), after which it sends a firing a
 
 
 class AlertMatch(ApiModel):
-    """Alertmanager alerts that open incidents, by their labels (see the README, "Alertmanager
-    alerts as triggers")."""
+    """Alertmanager alerts that open incidents for the Deployments their labels name."""
 
     match_labels: dict[str, str] = Field(
         min_length=1,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,6 +38,7 @@ from kubeheal.api.runbook import ALERTS_KEPT, AlertMatch, ReceivedAlert
 NAMESPACE_LABEL = "namespace"
 """The alert label that names the namespace (as kube-state-metrics and most rules have it)."""
 MAX_ALERTS = 1000
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 class PayloadError(ValueError):
@@ -125,13 +127,21 @@ def alert_workload(alert: WebhookAlert, match: AlertMatch, namespace: str) -> st
     ('cart', None)
     >>> alert_workload(a, AlertMatch(match_labels={"alertname": "Y"}), "shop") is None
     True
+
+    A label that cannot be a Deployment's name names none:
+
+    >>> bad = WebhookAlert(True, {"alertname": "X", "namespace": "shop", "svc": "Cart_1"},
+    ...                    dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "f")
+    >>> alert_workload(bad, m, "shop") is None
+    True
     """
     labels = alert.labels
     if labels.get(NAMESPACE_LABEL) != namespace:
         return None
     if any(labels.get(key) != value for key, value in match.match_labels.items()):
         return None
-    return labels.get(match.workload_label) or None
+    workload = labels.get(match.workload_label, "")
+    return workload if _OBJECT_NAME.fullmatch(workload) else None
 
 
 def matched(alert: WebhookAlert, matches: Sequence[AlertMatch],
