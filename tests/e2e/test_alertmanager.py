@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from localstack import free_port
 from loopstack import (
@@ -31,6 +32,7 @@ from loopstack import (
     demo_deployment,
     demo_runbook,
     demo_slo,
+    record_timing,
     timeline,
 )
 
@@ -120,13 +122,13 @@ def post(url: str, body: object, token: str | None) -> tuple[int, Json]:
         return e.code, json.loads(e.read())
 
 
-def counter(url: str, name: str, labels: str) -> float:
+def counter(url: str, name: str, **labels: str) -> float:
+    """A counter's value on the receiver's /metrics (0 when it has no such sample)."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
         text = response.read().decode()
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{labels}}} "):
-            return float(line.split()[-1])
-    return 0.0
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and sample.labels == labels)
 
 
 def test_unauthenticated_calls_are_refused_and_counted(alerting: Operators) -> None:
@@ -139,7 +141,7 @@ def test_unauthenticated_calls_are_refused_and_counted(alerting: Operators) -> N
     status, _ = post(url, payload, "not-" + TOKEN)
     assert status == 401
     assert counter(alerting.receiver, "kubeheal_alert_receiver_requests_total",
-                   'outcome="unauthorized"') == 2
+                   outcome="unauthorized") == 2
     # Authenticated, but not a webhook payload: refused, saying why.
     status, body = post(url, {"version": "4", "alerts": [{"status": "pending"}]}, TOKEN)
     assert status == 400 and "alerts[0].status" in body["error"], body
@@ -150,7 +152,7 @@ def test_unauthenticated_calls_are_refused_and_counted(alerting: Operators) -> N
 
 def test_a_firing_alert_opens_the_incident_and_it_is_healed(alerting: Operators) -> None:
     stack = alerting.stack
-    stack.inject_bad_rollout(NS, WORKLOAD)
+    fault = stack.inject_bad_rollout(NS, WORKLOAD)
 
     opened = stack.wait_for_phase(NS, ("Detected", "Executing", "Verifying", "Succeeded"), 240,
                                   target=WORKLOAD)
@@ -162,6 +164,7 @@ def test_a_firing_alert_opens_the_incident_and_it_is_healed(alerting: Operators)
     assert f"Alertmanager alert {ALERT} firing for {WORKLOAD}" in timeline(opened)[0][2]
 
     done = stack.wait_for_phase(NS, ("Succeeded", "Escalated", "Blocked"), 300, target=WORKLOAD)
+    record_timing("alertmanager", fault, done)
     steps = [step for _, step, _ in timeline(done)]
     assert done["status"]["phase"] == "Succeeded", timeline(done)
     assert {"decided", "gated", "acted", "verified"} <= set(steps), steps
@@ -173,7 +176,7 @@ def test_a_firing_alert_opens_the_incident_and_it_is_healed(alerting: Operators)
     standby, leader = alerting.standby, alerting.leader
     assert standby is not None and leader is not None
     assert counter(alerting.receiver, "kubeheal_alert_receiver_alerts_total",
-                   'status="firing",result="recorded"') >= 1
+                   status="firing", result="recorded") >= 1
     assert f"alert {ALERT} firing for {NS}/{WORKLOAD} recorded" in standby.log()
     assert f"runbook {NS}/{WORKLOAD} opened" in leader.log()
     assert f"runbook {NS}/{WORKLOAD} opened" not in standby.log()

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from integration.act.workloads import INSECURE
 from kubeheal.controller.alert_receiver import PATH, AlertReceiver, serve_alert_receiver
@@ -81,11 +82,12 @@ async def post(url: str, body: Any, token: str | None = TOKEN,
         return response.status, await response.json()
 
 
-async def metric(url: str, line: str) -> float:
+async def metric(url: str, name: str, **labels: str) -> float:
     async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
         text = await response.text()
-    return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line + " ")),
-                0.0)
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == name and sample.labels == labels)
 
 
 async def recorded(store: ObjectStore, namespace: str, name: str = "web") -> dict[str, Any]:
@@ -98,13 +100,14 @@ async def test_only_a_caller_with_the_token_is_heard(receiver: str, api: client.
     crds.kubectl("apply", "-f", "-", input=json.dumps(runbook(namespace)))
     store = ObjectStore(api)
     body = payload(alert(namespace, "aa01"))
-    unauthorized = 'kubeheal_alert_receiver_requests_total{outcome="unauthorized"}'
-    before = await metric(receiver, unauthorized)
+    unauthorized = {"name": "kubeheal_alert_receiver_requests_total",
+                    "outcome": "unauthorized"}
+    before = await metric(receiver, **unauthorized)
     for token, scheme in ((None, "Bearer"), ("wrong", "Bearer"), (TOKEN[:-1], "Bearer"),
                           (TOKEN, "Basic"), ("", "Bearer")):
         status, answer = await post(receiver, body, token, scheme)
         assert status == 401, (token, scheme, answer)
-    assert await metric(receiver, unauthorized) == before + 5
+    assert await metric(receiver, **unauthorized) == before + 5
     assert await recorded(store, namespace) == {}
 
     status, answer = await post(receiver, body)
