@@ -154,7 +154,8 @@ def test_a_firing_alert_opens_the_incident_and_it_is_healed(alerting: Operators)
     stack = alerting.stack
     fault = stack.inject_bad_rollout(NS, WORKLOAD)
 
-    opened = stack.wait_for_phase(NS, ("Detected", "Executing", "Verifying", "Succeeded"), 240,
+    opened = stack.wait_for_phase(NS, ("Detected", "AwaitingApproval", "Executing", "Verifying"),
+                                  240,
                                   target=WORKLOAD)
     trigger = opened["spec"]["trigger"]
     assert trigger["alert"]["name"] == ALERT, trigger
@@ -162,6 +163,22 @@ def test_a_firing_alert_opens_the_incident_and_it_is_healed(alerting: Operators)
     assert trigger["evidence"] == [] or "evidence" not in trigger
     assert opened["spec"]["diagnosis"]["cause"] == "change", opened["spec"]["diagnosis"]
     assert f"Alertmanager alert {ALERT} firing for {WORKLOAD}" in timeline(opened)[0][2]
+
+    # Another alert for the workload while its incident is open adds nothing: the claim holds
+    # it back, as it holds back the detectors. (Sent by hand, with the token, and resolved
+    # before the incident closes, so that it cannot open the next one.)
+    other = {"status": "firing", "startsAt": fault.isoformat(), "fingerprint": "0ther0ne",
+             "labels": {"alertname": ALERT, "namespace": NS, "deployment": WORKLOAD,
+                        "instance": "another"}}
+    url = f"{alerting.receiver}/alertmanager"
+    assert post(url, {"version": "4", "alerts": [other]}, TOKEN) == (
+        200, {"recorded": 1, "removed": 0, "unmatched": 0})
+    name = opened["metadata"]["name"]
+    stack.wait_for("the second alert to be held back", lambda: [
+        e for e in stack.events(NS, "IncidentHeldBack")
+        if f"remediation {name} is still open" in e["message"]], 60)
+    assert post(url, {"version": "4", "alerts": [{**other, "status": "resolved"}]}, TOKEN) == (
+        200, {"recorded": 0, "removed": 1, "unmatched": 0})
 
     done = stack.wait_for_phase(NS, ("Succeeded", "Escalated", "Blocked"), 300, target=WORKLOAD)
     record_timing("alertmanager", fault, done)
