@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from localstack import (
+    Alertmanager,
     Cluster,
     ComponentError,
     Opa,
@@ -106,6 +107,11 @@ class LoopStack:
     metrics_port: int = 0
     replicas: dict[str, Replica] = field(default_factory=dict)
     operator_kubeconfig: Path | None = None
+    # Optional, for the scenarios that ask: an Alertmanager with this alertmanager.yml, which
+    # Prometheus sends the alerts of ``rule_files`` to.
+    alertmanager_config: Json | None = None
+    rule_files: Sequence[Path] = ()
+    alertmanager: Alertmanager | None = None
 
     def __post_init__(self) -> None:
         self.cluster = Cluster(self.root / "cluster")
@@ -136,9 +142,15 @@ class LoopStack:
             self.demo.start(env=_python_env())
             self.demo.wait_until(lambda: http_ok(f"http://127.0.0.1:{demo_port}/metrics"),
                                  "serving /metrics", 30)
-            self.prometheus = Prometheus(self.root / "prometheus",
-                                         [f"127.0.0.1:{demo_port}", *self.extra_targets],
-                                         scrape_interval=self.scrape_interval)
+            if self.alertmanager_config is not None:
+                self.alertmanager = Alertmanager(self.root / "alertmanager",
+                                                 self.alertmanager_config)
+                self.alertmanager.start()
+            self.prometheus = Prometheus(
+                self.root / "prometheus", [f"127.0.0.1:{demo_port}", *self.extra_targets],
+                scrape_interval=self.scrape_interval,
+                alertmanagers=[f"127.0.0.1:{self.alertmanager.port}"] if self.alertmanager
+                else [], rule_files=list(self.rule_files))
             self.prometheus.start()
         except BaseException:
             self.stop()
@@ -182,8 +194,8 @@ class LoopStack:
         for process in (self.operator, *(r.process for r in self.replicas.values()), self.demo):
             if process is not None:
                 process.stop()
-        for component in ("prometheus", "opa", "cluster"):
-            if hasattr(self, component):
+        for component in ("prometheus", "alertmanager", "opa", "cluster"):
+            if getattr(self, component, None) is not None:
                 getattr(self, component).stop()
 
     # -- replicas, as the Helm chart runs them ------------------------------------------------

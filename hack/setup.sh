@@ -11,6 +11,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 missing=()
 command -v prometheus >/dev/null || [[ -x /usr/bin/prometheus ]] || missing+=(prometheus)
+[[ -x /usr/bin/prometheus-alertmanager ]] || missing+=(prometheus-alertmanager)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v go >/dev/null || missing+=(golang-go)
 if ((${#missing[@]})); then
@@ -21,6 +22,10 @@ fi
 # The Debian package may start its own Prometheus; the stack runs its own on a free port.
 if command -v service >/dev/null && pgrep -f '^/usr/bin/prometheus$' >/dev/null 2>&1; then
   service prometheus stop >/dev/null 2>&1 || true
+fi
+# Likewise its Alertmanager: the tests that need one start their own.
+if command -v service >/dev/null && pgrep -f '^/usr/bin/prometheus-alertmanager' >/dev/null 2>&1; then
+  service prometheus-alertmanager stop >/dev/null 2>&1 || true
 fi
 
 "$here/build-stack.sh"

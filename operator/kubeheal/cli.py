@@ -109,7 +109,14 @@ def _run(args: argparse.Namespace) -> int:
         notify_slack=args.notify_slack or env.notify_slack,
         policy_timeout=args.policy_timeout if args.policy_timeout is not None
         else env.policy_timeout,
+        alerts_port=args.alerts_port if args.alerts_port is not None else env.alerts_port,
+        alerts_token_file=Path(args.alerts_token_file) if args.alerts_token_file
+        else env.alerts_token_file,
     )
+    if config.alerts_port is not None and config.alerts_token_file is None:
+        print("kubeheal: the Alertmanager receiver needs --alerts-token-file (a bearer token)",
+              file=sys.stderr)
+        return 2
     try:
         config.receivers()
         config = dataclasses.replace(config, retention=RetentionPolicy(
@@ -193,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a generic JSON webhook (or KUBEHEAL_NOTIFY_WEBHOOK_URL)")
     notify.add_argument("--notify-slack", metavar="URL",
                         help="a Slack-compatible incoming webhook (or KUBEHEAL_NOTIFY_SLACK_URL)")
+    alerts = operate.add_argument_group(
+        "Alertmanager receiver", "every replica records the alerts that runbooks name; the "
+        "leader opens the incidents")
+    alerts.add_argument("--alerts-port", type=int,
+                        help="serve POST /alertmanager on this port (or KUBEHEAL_ALERTS_PORT)")
+    alerts.add_argument("--alerts-token-file", metavar="FILE",
+                        help="file holding the bearer token callers must send (or "
+                             "KUBEHEAL_ALERTS_TOKEN_FILE)")
     operate.add_argument("--policy-timeout", type=float,
                          help="seconds to wait for OPA's answer before denying (default 1)")
     from kubeheal.controller.retention import RetentionPolicy

@@ -73,6 +73,20 @@ class SignalEvidence(ApiModel):
                                             description="The model that raised the alarm.")
 
 
+class AlertTrigger(ApiModel):
+    """The Alertmanager alert that opened the incident."""
+
+    name: str = Field(description="The alert's alertname.", max_length=253)
+    fingerprint: str = Field(description="Alertmanager's fingerprint of its labels.",
+                             max_length=64)
+    starts_at: dt.datetime = Field(description="When it started firing.")
+    labels: dict[str, str] = Field(default_factory=dict, max_length=32,
+                                   description="The alert's labels.")
+    summary: str = Field(default="", max_length=1024, description="Its summary annotation.")
+    generator_url: str = Field(default="", max_length=2048,
+                               description="Where it came from (the alerting rule).")
+
+
 class Trigger(ApiModel):
     """What opened the incident."""
 
@@ -84,6 +98,8 @@ class Trigger(ApiModel):
     evidence: list[SignalEvidence] = Field(
         default_factory=list, max_length=16, description="The anomalous signals."
     )
+    alert: AlertTrigger | None = Field(
+        default=None, description="The Alertmanager alert that opened it (none: the detectors).")
 
 
 class CauseCandidate(ApiModel):

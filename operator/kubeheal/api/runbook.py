@@ -348,6 +348,35 @@ class Verification(ApiModel):
     )
 
 
+ALERT_STALE_SECONDS = 5 * 3600
+"""How long a firing alert counts without being heard of again, by default: above
+Alertmanager's default ``repeat_interval`` (4h), after which it sends a firing alert again."""
+
+
+class AlertMatch(ApiModel):
+    """Alertmanager alerts that open incidents for the Deployments their labels name."""
+
+    match_labels: dict[str, str] = Field(
+        min_length=1,
+        max_length=16,
+        description="Labels the alert must carry, all of them, e.g. {alertname: HighErrorRate}.",
+    )
+    workload_label: str = Field(
+        default="deployment",
+        min_length=1,
+        max_length=63,
+        description="The alert's label that names the Deployment; its `namespace` label must "
+        "be the runbook's namespace, and the Deployment one the selector picks.",
+    )
+    stale_after_seconds: int = Field(
+        default=ALERT_STALE_SECONDS,
+        ge=60,
+        le=7 * 86400,
+        description="A firing alert that Alertmanager has not sent again for this long is no "
+        "longer taken as firing; keep it above the route's repeat_interval.",
+    )
+
+
 class RunbookSpec(ApiModel):
     """What to watch, how to detect, what to do and within which bounds."""
 
@@ -385,6 +414,12 @@ class RunbookSpec(ApiModel):
     )
     interval_seconds: int = Field(
         default=30, ge=1, le=3600, description="Seconds between two evaluations."
+    )
+    alerts: list[AlertMatch] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Alertmanager alerts that open incidents for the workloads they name, as "
+        "the detectors do (same diagnosis, decision, guardrails and verification).",
     )
 
     @model_validator(mode="after")
@@ -444,6 +479,28 @@ class WorkloadsState(ApiModel):
     )
 
 
+ALERTS_KEPT = 50
+"""Firing alerts a Runbook's status holds at most (the most recent)."""
+
+
+class ReceivedAlert(ApiModel):
+    """A firing Alertmanager alert that matched the runbook, as the receiver recorded it."""
+
+    name: str = Field(description="The alert's alertname label.", max_length=253)
+    workload: str = Field(description="The Deployment its labels name.", max_length=253)
+    starts_at: dt.datetime = Field(description="When the alert started firing (startsAt).")
+    received_at: dt.datetime = Field(description="When Alertmanager last sent it firing.")
+    stale_after_seconds: int = Field(
+        default=ALERT_STALE_SECONDS, ge=0,
+        description="Not taken as firing once this long has passed since receivedAt.")
+    labels: dict[str, str] = Field(default_factory=dict, max_length=32,
+                                   description="The alert's labels.")
+    summary: str = Field(default="", max_length=1024,
+                         description="Its summary or description annotation.")
+    generator_url: str = Field(default="", max_length=2048,
+                               description="Where the alert came from (generatorURL).")
+
+
 class RunbookStatus(ApiModel):
     """What the operator last saw and did for the runbook."""
 
@@ -465,6 +522,10 @@ class RunbookStatus(ApiModel):
     outcomes: OutcomeStatistics | None = Field(
         default=None, description="What became of the runbook's closed incidents, counted "
         "once each (kubeheal report reads them).")
+    alerts: dict[str, ReceivedAlert] = Field(
+        default_factory=dict, max_length=ALERTS_KEPT,
+        description="Firing Alertmanager alerts that match spec.alerts, by fingerprint, as "
+        "received by any replica; a resolved alert is removed.")
 
 
 class Runbook(ApiModel):

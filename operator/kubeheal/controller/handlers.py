@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from kubeheal.api.base import GROUP, VERSION, explain
 from kubeheal.api.remediation import Phase
 from kubeheal.api.slo import ServiceLevelObjective
+from kubeheal.controller.alert_receiver import serve_alert_receiver
 from kubeheal.controller.claims import (
     UNCLAIMED_REASON,
     opened_by_kubeheal,
@@ -49,6 +50,7 @@ from kubeheal.controller.runtime import OperatorConfig, Runtime
 from kubeheal.controller.slos import bad_query, evaluate_slo
 from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, now, rfc3339
 from kubeheal.controller.store import set_condition_json as with_condition
+from kubeheal.observe.alertmanager import recorded_alerts
 from kubeheal.observe.kubernetes import (
     KubernetesError,
     api_client_from_kubeconfig,
@@ -178,7 +180,8 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
             continue
         evaluator.slot = slot
         try:
-            evaluation = await evaluator.evaluate(runbook, dt.datetime.fromtimestamp(slot, dt.UTC))
+            evaluation = await evaluator.evaluate(runbook, dt.datetime.fromtimestamp(slot, dt.UTC),
+                                                  alerts=recorded_alerts(body.get("status")))
         except KubernetesError as e:
             evaluation = Evaluation(False, "KubernetesUnavailable", str(e))
         except Exception as e:  # the operator never dies on one runbook
@@ -481,9 +484,25 @@ def run(config: OperatorConfig, liveness_port: int | None = None,
     if config.kubeconfig:
         os.environ["KUBECONFIG"] = config.kubeconfig
     if election is None:
-        asyncio.run(_operate(config, liveness_port))
+        asyncio.run(_receiving(config, _operate(config, liveness_port)))
     else:
-        asyncio.run(_lead(config, election, liveness_port))
+        asyncio.run(_receiving(config, _lead(config, election, liveness_port)))
+
+
+async def _receiving(config: OperatorConfig, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` with the Alertmanager receiver served beside it, when configured: on
+    every replica, leader or standby (it records alerts; only the leader acts on them)."""
+    runner = None
+    if config.alerts_port is not None and config.alerts_token_file is not None:
+        api = (api_client_from_kubeconfig(config.kubeconfig) if config.kubeconfig
+               else in_cluster_api_client())
+        runner = await serve_alert_receiver(api, config.alerts_port, config.alerts_token_file,
+                                            config.namespaces)
+    try:
+        await main
+    finally:
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def _operate(config: OperatorConfig, liveness_port: int | None,

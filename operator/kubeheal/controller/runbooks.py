@@ -21,6 +21,12 @@ Prometheus was unreachable or restarted, ticks are skipped too until the signals
 windows (``rate(...[1m])``) lie past the gap in its samples: a window over a gap extrapolates
 from too few samples, and rates read far too low for a few ticks.
 Signals with role ``load`` explain (saturation) but never open an incident on their own.
+
+Firing Alertmanager alerts that the runbook names (``spec.alerts``), recorded on its status by
+whichever replica received them (:mod:`~kubeheal.controller.alert_receiver`), open incidents
+too, through the same claim, diagnosis and guardrails: an alert for a workload with an open
+incident adds nothing, and each firing of an alert (its fingerprint and start) opens at most
+one incident.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 
 from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
 from kubeheal.api.remediation import (
+    AlertTrigger,
     DetectorRecord,
     Phase,
     Remediation,
@@ -45,7 +52,7 @@ from kubeheal.api.remediation import (
     TimelineEntry,
     Trigger,
 )
-from kubeheal.api.runbook import Runbook, Signal
+from kubeheal.api.runbook import ReceivedAlert, Runbook, Signal
 from kubeheal.controller.claims import (
     WORKLOAD_KIND,
     ClaimTaken,
@@ -68,6 +75,7 @@ from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
+from kubeheal.observe.alertmanager import firing, opened_by
 from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
 from kubeheal.observe.prometheus import QueryError, SharedQueries, longest_range
@@ -162,16 +170,19 @@ class RunbookEvaluator:
         """Forget every model (the runbook's signals or detection settings changed)."""
         self.detectors = None
 
-    async def evaluate(self, runbook: Runbook, at: dt.datetime | None = None) -> Evaluation:
-        """One evaluation, of the signals as they were at ``at`` (default: now)."""
+    async def evaluate(self, runbook: Runbook, at: dt.datetime | None = None,
+                       alerts: Mapping[str, ReceivedAlert] | None = None) -> Evaluation:
+        """One evaluation, of the signals as they were at ``at`` (default: now), and of the
+        firing Alertmanager alerts recorded on the runbook (``status.alerts``)."""
         started = time.perf_counter()
         try:
-            return await self._evaluate(runbook, at)
+            return await self._evaluate(runbook, at, alerts or {})
         finally:
             self.metrics.evaluation_duration.labels(self.namespace, self.name).observe(
                 time.perf_counter() - started)
 
-    async def _evaluate(self, runbook: Runbook, at: dt.datetime | None) -> Evaluation:
+    async def _evaluate(self, runbook: Runbook, at: dt.datetime | None,
+                        alerts: Mapping[str, ReceivedAlert]) -> Evaluation:
         spec = runbook.spec
         if spec.slo_ref is not None and not await self._slo_exists(spec.slo_ref.name):
             # Verification needs the SLO: without it, no incident is opened at all.
@@ -181,7 +192,8 @@ class RunbookEvaluator:
                         f"found in namespace {self.namespace}; create it or fix the reference")
         deployments = self.view.deployments.in_namespace(self.namespace, spec.selector)
         workloads = {d["metadata"]["name"]: d for d in deployments}
-        incidents = incident_windows(self.view.remediations.in_namespace(self.namespace))
+        remediations = self.view.remediations.in_namespace(self.namespace)
+        incidents = incident_windows(remediations)
         values: dict[str, dict[str, tuple[float, float]]] = {}
         failures: list[tuple[str, str, str]] = []
         for index, signal in enumerate(spec.signals):
@@ -234,6 +246,21 @@ class RunbookEvaluator:
             why_not = await self._open_incident(runbook, workloads[workload], incident)
             if why_not is None:
                 opened.append(workload)
+            else:
+                held.append(why_not)
+        for fingerprint, record in firing(alerts, now()) if spec.alerts else ():
+            # An alert opens an incident as an alarm does, under the same claim: one for a
+            # workload with an open incident adds nothing; one firing opens one incident.
+            if record.workload not in workloads:
+                held.append(f"{record.workload}: alert {record.name} names it, and the "
+                            "runbook's selector does not pick that Deployment")
+                continue
+            if record.workload in opened or opened_by(fingerprint, record, remediations):
+                continue
+            why_not = await self._open_incident(runbook, workloads[record.workload],
+                                                alert=(fingerprint, record))
+            if why_not is None:
+                opened.append(record.workload)
             else:
                 held.append(why_not)
         ready = detectors.ready_count()
@@ -315,11 +342,14 @@ class RunbookEvaluator:
                            {w: outside(history.get(w, ()), incidents.get(w, ())) for w in new})
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
-                             incident: IncidentScore) -> str | None:
-        """Create a Remediation for a workload in alarm; None when opened, else why not.
+                             incident: IncidentScore | None = None,
+                             alert: tuple[str, ReceivedAlert] | None = None) -> str | None:
+        """Create a Remediation for a workload in alarm (``incident``) or named by a firing
+        alert (``alert``: its fingerprint and record); None when opened, else why not.
 
         The workload's claim (:mod:`kubeheal.controller.claims`) is what guarantees one open
-        incident per workload, whatever the number of runbooks selecting it.
+        incident per workload, whatever the number of runbooks selecting it and whatever
+        opened it, a detector or an alert.
         """
         workload = deployment["metadata"]["name"]
         claim = await self.claims.read(self.namespace, WORKLOAD_KIND, workload)
@@ -343,10 +373,12 @@ class RunbookEvaluator:
                     f"({guard.cooldown_seconds}s after the last remediation closed)")
 
         detected = now()
-        explanations = incident.explanations
+        explanations = incident.explanations if incident is not None else ()
         onset_ts = min((e.since for e in explanations if e.since is not None),
                        default=detected.timestamp())
         onset = dt.datetime.fromtimestamp(onset_ts, dt.UTC)
+        if alert is not None:
+            onset = min(alert[1].starts_at, detected)
         diagnosis = await self._diagnose(runbook, deployment, onset)
         evidence = [
             SignalEvidence(
@@ -372,15 +404,18 @@ class RunbookEvaluator:
                 runbook_ref=ObjectReference(name=self.name),
                 target=WorkloadReference(namespace=self.namespace, name=workload),
                 trigger=Trigger(started_at=onset, detected_at=detected,
-                                score=min(1.0, max(0.0, incident.probability)),
-                                evidence=evidence),
+                                score=1.0 if incident is None
+                                else min(1.0, max(0.0, incident.probability)),
+                                evidence=evidence,
+                                alert=alert_trigger(*alert) if alert is not None else None),
                 diagnosis=diagnosis.to_api(),
             ),
         )
         body = remediation.to_api()
         body.pop("status", None)
         created = await self.store.create("remediations", self.namespace, body)
-        summary = "; ".join(e.sentence() for e in explanations[:3])
+        summary = ("; ".join(e.sentence() for e in explanations[:3]) if alert is None
+                   else alert_sentence(alert[1]))
         timeline = [
             TimelineEntry(time=detected, step="detected", message=summary[:1024]),
             TimelineEntry(time=detected, step="diagnosed",
@@ -499,6 +534,25 @@ def with_event_facts(pods: Sequence[dfacts.PodHealth],
               for p in pods),
             *(dfacts.PodHealth(name=pod, oom_kills=n) for pod, n in kills.items()
               if pod not in known))
+
+
+def alert_trigger(fingerprint: str, record: ReceivedAlert) -> AlertTrigger:
+    """The trigger record of an incident that an alert opened."""
+    return AlertTrigger(name=record.name, fingerprint=fingerprint, starts_at=record.starts_at,
+                        labels=record.labels, summary=record.summary,
+                        generator_url=record.generator_url)
+
+
+def alert_sentence(record: ReceivedAlert) -> str:
+    """The timeline's "detected" line for an incident that an alert opened.
+
+    >>> t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    >>> alert_sentence(ReceivedAlert(name="HighErrorRate", workload="web", starts_at=t,
+    ...                              received_at=t, summary="5xx above 5%"))
+    'Alertmanager alert HighErrorRate firing for web since 2026-01-01T00:00:00Z: 5xx above 5%'
+    """
+    return (f"Alertmanager alert {record.name} firing for {record.workload} since "
+            f"{rfc3339(record.starts_at)}" + (f": {record.summary}" if record.summary else ""))
 
 
 def _diagnosis_message(diagnosis: diagnosis_mod.Diagnosis) -> str:

@@ -61,6 +61,8 @@ class OperatorConfig:
     notify_webhook: str | None = None
     notify_slack: str | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    alerts_port: int | None = None  # the Alertmanager receiver's port (None: not served)
+    alerts_token_file: Path | None = None  # the bearer token it requires, from a Secret
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -76,6 +78,10 @@ class OperatorConfig:
             policy_timeout=float(env.get("KUBEHEAL_POLICY_TIMEOUT", "1.0")),
             notify_webhook=env.get("KUBEHEAL_NOTIFY_WEBHOOK_URL") or None,
             notify_slack=env.get("KUBEHEAL_NOTIFY_SLACK_URL") or None,
+            alerts_port=int(env["KUBEHEAL_ALERTS_PORT"]) if env.get("KUBEHEAL_ALERTS_PORT")
+            else None,
+            alerts_token_file=Path(env["KUBEHEAL_ALERTS_TOKEN_FILE"])
+            if env.get("KUBEHEAL_ALERTS_TOKEN_FILE") else None,
         )
 
     def receivers(self) -> tuple[Receiver, ...]:

@@ -151,6 +151,32 @@ def test_notification_receivers_come_from_a_secret_the_kubelet_reads() -> None:
     }
 
 
+def test_the_alert_receiver_is_served_behind_a_service_with_its_token_from_a_secret() -> None:
+    assert not find(render(), "Service", "kubeheal-alerts")
+    docs = render("--set", "alertReceiver.enabled=true",
+                  "--set", "alertReceiver.tokenSecretName=am-token",
+                  "--set", "networkPolicy.enabled=true")
+    (service,) = find(docs, "Service", "kubeheal-alerts")
+    assert service["spec"]["ports"] == [
+        {"name": "alerts", "port": 9095, "targetPort": "alerts", "protocol": "TCP"}]
+    (deployment,) = find(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (operator,) = [c for c in pod["containers"] if c["name"] == "operator"]
+    env = {e["name"]: e.get("value") for e in operator["env"]}
+    assert env["KUBEHEAL_ALERTS_PORT"] == "9095"
+    assert env["KUBEHEAL_ALERTS_TOKEN_FILE"] == "/etc/kubeheal/alerts/token"
+    assert {"name": "alerts", "containerPort": 9095, "protocol": "TCP"} in operator["ports"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "alert-token"]
+    assert volume["secret"] == {"secretName": "am-token",
+                                "items": [{"key": "token", "path": "token"}]}
+    (policy,) = find(docs, "NetworkPolicy")
+    assert any(port["port"] == "alerts" for rule in policy["spec"]["ingress"]
+               for port in rule["ports"])
+    unnamed = helm("template", "kubeheal", str(CHART), "--set", "alertReceiver.enabled=true",
+                   check=False)
+    assert unnamed.returncode != 0 and "alertReceiver.tokenSecretName" in unnamed.stderr
+
+
 @pytest.mark.parametrize("values, message", [
     (("--set", "scope=everywhere"), "/scope"),
     (("--set", "replicas=2", "--set", "leaderElection.enabled=false"),
@@ -160,8 +186,9 @@ def test_notification_receivers_come_from_a_secret_the_kubelet_reads() -> None:
     (("--set", "metricsPort=0"), "/metricsPort"),
     (("--set", "unknown=1"), "unknown"),
     (("--set", "notifications.secretName=Team_Receivers"), "/notifications/secretName"),
+    (("--set", "alertReceiver.port=0"), "/alertReceiver/port"),
 ], ids=["scope", "replicas-without-leader-election", "url", "namespace", "port", "unknown-key",
-        "secret-name"])
+        "secret-name", "alert-receiver-port"])
 def test_schema_rejects_bad_values(values: tuple[str, ...], message: str) -> None:
     result = helm("template", "kubeheal", str(CHART), *values, check=False)
     assert result.returncode != 0

@@ -46,3 +46,14 @@ def test_every_write_of_a_claim_is_checked() -> None:
     assert binding["spec"]["policyName"] == "kubeheal-claim-identity"
     assert binding["spec"]["validationActions"] == ["Deny"]
     assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Deny"
+
+
+def test_only_the_operator_changes_the_alerts_recorded_on_a_runbook() -> None:
+    docs = documents()
+    policy = docs["ValidatingAdmissionPolicy", "kubeheal-runbook-alerts-identity"]
+    binding = docs["ValidatingAdmissionPolicyBinding", "kubeheal-runbook-alerts-identity"]
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resources"] == ["runbooks/status"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Deny"
