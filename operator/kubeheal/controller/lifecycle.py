@@ -209,6 +209,15 @@ class CountAction:
 
 
 @dataclass(frozen=True)
+class CountLearning:
+    """A decision of a runbook with learning on, and whether the learned order puts another
+    action first than the runbook."""
+
+    mode: str
+    changed: bool
+
+
+@dataclass(frozen=True)
 class Recovered:
     """The workload recovered ``seconds`` after the onset."""
 
@@ -235,7 +244,7 @@ class ReleaseClaim:
 
 
 Effect = (WriteStatus | PostEvent | Notify | AskPolicy | CallAction | CountPolicy | CountAction
-          | Recovered | Closed | RecountPending | ReleaseClaim)
+          | Recovered | Closed | RecountPending | ReleaseClaim | CountLearning)
 
 
 @dataclass(frozen=True)
@@ -391,7 +400,7 @@ def _follow_learning(runbook: Runbook, status: RemediationStatus, learned: Learn
         learned_order=list(learned.order)[:16], reason=learned.reason[:1024])
     if not learned.changed:
         note(status, "decided", f"learning ({mode}): {learned.reason}", at)
-        return learned.runbook_order[0], ()
+        return learned.runbook_order[0], (CountLearning(mode, changed=False),)
     if mode == "suggest":
         message = (f"learning suggests {learned.reason}; the runbook's order is kept "
                    "(learning mode suggest)")
@@ -400,7 +409,8 @@ def _follow_learning(runbook: Runbook, status: RemediationStatus, learned: Learn
         message = f"learned order {', '.join(learned.order)}: {learned.reason}"
         first = learned.order[0]
     note(status, "decided", message, at)
-    return first, (PostEvent("Normal", "LearnedOrder", message[:1024]),)
+    return first, (PostEvent("Normal", "LearnedOrder", message[:1024]),
+                   CountLearning(mode, changed=True))
 
 
 def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Json],

@@ -43,6 +43,7 @@ from kubeheal.controller.lifecycle import (
     CallAction,
     Closed,
     CountAction,
+    CountLearning,
     CountPolicy,
     Health,
     Notify,
@@ -301,6 +302,9 @@ class RemediationDriver:
                     self.metrics.policy_decisions.labels(namespace, runbook, reason).inc()
                 case CountAction(kind=kind, outcome=counted):
                     self.metrics.actions.labels(namespace, runbook, kind, counted).inc()
+                case CountLearning(mode=mode, changed=changed):
+                    self.metrics.learned_decisions.labels(namespace, runbook, mode,
+                                                          str(changed).lower()).inc()
                 case Recovered(seconds=seconds):
                     self.metrics.time_to_recover.labels(namespace, runbook).observe(seconds)
                 case Closed(phase=phase, message=message):

@@ -13,6 +13,7 @@ from kubeheal.api.remediation import Phase, Remediation, RemediationStatus
 from kubeheal.api.runbook import Runbook
 from kubeheal.controller.lifecycle import (
     AskPolicy,
+    CountLearning,
     Observations,
     Outcome,
     PostEvent,
@@ -80,7 +81,7 @@ def test_learning_off_changes_nothing() -> None:
         out = decide(mode)
         assert chosen(out) == "restart-pods"
         assert out.status.learning is None
-        assert not [e for e in out.effects if isinstance(e, PostEvent)]
+        assert not [e for e in out.effects if isinstance(e, PostEvent | CountLearning)]
         assert out == decide(mode, outcomes=None)  # the statistics are not even read
 
 
@@ -99,6 +100,7 @@ def test_reorder_tries_the_action_that_worked_first_and_says_why() -> None:
     assert messages[1].startswith("scale-out (scale replicas=5")
     [event] = [e for e in out.effects if isinstance(e, PostEvent)]
     assert event.reason == "LearnedOrder" and why in event.message
+    assert CountLearning("reorder", changed=True) in out.effects
     # the policy engine still judges the learned choice
     [ask] = [e for e in out.effects if isinstance(e, AskPolicy)]
     assert ask.input.action.kind == "scale"
@@ -113,6 +115,7 @@ def test_suggest_keeps_the_runbooks_order_and_records_the_learned_one() -> None:
     assert out.status.timeline[0].message.startswith(
         "learning suggests scale-out before restart-pods: 8 of 9 verified")
     assert "the runbook's order is kept" in out.status.timeline[0].message
+    assert CountLearning("suggest", changed=True) in out.effects
 
 
 def test_without_outcomes_reorder_keeps_the_runbooks_order() -> None:
@@ -120,6 +123,7 @@ def test_without_outcomes_reorder_keeps_the_runbooks_order() -> None:
     assert chosen(out) == "restart-pods"
     assert out.status.timeline[0].message.startswith("learning (reorder): no verified or failed")
     assert not [e for e in out.effects if isinstance(e, PostEvent)]
+    assert CountLearning("reorder", changed=False) in out.effects
 
 
 def test_learning_never_adds_an_action_that_does_not_fit() -> None:
