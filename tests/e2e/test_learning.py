@@ -77,8 +77,11 @@ def test_scale_is_tried_first_once_outcomes_say_restart_never_helps(loop: LoopSt
     assert any(why in e["message"] for e in loop.events(ns, "LearnedOrder"))
     # the policy engine judged the learned choice like any other
     assert status["policy"]["allow"] is True
-    assert (f'kubeheal_learned_decisions_total{{namespace="{ns}",runbook="{name}",'
-            'mode="reorder",changed="true"} 1.0') in loop.operator_metrics()
+    labels = {"namespace": ns, "runbook": name, "mode": "reorder", "changed": "true"}
+    counted = [line.rsplit(" ", 1)[1] for line in loop.operator_metrics().splitlines()
+               if line.startswith("kubeheal_learned_decisions_total{")
+               and all(f'{k}="{v}"' in line for k, v in labels.items())]
+    assert counted == ["1.0"], counted
 
     # the verified outcome counts into the statistics the next decision learns from
     def scale_outs() -> int:
