@@ -56,10 +56,10 @@ def test_scale_is_tried_first_once_outcomes_say_restart_never_helps(loop: LoopSt
         capture_output=True, text=True, timeout=120, check=True)
 
     fault = loop.set_load(ns, name, 110)
-    opened = loop.wait_for_phase(ns, {*OPEN, *TERMINAL}, 90)
+    opened = loop.wait_for_phase(ns, {*OPEN, *TERMINAL}, 180)
     assert opened["spec"]["diagnosis"]["cause"] == "saturation", opened["spec"]["diagnosis"]
 
-    done = loop.wait_for_phase(ns, TERMINAL, 240)
+    done = loop.wait_for_phase(ns, TERMINAL, 300)
     record_timing("learned order", fault, done)
     status = done["status"]
     assert status["phase"] == "Succeeded", timeline(done)
