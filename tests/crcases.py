@@ -99,6 +99,8 @@ INVALID: tuple[Invalid, ...] = (
             "spec.actions", "1"),
     Invalid("unknown-mode", runbook, _set("spec.mode", "yolo"), "spec.mode", "'dry-run'",
             '"yolo"'),
+    Invalid("unknown-learning-mode", runbook, _set("spec.learning", {"mode": "always"}),
+            "spec.learning.mode", "'reorder'", '"always"'),
     Invalid("sensitivity-negative", runbook, _set("spec.detection.sensitivity", -0.1),
             "spec.detection.sensitivity", "0"),
     Invalid("interval-not-a-number", runbook, _set("spec.intervalSeconds", "5s"),

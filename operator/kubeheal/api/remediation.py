@@ -284,6 +284,21 @@ class VerificationRecord(ApiModel):
     message: str = Field(default="", max_length=1024, description="Details.")
 
 
+class LearningRecord(ApiModel):
+    """What the runbook's learning said at the last decision (learning mode suggest or
+    reorder)."""
+
+    mode: Literal["suggest", "reorder"] = Field(
+        description="suggest: recorded only; reorder: the learned order was followed.")
+    cause: str = Field(max_length=63, description="The cause the outcomes were read for.")
+    runbook_order: list[str] = Field(
+        default_factory=list, max_length=16, description="The fitting actions, runbook order.")
+    learned_order: list[str] = Field(
+        default_factory=list, max_length=16,
+        description="The same actions in the order their verified outcomes suggest.")
+    reason: str = Field(default="", max_length=1024, description="Why, with the counts.")
+
+
 class TimelineEntry(ApiModel):
     time: dt.datetime = Field(description="When it happened.")
     step: Literal[
@@ -334,6 +349,8 @@ class RemediationStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
+    learning: LearningRecord | None = Field(
+        default=None, description="The learned order of the actions at the last decision.")
 
 
 class Remediation(ApiModel):

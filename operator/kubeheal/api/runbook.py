@@ -377,6 +377,22 @@ class AlertMatch(ApiModel):
     )
 
 
+class Learning(ApiModel):
+    """Whether the order of the actions comes from their verified outcomes."""
+
+    mode: Literal["off", "suggest", "reorder"] = Field(
+        default="off",
+        description=(
+            "off: actions are tried in the runbook's order. suggest: they still are, and each "
+            "decision records the order that verified outcomes suggest, with why. reorder: "
+            "the fitting actions are tried in the learned order (Thompson sampling over the "
+            "verified and failed runs per cause and action in status.outcomes, the runbook's "
+            "order as the prior). Learning never adds an action, and the policy engine, "
+            "approvals and guardrails judge the chosen one as any other."
+        ),
+    )
+
+
 class RunbookSpec(ApiModel):
     """What to watch, how to detect, what to do and within which bounds."""
 
@@ -420,6 +436,10 @@ class RunbookSpec(ApiModel):
         max_length=16,
         description="Alertmanager alerts that open incidents for the workloads they name, as "
         "the detectors do (same diagnosis, decision, guardrails and verification).",
+    )
+    learning: Learning = Field(
+        default_factory=Learning,
+        description="Whether the order of the actions is learned from verified outcomes.",
     )
 
     @model_validator(mode="after")

@@ -45,11 +45,13 @@ from typing import Any, Final, Literal
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
+from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
     ExecutionRecord,
     Intent,
+    LearningRecord,
     PendingApproval,
     Phase,
     PinnedTarget,
@@ -65,6 +67,7 @@ from kubeheal.api.runbook import Action, ActionKind, Runbook
 from kubeheal.controller.store import set_condition
 from kubeheal.decide import Action as Candidate
 from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
+from kubeheal.decide.learning import LearnedOrder, learn_order
 from kubeheal.decide.policy_input import PolicyInput
 from kubeheal.notify.messages import NotificationEvent
 from kubeheal.observe.kubernetes import parse_time, revision_number
@@ -146,6 +149,8 @@ class Observations:
     health: Health | None = None
     claimed: bool | None = None
     """Whether the workload's incident claim names this remediation (None: not read)."""
+    outcomes: OutcomeStatistics | None = None
+    """The runbook's outcome statistics (read to decide, when its learning is on)."""
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -204,6 +209,15 @@ class CountAction:
 
 
 @dataclass(frozen=True)
+class CountLearning:
+    """A decision of a runbook with learning on, and whether the learned order puts another
+    action first than the runbook."""
+
+    mode: str
+    changed: bool
+
+
+@dataclass(frozen=True)
 class Recovered:
     """The workload recovered ``seconds`` after the onset."""
 
@@ -230,7 +244,7 @@ class ReleaseClaim:
 
 
 Effect = (WriteStatus | PostEvent | Notify | AskPolicy | CallAction | CountPolicy | CountAction
-          | Recovered | Closed | RecountPending | ReleaseClaim)
+          | Recovered | Closed | RecountPending | ReleaseClaim | CountLearning)
 
 
 @dataclass(frozen=True)
@@ -359,6 +373,44 @@ def fitting_actions(actions: Sequence[Action], rem: Remediation,
                     and (not a.when.signals or anomalous & set(a.when.signals)):
                 ranked.append(a)
     return ranked
+
+
+def learned_order(runbook: Runbook, rem: Remediation, tried: Sequence[str],
+                  outcomes: OutcomeStatistics | None) -> LearnedOrder | None:
+    """The order the runbook's verified outcomes give the untried actions that fit, for the
+    diagnosed cause, seeded by the remediation's name; None when learning is off."""
+    if runbook.spec.learning.mode == "off":
+        return None
+    cause = rem.spec.diagnosis.cause.value
+    counts = {a.action: (a.succeeded, a.failed)
+              for a in (outcomes.totals.actions if outcomes is not None else [])
+              if a.cause == cause}
+    return learn_order([a.name for a in fitting_actions(runbook.spec.actions, rem, [])],
+                       counts, cause=cause, seed=rem.metadata.name or "", tried=tried)
+
+
+def _follow_learning(runbook: Runbook, status: RemediationStatus, learned: LearnedOrder,
+                     at: dt.datetime) -> tuple[str, tuple[Effect, ...]]:
+    """Record what learning says on the status and the timeline; the name of the action to
+    try first, and an Event when learning puts another action first than the runbook."""
+    mode = runbook.spec.learning.mode
+    assert mode != "off"
+    status.learning = LearningRecord(
+        mode=mode, cause=learned.cause, runbook_order=list(learned.runbook_order)[:16],
+        learned_order=list(learned.order)[:16], reason=learned.reason[:1024])
+    if not learned.changed:
+        note(status, "decided", f"learning ({mode}): {learned.reason}", at)
+        return learned.runbook_order[0], (CountLearning(mode, changed=False),)
+    if mode == "suggest":
+        message = (f"learning suggests {learned.reason}; the runbook's order is kept "
+                   "(learning mode suggest)")
+        first = learned.runbook_order[0]
+    else:
+        message = f"learned order {', '.join(learned.order)}: {learned.reason}"
+        first = learned.order[0]
+    note(status, "decided", message, at)
+    return first, (PostEvent("Normal", "LearnedOrder", message[:1024]),
+                   CountLearning(mode, changed=True))
 
 
 def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Json],
@@ -652,8 +704,9 @@ def initialize(rem: Remediation, status: RemediationStatus, obs: Observations) -
 
 
 def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
-    """Choose the next untried action that fits, make it concrete on the target as read now,
-    pin the target, score the risk, apply the runbook's own guardrails, then ask the policy."""
+    """Choose the next untried action that fits (in the learned order when the runbook's
+    learning reorders), make it concrete on the target as read now, pin the target, score the
+    risk, apply the runbook's own guardrails, then ask the policy."""
     runbook = obs.runbook
     assert runbook is not None
     cause = rem.spec.diagnosis.cause
@@ -669,12 +722,17 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
     target = obs.target
     _readable(status)
     action = fitting[0]
+    learned_effects: tuple[Effect, ...] = ()
+    learned = learned_order(runbook, rem, status.tried_actions, obs.outcomes)
+    if learned is not None:
+        first, learned_effects = _follow_learning(runbook, status, learned, obs.now)
+        action = next(a for a in fitting if a.name == first)
     candidate, params, unfit = concrete_action(action, target.deployment,
                                                list(target.replica_sets))
     if candidate is None:
         status.tried_actions.append(action.name)
         note(status, "decided", f"skipped {action.name}: {unfit}", obs.now)
-        return Outcome(status, (WriteStatus(status),), wait=False)
+        return Outcome(status, (*learned_effects, WriteStatus(status)), wait=False)
     status.decisions += 1
     chosen = ChosenAction(name=action.name, kind=action.kind, params=params,
                           pinned=pinned_now(target))
@@ -694,9 +752,10 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
         note(status, "gated", own, obs.now)
         status.conditions = set_condition(status.conditions, "PolicyAllowed", False,
                                           "RunbookGuardrail", own, at=obs.now)
-        return Outcome(status, _close(status, Phase.BLOCKED, "Warning", "Blocked", own, obs.now),
-                       wait=False)
-    return Outcome(status, (AskPolicy(policy_input, then="gated"),), wait=False)
+        return Outcome(status, (*learned_effects, *_close(status, Phase.BLOCKED, "Warning",
+                                                          "Blocked", own, obs.now)), wait=False)
+    return Outcome(status, (*learned_effects, AskPolicy(policy_input, then="gated")),
+                   wait=False)
 
 
 def gated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:

@@ -33,6 +33,11 @@ class OperatorMetrics:
         self.actions = Counter(
             "kubeheal_actions_total", "Remediation actions by kind and outcome.",
             ["namespace", "runbook", "kind", "outcome"], registry=r)
+        self.learned_decisions = Counter(
+            "kubeheal_learned_decisions_total",
+            "Decisions of runbooks with learning on, by mode and by whether the learned order "
+            "puts another action first than the runbook (changed).",
+            ["namespace", "runbook", "mode", "changed"], registry=r)
         self.policy_decisions = Counter(
             "kubeheal_policy_decisions_total", "Policy engine decisions by outcome.",
             ["namespace", "runbook", "outcome"], registry=r)

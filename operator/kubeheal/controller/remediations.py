@@ -43,6 +43,7 @@ from kubeheal.controller.lifecycle import (
     CallAction,
     Closed,
     CountAction,
+    CountLearning,
     CountPolicy,
     Health,
     Notify,
@@ -60,6 +61,7 @@ from kubeheal.controller.lifecycle import (
     target_value,
 )
 from kubeheal.controller.metrics import OperatorMetrics
+from kubeheal.controller.outcomes import statistics_of
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
 from kubeheal.controller.slos import current_sli
 from kubeheal.controller.store import Json, ObjectStore, now, set_condition
@@ -124,6 +126,9 @@ class RemediationDriver:
             return await self._apply(body, rem, fire("runbook-unavailable", rem, status, obs),
                                      obs)
         trigger, obs = await self._observe(rem, status, runbook, moment)
+        if trigger == "decide" and runbook.spec.learning.mode != "off" and runbook_body:
+            # the runbook's statistics, as read with it now, order the actions
+            obs = dataclasses.replace(obs, outcomes=statistics_of(runbook_body))
         return await self._apply(body, rem, fire(trigger, rem, status, obs), obs)
 
     # -- observations -----------------------------------------------------------------------
@@ -297,6 +302,9 @@ class RemediationDriver:
                     self.metrics.policy_decisions.labels(namespace, runbook, reason).inc()
                 case CountAction(kind=kind, outcome=counted):
                     self.metrics.actions.labels(namespace, runbook, kind, counted).inc()
+                case CountLearning(mode=mode, changed=changed):
+                    self.metrics.learned_decisions.labels(namespace, runbook, mode,
+                                                          str(changed).lower()).inc()
                 case Recovered(seconds=seconds):
                     self.metrics.time_to_recover.labels(namespace, runbook).observe(seconds)
                 case Closed(phase=phase, message=message):
