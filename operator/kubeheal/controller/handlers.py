@@ -138,7 +138,7 @@ async def outcome_daemon(namespace: str | None, name: str, stopped: kopf.DaemonS
 
 
 @kopf.daemon(GROUP, VERSION, "remediations", registry=registry, cancellation_timeout=5.0,
-             id="scale_back_daemon", when=lambda status, **_: scale_back_pending(status))
+             when=lambda status, **_: scale_back_pending(status))
 async def scale_back_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
                             memo: Any, **_: Any) -> None:
     await watch_scale_back(memo.runtime, namespace or "", name, stopped)

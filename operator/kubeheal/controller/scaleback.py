@@ -28,6 +28,7 @@ from typing import Any, Final
 from kubernetes import client
 from pydantic import ValidationError
 
+from kubeheal.act.intent import action_applied
 from kubeheal.act.patches import hpa_targeting
 from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference
 from kubeheal.api.remediation import (
@@ -213,9 +214,13 @@ class ScaleBackWatcher:
         if pinned is not None and pinned.uid != deployment["metadata"].get("uid"):
             return "the Deployment was replaced since the scale-out"
         minimum = (hpa or {}).get("spec", {}).get("minReplicas", 1) if hpa else None
-        return changed_since(out, int(deployment["spec"].get("replicas", 1)),
-                             str((hpa or {}).get("metadata", {}).get("name") or ""),
-                             int(minimum) if minimum is not None else None)
+        changed = changed_since(out, int(deployment["spec"].get("replicas", 1)),
+                                str((hpa or {}).get("metadata", {}).get("name") or ""),
+                                int(minimum) if minimum is not None else None)
+        if not changed and not action_applied(hpa or deployment, out.token):
+            changed = (f"the {'HPA' if hpa else 'Deployment'} no longer carries the "
+                       f"scale-out's token {out.token}: another action changed it since")
+        return changed
 
     async def _hold(self, runbook: Runbook, rem: Remediation, level: float,
                     plan: ScaleBackPlan, moment: dt.datetime) -> HoldVerdict:

@@ -120,6 +120,7 @@ class ScaleOut:
     hpa_min_replicas: int | None
     scaled_to: int
     executed_at: dt.datetime
+    token: str = ""
 
 
 def scaled_out(status: RemediationStatus) -> ScaleOut | None:
@@ -145,7 +146,7 @@ def scaled_out(status: RemediationStatus) -> ScaleOut | None:
             continue
         pins = action.pinned
         return ScaleOut(action.name, pins.replicas, pins.hpa, pins.hpa_min_replicas,
-                        int(action.params["replicas"]), record.completed_at)
+                        int(action.params["replicas"]), record.completed_at, record.intent.token)
     return None
 
 
