@@ -176,13 +176,8 @@ class ScaleBackWatcher:
         return None if update["state"] not in PENDING else float(runbook.spec.interval_seconds)
 
     async def _runbook(self, namespace: str, name: str) -> tuple[Runbook | None, str]:
-        try:
-            body = await self.store.get("runbooks", namespace, name)
-        except KubernetesError as e:
-            if e.kind == "not-found":
-                return None, "not found"
-            raise
-        return parse_runbook(body)
+        body = await self._get("runbooks", namespace, name)
+        return parse_runbook(body) if body is not None else (None, "not found")
 
     async def _later(self, rem: Remediation) -> tuple[str, str]:
         """The workload's incident opened after this one that is not its scale-back (the
@@ -248,7 +243,7 @@ class ScaleBackWatcher:
         namespace, workload = rem.spec.target.namespace, rem.spec.target.name
         claim = await self.claims.read(namespace, WORKLOAD_KIND, workload)
         if claim is not None and claim.holder and claim.holder != rem.metadata.name:
-            holder = await self._get(namespace, claim.holder)
+            holder = await self._get("remediations", namespace, claim.holder)
             if holder is not None and not Phase(
                     (holder.get("status") or {}).get("phase", "Detected")).terminal:
                 return None
@@ -298,9 +293,9 @@ class ScaleBackWatcher:
                  name, hold.message)
         return name
 
-    async def _get(self, namespace: str, name: str) -> Json | None:
+    async def _get(self, plural: str, namespace: str, name: str) -> Json | None:
         try:
-            return await self.store.get("remediations", namespace, name)
+            return await self.store.get(plural, namespace, name)
         except KubernetesError as e:
             if e.kind == "not-found":
                 return None

@@ -215,3 +215,28 @@ def test_under_an_hpa_the_scale_back_lowers_its_min_replicas() -> None:
     candidate, params, _ = scale_back_action(of, ScaleBounds(max_replicas=9), 11, "web", 6)
     assert candidate is not None
     assert (params["replicas"], params["hpa"]) == ("2", "web")
+
+
+# -- the runbook's declaration ----------------------------------------------------------------
+
+
+def _runbook(signals: list[dict[str, str]], scale_back: dict[str, int]) -> object:
+    from kubeheal.api.runbook import Runbook
+
+    return Runbook.model_validate({"metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}}, "signals": signals,
+        "actions": [{"name": "scale-out", "kind": "scale",
+                     "scale": {"maxReplicas": 9, "scaleBack": scale_back}}]}})
+
+
+def test_a_temporary_scale_out_needs_a_load_signal_and_a_bounded_hold() -> None:
+    from pydantic import ValidationError
+
+    load = {"name": "load", "role": "load", "query": "q"}
+    latency = {"name": "latency", "role": "latency", "query": "q"}
+    runbook = _runbook([latency, load], {"holdSeconds": 300})
+    assert runbook.spec.load_signal().name == "load"  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match="scaleBack needs a signal with role load"):
+        _runbook([latency], {"holdSeconds": 300})
+    with pytest.raises(ValidationError, match="holdSeconds"):
+        _runbook([load], {"holdSeconds": 5})
