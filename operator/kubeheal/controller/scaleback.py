@@ -19,6 +19,7 @@ verified.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
@@ -136,7 +137,7 @@ class ScaleBackWatcher:
         moment = now()
         runbook, problem = await self._runbook(namespace, rem.spec.runbook_ref.name)
         if runbook is None:
-            await self._save(body, rem, plan.model_copy(update={
+            await self._saved(body, rem, plan.model_copy(update={
                 "state": "Abandoned", "message": f"runbook {rem.spec.runbook_ref.name}: "
                 f"{problem}: no scale-back"}), moment)
             return None
@@ -147,7 +148,7 @@ class ScaleBackWatcher:
                                      rem.spec.trigger.started_at)
         later, ours = await self._later(rem)
         if ours:
-            await self._save(body, rem, plan.model_copy(update={
+            await self._saved(body, rem, plan.model_copy(update={
                 "state": "Opened", "follow_up": ours, "load_before": level,
                 "message": f"the scale-back is remediation {ours}"}), moment)
             return None
@@ -172,7 +173,7 @@ class ScaleBackWatcher:
             if opened:
                 update |= {"state": "Opened", "follow_up": opened,
                            "message": f"the scale-back is remediation {opened}: {hold.message}"}
-        await self._save(body, rem, plan.model_copy(update=update), moment)
+        await self._saved(body, rem, plan.model_copy(update=update), moment)
         return None if update["state"] not in PENDING else float(runbook.spec.interval_seconds)
 
     async def _runbook(self, namespace: str, name: str) -> tuple[Runbook | None, str]:
@@ -300,6 +301,12 @@ class ScaleBackWatcher:
             if e.kind == "not-found":
                 return None
             raise
+
+    async def _saved(self, body: Json, rem: Remediation, plan: ScaleBackPlan,
+                     moment: dt.datetime) -> None:
+        # Writing a decided state makes kopf stop this daemon, which may cancel it mid-way:
+        # the Event that says what was decided must not be lost.
+        await asyncio.shield(self._save(body, rem, plan, moment))
 
     async def _save(self, body: Json, rem: Remediation, plan: ScaleBackPlan,
                     moment: dt.datetime) -> None:
