@@ -683,6 +683,12 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
     fitting = fitting_actions(runbook.spec.actions, rem, status.tried_actions) if of is None \
         else [a for a in runbook.spec.actions if a.name == of.action and a.scale is not None
               and a.scale.scale_back is not None and a.name not in status.tried_actions]
+    if not fitting and of is not None and of.action not in status.tried_actions:
+        message = (f"no scale-back: runbook {runbook.metadata.name} no longer makes "
+                   f"{of.action} a temporary scale-out")
+        note(status, "decided", message, obs.now)
+        return Outcome(status, _close(status, Phase.BLOCKED, "Normal", "ScaleBackNotNeeded",
+                                      message, obs.now), wait=False)
     if not fitting:
         tried = ", ".join(status.tried_actions) or "none"
         return _escalate(status, "NoActionLeft",

@@ -109,3 +109,13 @@ def test_a_failed_scale_back_is_not_tried_again() -> None:
     status = RemediationStatus(tried_actions=["scale-out"])
     out = fire("decide", SCALE_BACK, status, obs(6))
     assert out.status.phase is Phase.ESCALATED
+
+
+def test_a_scale_back_the_runbook_no_longer_declares_does_nothing() -> None:
+    book = runbook()
+    assert book.spec.actions[0].scale is not None
+    book.spec.actions[0].scale.scale_back = None
+    out = fire("decide", SCALE_BACK, RemediationStatus(),
+               Observations(T0, book, target=target(6), claimed=True))
+    assert out.status.phase is Phase.BLOCKED
+    assert "no longer makes scale-out a temporary scale-out" in out.status.timeline[-1].message
