@@ -130,17 +130,22 @@ async def test_scale_brings_more_ready_pods(
     assert (await reader.get_deployment(namespace, "web"))["spec"]["replicas"] == 3
 
 
-async def test_scale_raises_the_floor_of_an_hpa(
-    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
-) -> None:
-    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+def apply_hpa(cluster: Cluster, namespace: str, minimum: int, maximum: int) -> None:
+    """An autoscaling/v2 HPA of Deployment web."""
     apply(cluster, {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
                                     "name": "web"},
-                 "minReplicas": 1, "maxReplicas": 2},
+                 "minReplicas": minimum, "maxReplicas": maximum},
     })
+
+
+async def test_scale_raises_the_floor_of_an_hpa(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+    apply_hpa(cluster, namespace, 1, 2)
 
     decided = await pins(actions, reader, namespace)
     assert decided.hpa == "web" and decided.hpa_min_replicas == 1
@@ -375,7 +380,6 @@ async def test_an_eviction_below_the_availability_floor_is_refused(
     assert victim in {p["metadata"]["name"] for p in await reader.pods(deployment)}
 
 
-
 async def test_a_scale_back_lowers_the_replicas_and_never_raises_them(
     cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
 ) -> None:
@@ -398,13 +402,7 @@ async def test_a_scale_back_lowers_the_floor_of_an_hpa(
     cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
 ) -> None:
     await ready_deployment(cluster, reader, namespace, "web", replicas=3)
-    apply(cluster, {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "web", "namespace": namespace},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                    "name": "web"},
-                 "minReplicas": 3, "maxReplicas": 3},
-    })
+    apply_hpa(cluster, namespace, 3, 3)
 
     decided = await pins(actions, reader, namespace)
     assert decided.hpa_min_replicas == 3
