@@ -36,6 +36,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "fuzz": ("steady",),
     "chaos": ("chaos-rb", "chaos-sc"),
     "learning": ("recommend",),
+    "scaleback": ("finder",),
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -276,7 +276,7 @@ class KubernetesActions:
     # -- scale ------------------------------------------------------------------------------
 
     async def scale(self, namespace: str, name: str, replicas: int, token: str, *,
-                    pins: PinnedTarget) -> ActionResult:
+                    pins: PinnedTarget, down: bool = False) -> ActionResult:
         """Raise the Deployment's replicas, or the floor of the HPA that scales it.
 
         With an autoscaling/v2 HorizontalPodAutoscaler on the Deployment, writing
@@ -284,7 +284,9 @@ class KubernetesActions:
         (and ``maxReplicas`` if it is lower), with the token on the HPA, and the HPA
         controller scales the Deployment. The caller bounds ``replicas`` (the Runbook's
         scale bounds). A scale never lowers anything: with the replicas (or the HPA's floor)
-        already at ``replicas`` or more, it is refused.
+        already at ``replicas`` or more, it is refused. A scale-back (``down``) is the mirror:
+        it only lowers them to the decided ``replicas`` (the count before the scale-out), and
+        never raises them.
         """
         target = f"deployment {namespace}/{name}"
         if replicas < 0:
@@ -292,7 +294,11 @@ class KubernetesActions:
                               f"got {replicas}")
 
         def never_lower(what: str, now: int) -> None:
-            if now >= replicas:
+            if down and now <= replicas:
+                raise ActionError("invalid", f"scale-back of {target} refused: {what} is {now} "
+                                  f"already, not above the decided {replicas}; a scale-back "
+                                  "never raises it")
+            if not down and now >= replicas:
                 raise ActionError("invalid", f"scale of {target} refused: {what} is {now} "
                                   f"already, not below the decided {replicas}; a scale never "
                                   "lowers it")
@@ -321,7 +327,8 @@ class KubernetesActions:
                 namespace, hpa_scale_patch(hpa, replicas, token), _content_type=MERGE)
             return ActionResult(
                 "scale", target, token, _generation(patched),
-                f"raised minReplicas of HPA {namespace}/{hpa_name} from {before} to "
+                f"{'lowered' if down else 'raised'} minReplicas of HPA {namespace}/{hpa_name} "
+                f"from {before} to "
                 f"{replicas}; the HPA scales {target}")
 
         async def read_back() -> bool:

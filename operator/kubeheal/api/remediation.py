@@ -148,6 +148,23 @@ class ApprovalDecision(ApiModel):
         "false alarm of the runbook and its signals).")
 
 
+class ScaleBackOf(ApiModel):
+    """On a scale-back: the scale-out it undoes, in an earlier, verified Remediation."""
+
+    remediation: str = Field(description="The Remediation whose scale-out this undoes.",
+                             max_length=253)
+    action: str = Field(description="Name of the runbook's scale action.", max_length=63)
+    replicas: int = Field(ge=0, description="spec.replicas before the scale-out (its pins).")
+    hpa: str = Field(default="", max_length=253,
+                     description="The HPA whose minReplicas the scale-out raised, if any.")
+    hpa_min_replicas: int | None = Field(
+        default=None, ge=0, description="That HPA's minReplicas before the scale-out.")
+    scaled_to: int = Field(ge=0, description="What the scale-out set (replicas, or the "
+                           "HPA's minReplicas): anything else now means someone changed it.")
+    load_signal: str = Field(max_length=63, description="The load signal judged.")
+    load_before: float = Field(description="The load's level before the incident.")
+
+
 class RemediationSpec(ApiModel):
     """The incident's facts, fixed at creation, and the human approval."""
 
@@ -168,6 +185,9 @@ class RemediationSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map",
                            "x-kubernetes-list-map-keys": ["digest"]},
     )
+    scale_back_of: ScaleBackOf | None = Field(
+        default=None, json_schema_extra=_IMMUTABLE,
+        description="Set on a scale-back (trigger scale-back): the scale-out it undoes.")
 
 
 class PinnedTarget(ApiModel):
@@ -307,6 +327,25 @@ class TimelineEntry(ApiModel):
     message: str = Field(max_length=1024, description="What happened.")
 
 
+class ScaleBackPlan(ApiModel):
+    """A temporary scale-out's way back, on the Remediation that scaled out."""
+
+    state: Literal["Planned", "Waiting", "Opened", "Abandoned"] = Field(
+        description="Planned (decided with the scale-out), Waiting (verified; for the load to "
+        "stay back for the hold), Opened (the scale-back is a Remediation of its own, "
+        "followUp), Abandoned (nothing will be done; message says why).")
+    load_signal: str = Field(max_length=63, description="The load signal judged.")
+    load_before: float | None = Field(
+        default=None, description="The load's level before the incident (median over the "
+        "baseline window); none: unknown, and no scale-back happens.")
+    tolerance: float = Field(ge=0.0, le=1.0, description="Share above that level still back.")
+    hold_seconds: int = Field(ge=0, description="How long the load must stay back.")
+    follow_up: str = Field(default="", max_length=253,
+                           description="The scale-back's Remediation, once opened.")
+    checked_at: dt.datetime | None = Field(default=None, description="Last check.")
+    message: str = Field(default="", max_length=1024, description="Where it stands, and why.")
+
+
 class RemediationStatus(ApiModel):
     """The story of the incident after its creation."""
 
@@ -351,6 +390,8 @@ class RemediationStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last generation seen.")
     learning: LearningRecord | None = Field(
         default=None, description="The learned order of the actions at the last decision.")
+    scale_back: ScaleBackPlan | None = Field(
+        default=None, description="For a temporary scale-out: its way back.")
 
 
 class Remediation(ApiModel):

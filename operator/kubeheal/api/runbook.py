@@ -224,6 +224,24 @@ class RestartBounds(ApiModel):
     )
 
 
+class ScaleBack(ApiModel):
+    """A scale-out that is temporary: once the load is back to its level before the incident
+    for ``holdSeconds``, the replicas (or the HPA's minReplicas) return to where they were."""
+
+    hold_seconds: int = Field(
+        default=600, ge=10, le=21600,
+        description="How long the load signal (role load) must stay back at its level before "
+                    "the incident before the scale-out is undone.")
+    tolerance: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="Share above the level before the incident that still counts as back "
+                    "(0.1: within 10% of it), so that noise does not hold the scale-back off.")
+    baseline_seconds: int = Field(
+        default=600, ge=60, le=86400,
+        description="The level before the incident is the median of the load signal over "
+                    "this many seconds before the onset.")
+
+
 class ScaleBounds(ApiModel):
     """Bounds of a scale action."""
 
@@ -236,6 +254,10 @@ class ScaleBounds(ApiModel):
     min_replicas: int = Field(default=1, ge=0, le=10_000, description="Never scale below this.")
     max_replicas: int = Field(ge=1, le=10_000, description="Never scale above this.")
     step: int = Field(default=1, ge=1, le=1000, description="Replicas added per action.")
+    scale_back: ScaleBack | None = Field(
+        default=None,
+        description="Make the scale-out temporary: scale back once the load is back to its "
+                    "level before the incident (needs a signal with role load).")
 
     @model_validator(mode="after")
     def _min_le_max(self) -> ScaleBounds:
@@ -456,7 +478,15 @@ class RunbookSpec(ApiModel):
             unknown = [s for s in a.when.signals if s not in known]
             if unknown:
                 raise ValueError(f"action {a.name} names unknown signals: {', '.join(unknown)}")
+            if a.scale is not None and a.scale.scale_back is not None \
+                    and not any(s.role is SignalRole.LOAD for s in self.signals):
+                raise ValueError(f"action {a.name}: scale.scaleBack needs a signal with role "
+                                 "load, to tell when the load is back")
         return self
+
+    def load_signal(self) -> Signal | None:
+        """The signal that measures load (role load), the first if several do."""
+        return next((s for s in self.signals if s.role is SignalRole.LOAD), None)
 
 
 class WarmupState(ApiModel):

@@ -47,6 +47,8 @@ from kubeheal.controller.runbooks import (
     until_next_slot,
 )
 from kubeheal.controller.runtime import OperatorConfig, Runtime
+from kubeheal.controller.scaleback import ScaleBackWatcher
+from kubeheal.controller.scaleback import pending as scale_back_pending
 from kubeheal.controller.slos import bad_query, evaluate_slo
 from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, now, rfc3339
 from kubeheal.controller.store import set_condition_json as with_condition
@@ -135,6 +137,13 @@ async def remediation_daemon(namespace: str | None, name: str, stopped: kopf.Dae
 async def outcome_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
                          memo: Any, **_: Any) -> None:
     await record_outcome(memo.runtime, namespace or "", name, stopped)
+
+
+@kopf.daemon(GROUP, VERSION, "remediations", registry=registry, cancellation_timeout=5.0,
+             when=lambda status, **_: scale_back_pending(status))
+async def scale_back_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped,
+                            memo: Any, **_: Any) -> None:
+    await watch_scale_back(memo.runtime, namespace or "", name, stopped)
 
 
 @kopf.daemon(GROUP, VERSION, "servicelevelobjectives", registry=registry,
@@ -367,6 +376,31 @@ async def record_outcome(runtime: Runtime, namespace: str, name: str,
             log.exception("remediation %s/%s: counting the outcome failed; retrying", namespace,
                           name)
             await stopped.wait(poll * 5)
+
+
+async def watch_scale_back(runtime: Runtime, namespace: str, name: str,
+                           stopped: kopf.DaemonStopped) -> None:
+    """Check a verified scale-out's way back every runbook interval until it is decided
+    (opened as a scale-back, or abandoned); transient API failures are retried."""
+    watcher = ScaleBackWatcher(runtime.store, runtime.reader, runtime.prometheus,
+                               runtime.claims)
+    poll = runtime.config.remediation_poll_seconds
+    while not stopped:
+        try:
+            wait = await watcher.check(namespace, name)
+        except KubernetesError as e:
+            if e.kind == "not-found":
+                return
+            log.warning("remediation %s/%s: scale-back not checked: %s; retrying", namespace,
+                        name, e)
+            wait = poll
+        except Exception:
+            log.exception("remediation %s/%s: scale-back check failed; retrying", namespace,
+                          name)
+            wait = poll * 5
+        if wait is None:
+            return
+        await stopped.wait(wait)
 
 
 async def _disown(runtime: Runtime, body: Json) -> None:

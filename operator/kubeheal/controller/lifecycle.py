@@ -60,15 +60,17 @@ from kubeheal.api.remediation import (
     RemediationStatus,
     RiskFactorRecord,
     RiskRecord,
+    ScaleBackPlan,
     TimelineEntry,
     VerificationRecord,
 )
-from kubeheal.api.runbook import Action, ActionKind, Runbook
+from kubeheal.api.runbook import Action, ActionKind, Runbook, ScaleBack
 from kubeheal.controller.store import set_condition
 from kubeheal.decide import Action as Candidate
 from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, assess
 from kubeheal.decide.learning import LearnedOrder, learn_order
 from kubeheal.decide.policy_input import PolicyInput
+from kubeheal.decide.scaleback import scale_back_action, scale_back_candidate
 from kubeheal.notify.messages import NotificationEvent
 from kubeheal.observe.kubernetes import parse_time, revision_number
 from kubeheal.policy import PolicyDecision
@@ -151,6 +153,8 @@ class Observations:
     """Whether the workload's incident claim names this remediation (None: not read)."""
     outcomes: OutcomeStatistics | None = None
     """The runbook's outcome statistics (read to decide, when its learning is on)."""
+    load_level: float | None = None
+    """The load's level before the onset, for a scale-out the runbook makes temporary."""
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -474,6 +478,20 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
                        "minAvailable": str(floor)}, ""
 
 
+def planned_scale_back(runbook: Runbook, settings: ScaleBack,
+                       level: float | None) -> ScaleBackPlan:
+    """The way back of a scale-out the runbook makes temporary, as decided with it."""
+    signal = runbook.spec.load_signal()
+    known = f"the load's level before the incident is {level:.4g}" if level is not None else \
+        "the load's level before the incident is not known yet"
+    return ScaleBackPlan(
+        state="Planned", load_signal=signal.name if signal else "", load_before=level,
+        tolerance=settings.tolerance, hold_seconds=settings.hold_seconds,
+        message=f"temporary: scaled back once verified and the load stays within "
+                f"{settings.tolerance:.0%} of its level before the incident for "
+                f"{settings.hold_seconds}s; {known}")
+
+
 def own_guardrails(max_per_hour: int, history: RemediationHistory) -> str:
     """Why the runbook's own guardrails forbid acting now, or '' when they allow it.
 
@@ -671,6 +689,10 @@ def _policy_input(rem: Remediation, candidate: Candidate, target: TargetState,
 def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
     """The policy's view of an action already decided (to ask the policy again)."""
     p = action.params
+    if action.kind is ActionKind.SCALE and p.get("direction") == "down":
+        return scale_back_candidate(int(p["replicas"]), int(p["from"]), int(p["replicasBefore"]),
+                                    int(p["minReplicas"]), int(p["maxReplicas"]),
+                                    p.get("hpa", ""))
     if action.kind is ActionKind.SCALE:
         return Candidate.scale(replicas=int(p["replicas"]),
                                min_replicas=int(p.get("minReplicas", "1")),
@@ -710,7 +732,16 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
     runbook = obs.runbook
     assert runbook is not None
     cause = rem.spec.diagnosis.cause
-    fitting = fitting_actions(runbook.spec.actions, rem, status.tried_actions)
+    of = rem.spec.scale_back_of
+    fitting = fitting_actions(runbook.spec.actions, rem, status.tried_actions) if of is None \
+        else [a for a in runbook.spec.actions if a.name == of.action and a.scale is not None
+              and a.scale.scale_back is not None and a.name not in status.tried_actions]
+    if not fitting and of is not None and of.action not in status.tried_actions:
+        message = (f"no scale-back: runbook {runbook.metadata.name} no longer makes "
+                   f"{of.action} a temporary scale-out")
+        note(status, "decided", message, obs.now)
+        return Outcome(status, _close(status, Phase.BLOCKED, "Normal", "ScaleBackNotNeeded",
+                                      message, obs.now), wait=False)
     if not fitting:
         tried = ", ".join(status.tried_actions) or "none"
         return _escalate(status, "NoActionLeft",
@@ -723,12 +754,21 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
     _readable(status)
     action = fitting[0]
     learned_effects: tuple[Effect, ...] = ()
-    learned = learned_order(runbook, rem, status.tried_actions, obs.outcomes)
-    if learned is not None:
-        first, learned_effects = _follow_learning(runbook, status, learned, obs.now)
-        action = next(a for a in fitting if a.name == first)
-    candidate, params, unfit = concrete_action(action, target.deployment,
-                                               list(target.replica_sets))
+    if of is not None and action.scale is not None:  # a scale-back, never below the pins
+        pins = pinned_now(target)
+        candidate, params, unfit = scale_back_action(of, action.scale, pins.replicas, pins.hpa,
+                                                     pins.hpa_min_replicas)
+        if candidate is None:
+            note(status, "decided", f"no scale-back: {unfit}", obs.now)
+            return Outcome(status, _close(status, Phase.BLOCKED, "Normal", "ScaleBackNotNeeded",
+                                          f"no scale-back: {unfit}", obs.now), wait=False)
+    else:
+        learned = learned_order(runbook, rem, status.tried_actions, obs.outcomes)
+        if learned is not None:
+            first, learned_effects = _follow_learning(runbook, status, learned, obs.now)
+            action = next(a for a in fitting if a.name == first)
+        candidate, params, unfit = concrete_action(action, target.deployment,
+                                                   list(target.replica_sets))
     if candidate is None:
         status.tried_actions.append(action.name)
         note(status, "decided", f"skipped {action.name}: {unfit}", obs.now)
@@ -740,6 +780,8 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
                                   f"{rem.spec.target.namespace}/{rem.spec.target.name}", chosen)
     policy_input = _policy_input(rem, candidate, target, obs, runbook)
     status.action = chosen
+    if of is None and action.scale is not None and action.scale.scale_back is not None:
+        status.scale_back = planned_scale_back(runbook, action.scale.scale_back, obs.load_level)
     status.risk = RiskRecord(score=round(policy_input.risk.score, 4), factors=[
         RiskFactorRecord(name=f.name, value=round(f.value, 4),
                          contribution=round(f.contribution, 4), explanation=f.explanation[:512])

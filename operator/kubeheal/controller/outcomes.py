@@ -75,6 +75,9 @@ class OutcomeRecorder:
             return
         if rem.status is None or not rem.status.phase.terminal:
             return
+        if rem.spec.scale_back_of is not None:  # not an incident: its scale-out's counted
+            await self.store.annotate("remediations", namespace, name, {OUTCOME_RECORDED: "true"})
+            return
         follow_up = None
         if needs_follow_up(rem):
             follow_up = await self._follow_up(rem, pause)

@@ -63,6 +63,7 @@ from kubeheal.controller.lifecycle import (
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.outcomes import statistics_of
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
+from kubeheal.controller.scaleback import load_level
 from kubeheal.controller.slos import current_sli
 from kubeheal.controller.store import Json, ObjectStore, now, set_condition
 from kubeheal.decide import RemediationHistory
@@ -138,9 +139,13 @@ class RemediationDriver:
         """The trigger for the remediation's phase and what its transition needs."""
         obs = Observations(moment, runbook)
         if status.phase is Phase.DETECTED:
+            level = None if rem.spec.scale_back_of is not None else await load_level(
+                self.prometheus, runbook, rem.spec.target.namespace, rem.spec.target.name,
+                rem.spec.trigger.started_at)
             return "decide", dataclasses.replace(
                 obs, target=await self._target(rem), history=await self._history(rem, moment),
-                namespace_labels=await self.store.namespace_labels(rem.spec.target.namespace))
+                namespace_labels=await self.store.namespace_labels(rem.spec.target.namespace),
+                load_level=level)
         if status.phase is Phase.AWAITING_APPROVAL:
             return "approval", obs
         if status.phase is Phase.EXECUTING:
@@ -350,7 +355,8 @@ class RemediationDriver:
                                                       min_available=floor, pins=pins)
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
-                                            token, pins=pins)
+                                            token, pins=pins,
+                                            down=action.params.get("direction") == "down")
         return await self.actions.rollback_to_revision(
             namespace, target, int(action.params["toRevision"]), token, pins=pins)
 

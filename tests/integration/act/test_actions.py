@@ -130,17 +130,22 @@ async def test_scale_brings_more_ready_pods(
     assert (await reader.get_deployment(namespace, "web"))["spec"]["replicas"] == 3
 
 
-async def test_scale_raises_the_floor_of_an_hpa(
-    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
-) -> None:
-    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+def apply_hpa(cluster: Cluster, namespace: str, minimum: int, maximum: int) -> None:
+    """An autoscaling/v2 HPA of Deployment web."""
     apply(cluster, {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
                                     "name": "web"},
-                 "minReplicas": 1, "maxReplicas": 2},
+                 "minReplicas": minimum, "maxReplicas": maximum},
     })
+
+
+async def test_scale_raises_the_floor_of_an_hpa(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=1)
+    apply_hpa(cluster, namespace, 1, 2)
 
     decided = await pins(actions, reader, namespace)
     assert decided.hpa == "web" and decided.hpa_min_replicas == 1
@@ -374,3 +379,36 @@ async def test_an_eviction_below_the_availability_floor_is_refused(
     assert "leave 1 ready pods, below the availability floor of 2" in refused.value.message
     assert victim in {p["metadata"]["name"] for p in await reader.pods(deployment)}
 
+
+async def test_a_scale_back_lowers_the_replicas_and_never_raises_them(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=3)
+    decided = await pins(actions, reader, namespace)
+
+    with pytest.raises(ActionError) as refused:
+        await actions.scale(namespace, "web", 4, "back-0", pins=decided, down=True)
+    assert "is 3 already, not above the decided 4" in refused.value.message
+
+    result = await actions.scale(namespace, "web", 1, "back-1", pins=decided, down=True)
+    assert "from 3 to 1 replicas" in result.message
+    after = await rolled_out(reader, namespace, "web")
+    assert after["spec"]["replicas"] == 1 and action_applied(after, "back-1")
+    assert (await actions.scale(namespace, "web", 1, "back-1", pins=decided,
+                                down=True)).already_applied
+
+
+async def test_a_scale_back_lowers_the_floor_of_an_hpa(
+    cluster: Cluster, reader: KubernetesReader, actions: KubernetesActions, namespace: str
+) -> None:
+    await ready_deployment(cluster, reader, namespace, "web", replicas=3)
+    apply_hpa(cluster, namespace, 3, 3)
+
+    decided = await pins(actions, reader, namespace)
+    assert decided.hpa_min_replicas == 3
+    result = await actions.scale(namespace, "web", 1, "back-hpa", pins=decided, down=True)
+
+    assert "lowered minReplicas of HPA" in result.message
+    hpa = actions.autoscaling.read_namespaced_horizontal_pod_autoscaler("web", namespace)
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (1, 3)
+    assert hpa.metadata.annotations[TOKEN_ANNOTATION] == "back-hpa"

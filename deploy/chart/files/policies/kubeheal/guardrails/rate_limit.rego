@@ -4,7 +4,7 @@
 #   At most config.rateLimit.perTargetPerHour actions on one target and
 #   config.rateLimit.perNamespacePerHour in one namespace per hour (history counts the
 #   actions already taken in the last hour), and at least config.rateLimit.cooldownSeconds
-#   between two actions on the same target.
+#   between two actions on the same target (but a scale-back: its hold is its cooldown).
 package kubeheal.guardrails.rate_limit
 
 config := data.kubeheal.config.rateLimit
@@ -43,4 +43,12 @@ violation contains {
 	"details": {"guardrail": "cooldown", "lastActionAt": input.history.lastActionAt, "cooldownSeconds": config.cooldownSeconds},
 } if {
 	seconds_since_last < config.cooldownSeconds
+	not scale_back
+}
+
+# A scale-back follows its scale-out after the runbook's hold (scaleBack.holdSeconds), its
+# own cooldown: the last action on the target is the scale-out it undoes.
+scale_back if {
+	input.action.kind == "scale"
+	input.action.params.direction == "down"
 }
