@@ -35,6 +35,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "claim": ("basket",),
     "fuzz": ("steady",),
     "chaos": ("chaos-rb", "chaos-sc"),
+    "gitops": ("gitops-argo", "gitops-flux"),
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -27,6 +27,7 @@ from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
+from kubeheal.diagnose.gitops import INSTANCE_LABEL, GitOpsSettings
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
 from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import (
@@ -61,6 +62,7 @@ class OperatorConfig:
     notify_webhook: str | None = None
     notify_slack: str | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    gitops: GitOpsSettings = field(default_factory=GitOpsSettings)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -76,6 +78,9 @@ class OperatorConfig:
             policy_timeout=float(env.get("KUBEHEAL_POLICY_TIMEOUT", "1.0")),
             notify_webhook=env.get("KUBEHEAL_NOTIFY_WEBHOOK_URL") or None,
             notify_slack=env.get("KUBEHEAL_NOTIFY_SLACK_URL") or None,
+            gitops=GitOpsSettings(
+                argocd_namespace=env.get("KUBEHEAL_ARGOCD_NAMESPACE") or "argocd",
+                argocd_tracking_label=env.get("KUBEHEAL_ARGOCD_TRACKING_LABEL", INSTANCE_LABEL)),
         )
 
     def receivers(self) -> tuple[Receiver, ...]:
@@ -169,7 +174,7 @@ class Runtime:
     def driver(self) -> RemediationDriver:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
                                  self.prometheus, self.metrics, self.claims, self.evaluators,
-                                 self.notifier)
+                                 self.notifier, self.config.gitops)
 
     def recorder(self) -> OutcomeRecorder:
         return OutcomeRecorder(self.store, self.driver().health, self.evaluators)
