@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -21,17 +22,26 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decide(args: argparse.Namespace) -> int:
+def _as_user(args: argparse.Namespace) -> tuple[Any, str] | None:
+    """The API client of the user's kubeconfig and the namespace named (else the context's);
+    None, said in one line, when the kubeconfig cannot be loaded."""
     from kubernetes import config
-
-    from kubeheal.approve import ApprovalError, record_decision
 
     try:
         api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
     except Exception as e:  # a missing or broken kubeconfig: say so in one line
         print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return None
+    return api, args.namespace or _default_namespace(args.kubeconfig, args.context)
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from kubeheal.approve import ApprovalError, record_decision
+
+    user = _as_user(args)
+    if user is None:
         return 2
-    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
+    api, namespace = user
     try:
         result = record_decision(
             api, namespace, args.name, "approved" if args.command == "approve" else "rejected",
@@ -45,16 +55,12 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _gitops_resume(args: argparse.Namespace) -> int:
-    from kubernetes import config
-
     from kubeheal.resume import ResumeError, resume_reconciliation
 
-    try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
-    except Exception as e:  # a missing or broken kubeconfig: say so in one line
-        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+    user = _as_user(args)
+    if user is None:
         return 2
-    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
+    api, namespace = user
     try:
         resumed = resume_reconciliation(api, namespace, args.name)
     except ResumeError as e:

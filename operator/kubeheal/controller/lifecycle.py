@@ -752,8 +752,12 @@ def gated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
                                       decision.condition_reason, decision.message, at=obs.now)
     counted = CountPolicy(decision.condition_reason)
     if runbook.spec.mode == "dry-run":
+        owner = action.managed_by
         message = (f"dry-run: would {action.kind.value} {namespace}/{name} "
-                   f"({_params(action.params)}); policy: {decision.message}")
+                   f"({_params(action.params)})"
+                   + (f" after suspending the reconciliation of {owner.describe()}"
+                      if owner is not None else "")
+                   + f"; policy: {decision.message}")
         return Outcome(status, (counted, *_close(status, Phase.DRY_RUN, "Normal", "DryRun",
                                                  message, obs.now)), wait=False)
     if not decision.allow:

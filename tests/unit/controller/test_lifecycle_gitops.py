@@ -26,6 +26,7 @@ from unit.controller.test_lifecycle import (
     obs,
     remediation,
     result,
+    runbook,
     target,
 )
 
@@ -177,3 +178,14 @@ def test_a_suspension_found_in_place_is_recorded_as_not_changed() -> None:
     out = fire("suspended", remediation(), status, obs(1, suspension=already))
     assert out.status.gitops is not None and not out.status.gitops.changed
     assert condition(out.status, "ReconciliationSuspended") == ("True", "SuspendedAlready")
+
+
+def test_a_dry_run_says_it_would_suspend_the_owner_and_suspends_nothing() -> None:
+    rem = remediation()
+    decided = fire("decide", rem, RemediationStatus(), obs(target=managed())).status
+    out = fire("gated", rem, decided, obs(policy=allow(), runbook=runbook(mode="dry-run")))
+    assert out.status.phase is Phase.DRY_RUN
+    assert not effects(out, SuspendOwner) and out.status.gitops is None
+    [event] = effects(out, PostEvent)
+    assert "after suspending the reconciliation of Argo CD Application argocd/shop" in \
+        event.message
