@@ -127,8 +127,11 @@ def test_gitops_managed_workloads(loop: LoopStack) -> None:
     events = [e for e in loop.events(NS, "ReconciliationSuspended")
               if e["involvedObject"]["name"] == name]
     assert events and f"kubeheal gitops resume {name} -n {NS}" in events[0]["message"]
-    ready = next(c for c in argo["status"]["conditions"] if c["type"] == "Ready")
-    assert "stays suspended" in ready["message"]
+    suspended = next(c for c in argo["status"]["conditions"]
+                     if c["type"] == "ReconciliationSuspended")
+    assert (suspended["status"], suspended["reason"]) == ("True", "SuspendedByKubeheal")
+    recovered = [e for e in loop.events(NS, "Recovered") if e["involvedObject"]["name"] == name]
+    assert recovered and "stays suspended until a human confirms" in recovered[0]["message"]
     assert loop.deployment(NS, ARGO)["spec"]["template"]["metadata"].get(
         "annotations", {}).get("demo.kubeheal.io/fault") is None, "rolled back"
 
