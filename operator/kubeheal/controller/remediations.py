@@ -320,15 +320,7 @@ class RemediationDriver:
                     return then, dataclasses.replace(obs, now=now(), policy=decision)
                 case SuspendOwner(intent=intent, fresh=fresh):
                     await self._mark_acted(body)
-                    owner = intent.action.managed_by
-                    assert owner is not None
-                    suspension: SuspensionResult | SuspensionError
-                    try:
-                        suspension = await GitOpsSuspender(
-                            self.reader.api_client, fence=self.actions.fence).suspend(
-                                owner, intent.token, f"{namespace}/{rem.metadata.name}")
-                    except SuspensionError as e:
-                        suspension = e
+                    suspension = await self._suspend(rem, intent)
                     return "suspended", dataclasses.replace(obs, now=now(), suspension=suspension,
                                                             resumed=not fresh)
                 case CallAction(intent=intent, fresh=fresh):
@@ -364,6 +356,19 @@ class RemediationDriver:
                                             token, pins=pins)
         return await self.actions.rollback_to_revision(
             namespace, target, int(action.params["toRevision"]), token, pins=pins)
+
+    async def _suspend(self, rem: Remediation, intent: Intent,
+                       ) -> SuspensionResult | SuspensionError:
+        """Suspend the reconciliation of the intent's GitOps owner, with the intent's token;
+        a write of the operator's like an action, so it passes the same fence."""
+        owner = intent.action.managed_by
+        if owner is None:
+            return SuspensionError("invalid", "the decision named no GitOps owner")
+        try:
+            return await GitOpsSuspender(self.reader.api_client, fence=self.actions.fence) \
+                .suspend(owner, intent.token, f"{rem.spec.target.namespace}/{rem.metadata.name}")
+        except SuspensionError as e:
+            return e
 
     async def _release_claim(self, rem: Remediation) -> None:
         """The closed incident's claim is deleted; if that fails, the next incident of the
