@@ -22,6 +22,7 @@ from kubeheal.act.suspension import (
     PLURALS,
     SUSPENDED_BY,
     SUSPENDED_FOR,
+    SUSPENDED_PREVIOUS,
     owner_annotations,
     resume_patch,
 )
@@ -55,13 +56,14 @@ class Resumed:
                 "from Git again")
 
 
-def _read(objects: client.CustomObjectsApi, what: str, *path: str) -> dict[str, Any]:
+def _read(objects: client.CustomObjectsApi, what: str, *path: str,
+          missing: str = "") -> dict[str, Any]:
     try:
         body: dict[str, Any] = objects.get_namespaced_custom_object(*path)
         return body
     except ApiException as e:
         if e.status == 404:
-            raise ResumeError(f"{what} not found") from None
+            raise ResumeError(f"{what} not found{missing}") from None
         raise ResumeError(f"cannot read {what}: {api_message(e)}") from None
 
 
@@ -69,7 +71,9 @@ def resume_reconciliation(api: client.ApiClient, namespace: str, name: str) -> R
     """Restore the reconciliation that remediation ``namespace/name`` suspended."""
     objects = client.CustomObjectsApi(api)
     body = _read(objects, f"remediation {namespace}/{name}", GROUP, VERSION, namespace,
-                 "remediations", name)
+                 "remediations", name,
+                 missing=f" (deleted by retention? the owner's annotation {SUSPENDED_PREVIOUS} "
+                 "still holds the value to restore)")
     status = body.get("status") or {}
     if not status.get("gitops"):
         raise ResumeError(f"remediation {namespace}/{name} suspended no GitOps reconciliation")

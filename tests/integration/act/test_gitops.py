@@ -4,7 +4,9 @@ controller runs: what kubeheal writes to those objects is what is checked)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +18,11 @@ from kubernetes import client
 from integration.act.workloads import INSECURE, api_client
 from kubeheal.act.gitops import GitOpsSuspender
 from kubeheal.act.suspension import SUSPENDED_BY, SUSPENDED_FOR, SUSPENDED_PREVIOUS, SuspensionError
-from kubeheal.api.remediation import ManagedBy
+from kubeheal.api.remediation import GitOpsSuspension, ManagedBy
 from kubeheal.observe.kubernetes import api_client_from_kubeconfig
-from localstack import Cluster
+from kubeheal.resume import ResumeError, resume_reconciliation
+from localstack import Cluster, binary
+from loopstack import install_operator_identity
 
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
 
@@ -178,3 +182,58 @@ async def test_a_fenced_suspender_writes_nothing(gitops_crds: Cluster, api: clie
     app = get(gitops_crds, "applications.argoproj.io", namespace, "shop")
     assert app["spec"]["syncPolicy"]["automated"] == AUTOMATED
     assert SUSPENDED_BY not in (app["metadata"].get("annotations") or {})
+
+
+def remediation(namespace: str, name: str) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": "kubeheal.io/v1alpha1", "kind": "Remediation",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"runbookRef": {"name": "web"},
+                     "target": {"namespace": namespace, "name": "web"},
+                     "trigger": {"startedAt": now, "detectedAt": now, "score": 0.99},
+                     "diagnosis": {"cause": "change"}}}
+
+
+async def test_the_human_lifts_what_a_closed_remediation_suspended(
+        crds: Cluster, gitops_crds: Cluster, api: client.ApiClient, namespace: str) -> None:
+    operator = install_operator_identity(crds)
+    create_application(gitops_crds, namespace)
+    owner = application(namespace)
+    name = "web-deployment-1"
+    suspended = await GitOpsSuspender(api).suspend(owner, f"{name}.1", f"{namespace}/{name}")
+    record = GitOpsSuspension(owner=owner, field=suspended.field, previous=suspended.previous,
+                              changed=True, token=f"{name}.1",
+                              suspended_at=dt.datetime.now(dt.UTC))
+
+    def as_operator(*args: str, input: str | None = None) -> None:
+        subprocess.run([binary("kubectl"), f"--kubeconfig={operator}", *args], input=input,
+                       capture_output=True, text=True, timeout=120, check=True)
+
+    as_operator("create", "-f", "-", input=json.dumps(remediation(namespace, name)))
+
+    def phase(value: str) -> None:
+        as_operator("patch", "remediation", name, "-n", namespace, "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": {
+                        "phase": value, "gitops": record.to_api()}}))
+
+    phase("Verifying")
+    with pytest.raises(ResumeError, match="still open \\(phase Verifying\\)"):
+        resume_reconciliation(api, namespace, name)
+    assert "automated" not in get(crds, "applications.argoproj.io", namespace, "shop")[
+        "spec"]["syncPolicy"]
+
+    phase("Succeeded")
+    with api_client_from_kubeconfig(crds.kubeconfig_for("bob")) as bob, \
+            pytest.raises(ResumeError, match="forbidden"):
+        resume_reconciliation(bob, namespace, name)
+    resumed = resume_reconciliation(api, namespace, name)
+    assert "reconciles from Git again" in resumed.describe()
+    app = get(crds, "applications.argoproj.io", namespace, "shop")
+    assert app["spec"]["syncPolicy"] == {"automated": AUTOMATED,
+                                         "syncOptions": ["CreateNamespace=true"]}
+    assert not set(app["metadata"].get("annotations") or {}) & {
+        SUSPENDED_BY, SUSPENDED_FOR, SUSPENDED_PREVIOUS}
+    with pytest.raises(ResumeError, match="resumed already"):
+        resume_reconciliation(api, namespace, name)
+    with pytest.raises(ResumeError, match="deleted by retention"):
+        resume_reconciliation(api, namespace, "web-deployment-9")
