@@ -43,7 +43,7 @@ def kubeheal(loop: LoopStack, user: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, "-m", "kubeheal.cli", *args, "--kubeconfig",
          str(loop.cluster.kubeconfig_for(user))],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})
 
 
