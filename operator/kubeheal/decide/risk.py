@@ -1,7 +1,8 @@
 """An explainable risk score in [0, 1] for one candidate action.
 
 The score is a weighted mean of six factors, each a value in [0, 1] with a sentence that
-says where it comes from. Every factor comes back with its contribution (its normalised
+says where it comes from (a GitOps-managed target adds a seventh that moves the score a share
+of the way to 1). Every factor comes back with its contribution (its normalised
 weight times its value), and the contributions add up to the score, so a user reading
 ``kubectl describe remediation`` sees *why* an action counts as risky, not just a number.
 The factors also go into the policy input, so that policies can reason about them.
