@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -21,17 +22,26 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decide(args: argparse.Namespace) -> int:
+def _as_user(args: argparse.Namespace) -> tuple[Any, str] | None:
+    """The API client of the user's kubeconfig and the namespace named (else the context's);
+    None, said in one line, when the kubeconfig cannot be loaded."""
     from kubernetes import config
-
-    from kubeheal.approve import ApprovalError, record_decision
 
     try:
         api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
     except Exception as e:  # a missing or broken kubeconfig: say so in one line
         print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return None
+    return api, args.namespace or _default_namespace(args.kubeconfig, args.context)
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from kubeheal.approve import ApprovalError, record_decision
+
+    user = _as_user(args)
+    if user is None:
         return 2
-    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
+    api, namespace = user
     try:
         result = record_decision(
             api, namespace, args.name, "approved" if args.command == "approve" else "rejected",
@@ -41,6 +51,22 @@ def _decide(args: argparse.Namespace) -> int:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 1
     print(result.describe())
+    return 0
+
+
+def _gitops_resume(args: argparse.Namespace) -> int:
+    from kubeheal.resume import ResumeError, resume_reconciliation
+
+    user = _as_user(args)
+    if user is None:
+        return 2
+    api, namespace = user
+    try:
+        resumed = resume_reconciliation(api, namespace, args.name)
+    except ResumeError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 1
+    print(resumed.describe())
     return 0
 
 
@@ -94,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     from kubeheal.controller.leadership import ElectionConfig
     from kubeheal.controller.retention import RetentionPolicy
     from kubeheal.controller.runtime import OperatorConfig
+    from kubeheal.diagnose.gitops import GitOpsSettings
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -112,6 +139,10 @@ def _run(args: argparse.Namespace) -> int:
         alerts_port=args.alerts_port if args.alerts_port is not None else env.alerts_port,
         alerts_token_file=Path(args.alerts_token_file) if args.alerts_token_file
         else env.alerts_token_file,
+        gitops=GitOpsSettings(
+            argocd_namespace=args.argocd_namespace or env.gitops.argocd_namespace,
+            argocd_tracking_label=env.gitops.argocd_tracking_label
+            if args.argocd_tracking_label is None else args.argocd_tracking_label),
     )
     if config.alerts_port is not None and config.alerts_token_file is None:
         print("kubeheal: the Alertmanager receiver needs --alerts-token-file (a bearer token)",
@@ -171,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "runbook and its signals")
         decide.set_defaults(run=_decide)
 
+    gitops = commands.add_parser(
+        "gitops", help="GitOps-managed workloads: lift the suspension kubeheal made")
+    gitops_commands = gitops.add_subparsers(dest="gitops_command", required=True,
+                                            metavar="COMMAND")
+    resume = gitops_commands.add_parser(
+        "resume", help="once Git holds the fix: restore the Argo CD sync policy or Flux "
+        "reconciliation that a closed remediation suspended, as the current kubeconfig user")
+    resume.add_argument("name", help="name of the Remediation")
+    resume.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
+    resume.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    resume.add_argument("--context", help="kubeconfig context")
+    resume.set_defaults(run=_gitops_resume)
+
     report = commands.add_parser(
         "report", help="how did we do: outcomes, MTTD/MTTR, coverage, false alarms, budgets")
     where = report.add_mutually_exclusive_group()
@@ -210,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "KUBEHEAL_ALERTS_TOKEN_FILE)")
     operate.add_argument("--policy-timeout", type=float,
                          help="seconds to wait for OPA's answer before denying (default 1)")
+    gitops_flags = operate.add_argument_group(
+        "GitOps", "workloads reconciled by Argo CD or Flux need approval, and their owner's "
+        "reconciliation is suspended before an action (see `kubeheal gitops resume`)")
+    gitops_flags.add_argument("--argocd-namespace", metavar="NS",
+                        help="namespace of the Argo CD Applications that a tracking label names "
+                             "(or KUBEHEAL_ARGOCD_NAMESPACE; default argocd)")
+    gitops_flags.add_argument("--argocd-tracking-label", metavar="LABEL",
+                        help="Argo CD's tracking label, '' when it tracks by annotation only (or "
+                             "KUBEHEAL_ARGOCD_TRACKING_LABEL; default app.kubernetes.io/instance)")
     from kubeheal.controller.retention import RetentionPolicy
 
     default = RetentionPolicy()

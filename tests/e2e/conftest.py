@@ -37,6 +37,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "chaos": ("chaos-rb", "chaos-sc"),
     "learning": ("recommend",),
     "scaleback": ("finder",),
+    "gitops": ("gitops-argo", "gitops-flux"),
 }
 NAMESPACES = tuple(WORKLOADS)
 

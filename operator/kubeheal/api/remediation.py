@@ -204,6 +204,31 @@ class PinnedTarget(ApiModel):
     hpa_min_replicas: int | None = Field(default=None, description="That HPA's minReplicas.")
 
 
+class ManagedBy(ApiModel):
+    """The GitOps object that reconciles the target from Git: an Argo CD Application, a Flux
+    Kustomization or HelmRelease. Acting on the target means suspending its reconciliation
+    first, or the GitOps controller would undo the action at its next sync."""
+
+    tool: Literal["argocd", "flux"] = Field(description="The GitOps controller.")
+    api_version: str = Field(max_length=253, description="apiVersion of the owner object.")
+    kind: Literal["Application", "Kustomization", "HelmRelease"] = Field(
+        description="Kind of the owner object.")
+    namespace: str = Field(max_length=63, description="Namespace of the owner object.")
+    name: str = Field(max_length=253, description="Name of the owner object.")
+    via: str = Field(default="", max_length=512,
+                     description="The label or annotation of the target that names the owner.")
+
+    def describe(self) -> str:
+        """The owner in words.
+
+        >>> ManagedBy(tool="flux", api_version="kustomize.toolkit.fluxcd.io/v1",
+        ...           kind="Kustomization", namespace="flux-system", name="apps").describe()
+        'Flux Kustomization flux-system/apps'
+        """
+        tool = "Argo CD" if self.tool == "argocd" else "Flux"
+        return f"{tool} {self.kind} {self.namespace}/{self.name}"
+
+
 class ChosenAction(ApiModel):
     """The action the operator chose from the runbook, for one pinned target."""
 
@@ -218,6 +243,11 @@ class ChosenAction(ApiModel):
     digest: str = Field(
         default="", max_length=64,
         description="Stable hash of the action, its parameters, target and pinned identity.",
+    )
+    managed_by: ManagedBy | None = Field(
+        default=None,
+        description="The GitOps object reconciling the target when the action was decided; its "
+        "reconciliation is suspended before the action runs.",
     )
 
 
@@ -319,6 +349,25 @@ class LearningRecord(ApiModel):
     reason: str = Field(default="", max_length=1024, description="Why, with the counts.")
 
 
+class GitOpsSuspension(ApiModel):
+    """The GitOps reconciliation kubeheal suspended before acting, and how to restore it.
+
+    kubeheal never lifts it: a human does, once Git holds the fix (``kubeheal gitops resume``).
+    """
+
+    owner: ManagedBy = Field(description="The object whose reconciliation is suspended.")
+    field: str = Field(max_length=253,
+                       description="What was changed: spec.syncPolicy.automated (removed) or "
+                       "spec.suspend (set to true).")
+    previous: str = Field(default="null", max_length=4096,
+                          description="The field's value before, as JSON (null: absent).")
+    changed: bool = Field(description="Whether kubeheal changed it (false: it was suspended "
+                          "already).")
+    token: str = Field(max_length=128, description="The intent token stamped on the owner.")
+    suspended_at: dt.datetime = Field(description="When it was suspended (or found suspended).")
+    message: str = Field(default="", max_length=1024, description="Details.")
+
+
 class TimelineEntry(ApiModel):
     time: dt.datetime = Field(description="When it happened.")
     step: Literal[
@@ -371,6 +420,10 @@ class RemediationStatus(ApiModel):
     verification: VerificationRecord | None = Field(
         default=None, description="Verification of the last executed action."
     )
+    gitops: GitOpsSuspension | None = Field(
+        default=None, description="The GitOps reconciliation suspended before acting, if any; "
+        "it stays suspended until a human confirms that Git holds the fix."
+    )
     tried_actions: list[str] = Field(
         default_factory=list, max_length=16, description="Actions already tried, by name."
     )
@@ -384,7 +437,7 @@ class RemediationStatus(ApiModel):
         default_factory=list,
         max_length=16,
         description="Ready (closed successfully), Approved, PolicyAllowed, Verified, Inconclusive, "
-        "TargetReadable.",
+        "TargetReadable, ReconciliationSuspended.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     observed_generation: int | None = Field(default=None, description="Last generation seen.")

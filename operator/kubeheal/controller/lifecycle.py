@@ -46,12 +46,15 @@ from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
 from kubeheal.api.outcomes import OutcomeStatistics
+from kubeheal.act.suspension import SuspensionError, SuspensionResult
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
     ExecutionRecord,
+    GitOpsSuspension,
     Intent,
     LearningRecord,
+    ManagedBy,
     PendingApproval,
     Phase,
     PinnedTarget,
@@ -97,12 +100,14 @@ STALE_INTERVALS: Final = 2
 
 @dataclass(frozen=True)
 class TargetState:
-    """The target Deployment as read from the API server now, with what it controls."""
+    """The target Deployment as read from the API server now, with what it controls and the
+    GitOps object that reconciles it, if any."""
 
     deployment: Json
     replica_sets: tuple[Json, ...] = ()
     hpa: Json | None = None
     pods: tuple[Json, ...] = ()
+    managed_by: ManagedBy | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ class Observations:
     """The runbook's outcome statistics (read to decide, when its learning is on)."""
     load_level: float | None = None
     """The load's level before the onset, for a scale-out the runbook makes temporary."""
+    suspension: SuspensionResult | SuspensionError | None = None
+    """The outcome of suspending the GitOps owner's reconciliation before the action."""
 
 
 # -- effects ----------------------------------------------------------------------------------
@@ -196,6 +203,15 @@ class CallAction:
     """Call the action of ``intent`` with its token; the outcome fires ``acted``.
 
     ``fresh`` when the intent was written in this same step (not found on resume)."""
+
+    intent: Intent
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class SuspendOwner:
+    """Suspend the reconciliation of the GitOps owner recorded in ``intent`` (with its token)
+    before the action is called; the outcome fires ``suspended``."""
 
     intent: Intent
     fresh: bool
@@ -248,7 +264,7 @@ class ReleaseClaim:
 
 
 Effect = (WriteStatus | PostEvent | Notify | AskPolicy | CallAction | CountPolicy | CountAction
-          | Recovered | Closed | RecountPending | ReleaseClaim | CountLearning)
+          | Recovered | Closed | RecountPending | ReleaseClaim | CountLearning | SuspendOwner)
 
 
 @dataclass(frozen=True)
@@ -310,6 +326,7 @@ def _close(status: RemediationStatus, phase: Phase, type_: Literal["Normal", "Wa
     status.phase = phase
     status.completed_at = at
     status.pending_approval = None
+    message += still_suspended(status)
     if phase is not Phase.SUCCEEDED and not any(c.type == "Ready" for c in status.conditions):
         status.conditions = set_condition(status.conditions, "Ready", False, phase.value,
                                           message, at=at)
@@ -324,6 +341,14 @@ def _escalate(status: RemediationStatus, reason: str, message: str, at: dt.datet
     effects = _close(status, Phase.ESCALATED, "Warning", "Escalated", f"{reason}: {message}", at)
     return Outcome(status, (*before, *effects, Notify(NotificationEvent.ESCALATED, reason,
                                                       message)), wait=False)
+
+
+def still_suspended(status: RemediationStatus) -> str:
+    """What a closing story adds when kubeheal suspended a GitOps reconciliation."""
+    if status.gitops is None or not status.gitops.changed:
+        return ""
+    return (f"; the reconciliation of {status.gitops.owner.describe()} stays suspended until a "
+            "human confirms that Git holds the fix (`kubeheal gitops resume`)")
 
 
 def _target_name(rem: Remediation) -> str:
@@ -529,6 +554,20 @@ def changes_since_decision(decided: PinnedTarget | None, target: TargetState) ->
     return pin_changes(decided, pinned_now(target))
 
 
+def owner_change(decided: ManagedBy | None, now: ManagedBy | None) -> str:
+    """How the target's GitOps owner differs from the one the action was decided for.
+
+    >>> argo = ManagedBy(tool="argocd", api_version="argoproj.io/v1alpha1",
+    ...                  kind="Application", namespace="argocd", name="shop")
+    >>> owner_change(argo, argo), owner_change(None, argo)
+    ('', 'GitOps owner none -> Argo CD Application argocd/shop')
+    """
+    def said(owner: ManagedBy | None) -> str:
+        return owner.describe() if owner is not None else "none"
+
+    return "" if said(decided) == said(now) else f"GitOps owner {said(decided)} -> {said(now)}"
+
+
 def settled(intent: Intent, target: TargetState) -> bool:
     """Whether the intent's action is on the target already: an eviction by its recorded
     pod being gone or going, a scale of an HPA by the HPA's token, any other action by the
@@ -614,6 +653,8 @@ def action_digest(remediation: str, number: int, target: str, action: ChosenActi
     document = {"remediation": remediation, "decision": number, "target": target,
                 "name": action.name, "kind": action.kind.value, "params": action.params,
                 "pinned": action.pinned.to_api() if action.pinned else None}
+    if action.managed_by is not None:  # approving the action approves suspending its owner
+        document["managedBy"] = action.managed_by.to_api()
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -674,6 +715,7 @@ def _policy_input(rem: Remediation, candidate: Candidate, target: TargetState,
         labels=deployment["metadata"].get("labels") or {},
         namespace_labels=obs.namespace_labels,
         last_rollout_at=max((m for m in moments if m is not None), default=None),
+        managed_by=target.managed_by,
     )
     return assess(
         candidate, situation, obs.history,
@@ -775,7 +817,7 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
         return Outcome(status, (*learned_effects, WriteStatus(status)), wait=False)
     status.decisions += 1
     chosen = ChosenAction(name=action.name, kind=action.kind, params=params,
-                          pinned=pinned_now(target))
+                          pinned=pinned_now(target), managed_by=target.managed_by)
     chosen.digest = action_digest(rem.metadata.name or "", status.decisions,
                                   f"{rem.spec.target.namespace}/{rem.spec.target.name}", chosen)
     policy_input = _policy_input(rem, candidate, target, obs, runbook)
@@ -811,8 +853,12 @@ def gated(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
                                       decision.condition_reason, decision.message, at=obs.now)
     counted = CountPolicy(decision.condition_reason)
     if runbook.spec.mode == "dry-run":
+        owner = action.managed_by
         message = (f"dry-run: would {action.kind.value} {namespace}/{name} "
-                   f"({_params(action.params)}); policy: {decision.message}")
+                   f"({_params(action.params)})"
+                   + (f" after suspending the reconciliation of {owner.describe()}"
+                      if owner is not None else "")
+                   + f"; policy: {decision.message}")
         return Outcome(status, (counted, *_close(status, Phase.DRY_RUN, "Normal", "DryRun",
                                                  message, obs.now)), wait=False)
     if not decision.allow:
@@ -910,7 +956,8 @@ def _may_act(rem: Remediation, status: RemediationStatus, obs: Observations,
                    "remediation: nothing is executed for it")
         _not_executed(status, message, obs.now)
         return _escalate(status, "ClaimLost", message, obs.now), False
-    changed = changes_since_decision(action.pinned, obs.target)
+    changed = changes_since_decision(action.pinned, obs.target) \
+        or owner_change(action.managed_by, obs.target.managed_by)
     if changed:
         _not_executed(status, f"the target changed before the action ran: {changed}", obs.now)
         return _redecide(status, changed, obs.now), False
@@ -982,9 +1029,27 @@ def regated(rem: Remediation, status: RemediationStatus, obs: Observations) -> O
             wait=False)
     if status.intent is not None:
         return Outcome(status, (counted, WriteStatus(status),
-                                CallAction(status.intent, fresh=False)), wait=False)
+                                call_action(status, status.intent, fresh=False)), wait=False)
     outcome = _write_intent(rem, status, target, obs.now)
     return Outcome(outcome.status, (counted, *outcome.effects), outcome.wait)
+
+
+def call_action(status: RemediationStatus, intent: Intent, fresh: bool) -> Effect:
+    """Call the intent's action; first suspend its GitOps owner's reconciliation, unless this
+    remediation has that recorded already (an earlier action of it suspended the same owner).
+
+    >>> from kubeheal.act.intent import TOKEN_ANNOTATION
+    >>> owner = ManagedBy(tool="flux", api_version="kustomize.toolkit.fluxcd.io/v1",
+    ...                   kind="Kustomization", namespace="flux-system", name="apps")
+    >>> intent = Intent(action=ChosenAction(name="undo", kind="rollback", managed_by=owner),
+    ...                 issued_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), token="t1")
+    >>> type(call_action(RemediationStatus(), intent, fresh=True)).__name__
+    'SuspendOwner'
+    """
+    owner = intent.action.managed_by
+    if owner is not None and (status.gitops is None or owner_change(status.gitops.owner, owner)):
+        return SuspendOwner(intent, fresh)
+    return CallAction(intent, fresh)
 
 
 def _write_intent(rem: Remediation, status: RemediationStatus, target: TargetState,
@@ -1002,7 +1067,7 @@ def _write_intent(rem: Remediation, status: RemediationStatus, target: TargetSta
     status.intent = Intent(action=action.model_copy(update={"params": params}), issued_at=at,
                            token=token,
                            target_generation=int(generation) if generation is not None else None)
-    return Outcome(status, (WriteStatus(status), CallAction(status.intent, fresh=True)),
+    return Outcome(status, (WriteStatus(status), call_action(status, status.intent, fresh=True)),
                    wait=False)
 
 
@@ -1019,13 +1084,13 @@ def resume(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
         return Outcome(status, (), wait=True)
     if isinstance(obs.target, TargetState) and settled(intent, obs.target):
         _readable(status)
-        return Outcome(status, (CallAction(intent, fresh=False),), wait=False)
+        return Outcome(status, (call_action(status, intent, fresh=False),), wait=False)
     refused, ask = _may_act(rem, status, obs)
     if refused is not None:
         return refused
     if ask:
         return _ask_again(rem, status, obs)
-    return Outcome(status, (CallAction(intent, fresh=False),), wait=False)
+    return Outcome(status, (call_action(status, intent, fresh=False),), wait=False)
 
 
 def _failed_action(status: RemediationStatus, intent: Intent | None, message: str,
@@ -1043,6 +1108,65 @@ def _failed_action(status: RemediationStatus, intent: Intent | None, message: st
                             PostEvent("Warning", "ActionFailed", message)), wait=False)
 
 
+def _retry_later(status: RemediationStatus, intent: Intent, action: str, reason: str,
+                 error: str, check: str, at: dt.datetime) -> Outcome:
+    """An outcome still open: keep the intent and call again later with the same token, up to
+    :data:`MAX_ATTEMPTS` calls, then escalate (humans check ``check``)."""
+    attempts = intent.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        status.intent = intent.model_copy(update={"attempts": attempts,
+                                                  "last_error": error[:1024]})
+        return _escalate(status, "ActionUnsettled",
+                         f"{action} not settled after {attempts} calls with token "
+                         f"{intent.token} ({reason}: {error}); the intent stays on record, "
+                         f"check {check}", at)
+    retry_at = at + dt.timedelta(seconds=RETRY_SECONDS * attempts)
+    status.intent = intent.model_copy(update={"attempts": attempts, "retry_at": retry_at,
+                                              "last_error": error[:1024]})
+    message = (f"{action} not settled ({reason}): {error}; the same call (token "
+               f"{intent.token}) is tried again")
+    note(status, "acted", message, at)
+    return Outcome(status, (WriteStatus(status), PostEvent("Warning", "ActionRetrying",
+                                                           message)), wait=True)
+
+
+def suspended(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
+    """The GitOps owner's reconciliation, suspended before the action (or found suspended):
+    recorded on the status, told plainly in the story and an Event, then the action is
+    called. An owner that cannot be suspended (not found, no rights, refused) leaves the
+    workload untouched and escalates; an open outcome is tried again with the same intent."""
+    intent, action, result = status.intent, status.action, obs.suspension
+    assert intent is not None and action is not None and result is not None
+    owner = intent.action.managed_by
+    assert owner is not None
+    if isinstance(result, SuspensionError):
+        if result.transient:
+            return _retry_later(status, intent, f"suspending {owner.describe()} for "
+                                f"{action.name}", result.reason, result.message, "the owner",
+                                obs.now)
+        message = (f"{action.name} not executed: {result.message}; nothing was done to "
+                   f"{_target_name(rem)}, which {owner.describe()} would revert at its next "
+                   "sync")
+        _not_executed(status, message, obs.now)
+        status.conditions = set_condition(status.conditions, "ReconciliationSuspended", False,
+                                          "SuspendFailed", message, at=obs.now)
+        return _escalate(status, "GitOpsSuspendFailed", message, obs.now)
+    status.gitops = GitOpsSuspension(owner=owner, field=result.field, previous=result.previous,
+                                     changed=result.changed, token=intent.token,
+                                     suspended_at=obs.now, message=result.message[:1024])
+    story = (f"{result.message}, so that it does not undo {action.name} on "
+             f"{_target_name(rem)}. Its reconciliation stays suspended until a human confirms "
+             f"that Git holds the fix and runs `kubeheal gitops resume {rem.metadata.name} -n "
+             f"{rem.metadata.namespace or rem.spec.target.namespace}`; kubeheal never lifts it")
+    status.conditions = set_condition(
+        status.conditions, "ReconciliationSuspended", True,
+        "SuspendedByKubeheal" if result.changed else "SuspendedAlready", story, at=obs.now)
+    note(status, "acted", story, obs.now)
+    return Outcome(status, (WriteStatus(status),
+                            PostEvent("Warning", "ReconciliationSuspended", story),
+                            CallAction(intent, fresh=not obs.resumed)), wait=False)
+
+
 def acted(rem: Remediation, status: RemediationStatus, obs: Observations) -> Outcome:
     """The call's outcome: executed (verify), a definite failure (next action), or still
     open (keep the intent, call again later with the same token, escalate after a bound)."""
@@ -1054,22 +1178,8 @@ def acted(rem: Remediation, status: RemediationStatus, obs: Observations) -> Out
             return _redecide(status, result.message, obs.now)
         if not result.retryable:
             return _failed_action(status, intent, result.message, obs.now)
-        attempts = intent.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
-            status.intent = intent.model_copy(update={"attempts": attempts,
-                                                      "last_error": result.message[:1024]})
-            return _escalate(status, "ActionUnsettled",
-                             f"{action.name} not settled after {attempts} calls with token "
-                             f"{intent.token} ({result.reason}: {result.message}); the intent "
-                             "stays on record, check the target", obs.now)
-        retry_at = obs.now + dt.timedelta(seconds=RETRY_SECONDS * attempts)
-        status.intent = intent.model_copy(update={"attempts": attempts, "retry_at": retry_at,
-                                                  "last_error": result.message[:1024]})
-        message = (f"{action.name} not settled ({result.reason}): {result.message}; the same "
-                   f"call (token {intent.token}) is tried again")
-        note(status, "acted", message, obs.now)
-        return Outcome(status, (WriteStatus(status), PostEvent("Warning", "ActionRetrying",
-                                                               message)), wait=True)
+        return _retry_later(status, intent, action.name, result.reason, result.message,
+                            "the target", obs.now)
     message = result.message + (" (settled after a restart)" if obs.resumed else "")
     status.executions.append(ExecutionRecord(intent=intent, outcome="executed",
                                              completed_at=obs.now, message=message[:1024]))
@@ -1207,6 +1317,9 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition((Phase.EXECUTING,), "resume",
                (Phase.EXECUTING, Phase.DETECTED, Phase.ESCALATED), resume,
                "an intent without an outcome: settled, or checked again and called again"),
+    Transition((Phase.EXECUTING,), "suspended",
+               (Phase.EXECUTING, Phase.ESCALATED), suspended,
+               "the GitOps owner's reconciliation suspended first, or not: escalate"),
     Transition((Phase.EXECUTING,), "acted",
                (Phase.VERIFYING, Phase.DETECTED, Phase.EXECUTING, Phase.ESCALATED), acted,
                "executed, target changed, failed for good, or still open"),

@@ -18,14 +18,16 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubernetes import client
 from pydantic import ValidationError
 
 from kubeheal.act.actions import KubernetesActions
+from kubeheal.act.gitops import GitOpsSuspender
 from kubeheal.act.intent import ActionError, ActionResult
 from kubeheal.act.patches import hpa_targeting
+from kubeheal.act.suspension import SuspensionError, SuspensionResult
 from kubeheal.api.base import explain
 from kubeheal.api.remediation import (
     Intent,
@@ -54,6 +56,7 @@ from kubeheal.controller.lifecycle import (
     RecountPending,
     Recovered,
     ReleaseClaim,
+    SuspendOwner,
     TargetState,
     WriteStatus,
     detector_health,
@@ -67,6 +70,7 @@ from kubeheal.controller.scaleback import load_level
 from kubeheal.controller.slos import current_sli
 from kubeheal.controller.store import Json, ObjectStore, now, set_condition
 from kubeheal.decide import RemediationHistory
+from kubeheal.diagnose.gitops import GitOpsSettings, managed_by
 from kubeheal.notify.delivery import Notifier
 from kubeheal.notify.messages import notification_of
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, call, parse_time
@@ -100,6 +104,7 @@ class RemediationDriver:
     claims: IncidentClaims
     evaluators: Mapping[tuple[str, str], RunbookEvaluator]
     notifier: Notifier | None = None
+    gitops: GitOpsSettings = field(default_factory=GitOpsSettings)
 
     async def step(self, namespace: str, name: str) -> Step | None:
         """Advance the remediation by one transition; None once it is terminal."""
@@ -189,7 +194,8 @@ class RemediationDriver:
             found = tuple(await self.reader.pods(deployment)) if pods else ()
         except KubernetesError as e:
             return ReadError(e.kind, e.message)
-        return TargetState(deployment, tuple(replica_sets), dict(hpa) if hpa else None, found)
+        return TargetState(deployment, tuple(replica_sets), dict(hpa) if hpa else None, found,
+                           managed_by(deployment.get("metadata") or {}, self.gitops))
 
     async def _history(self, rem: Remediation, moment: dt.datetime) -> RemediationHistory:
         return await read_history(self.store, rem.spec.target.namespace, rem.spec.target.name,
@@ -325,6 +331,11 @@ class RemediationDriver:
                 case AskPolicy(input=policy_input, then=then):
                     decision = await self.gate.decide(policy_input)
                     return then, dataclasses.replace(obs, now=now(), policy=decision)
+                case SuspendOwner(intent=intent, fresh=fresh):
+                    await self._mark_acted(body)
+                    suspension = await self._suspend(rem, intent)
+                    return "suspended", dataclasses.replace(obs, now=now(), suspension=suspension,
+                                                            resumed=not fresh)
                 case CallAction(intent=intent, fresh=fresh):
                     await self._mark_acted(body)
                     if fresh:
@@ -359,6 +370,19 @@ class RemediationDriver:
                                             down=action.params.get("direction") == "down")
         return await self.actions.rollback_to_revision(
             namespace, target, int(action.params["toRevision"]), token, pins=pins)
+
+    async def _suspend(self, rem: Remediation, intent: Intent,
+                       ) -> SuspensionResult | SuspensionError:
+        """Suspend the reconciliation of the intent's GitOps owner, with the intent's token;
+        a write of the operator's like an action, so it passes the same fence."""
+        owner = intent.action.managed_by
+        if owner is None:
+            return SuspensionError("invalid", "the decision named no GitOps owner")
+        try:
+            return await GitOpsSuspender(self.reader.api_client, fence=self.actions.fence) \
+                .suspend(owner, intent.token, f"{rem.spec.target.namespace}/{rem.metadata.name}")
+        except SuspensionError as e:
+            return e
 
     async def _release_claim(self, rem: Remediation) -> None:
         """The closed incident's claim is deleted; if that fails, the next incident of the

@@ -27,6 +27,7 @@ from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
 from kubeheal.controller.store import ObjectStore
+from kubeheal.diagnose.gitops import INSTANCE_LABEL, GitOpsSettings
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
 from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import (
@@ -63,6 +64,7 @@ class OperatorConfig:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     alerts_port: int | None = None  # the Alertmanager receiver's port (None: not served)
     alerts_token_file: Path | None = None  # the bearer token it requires, from a Secret
+    gitops: GitOpsSettings = field(default_factory=GitOpsSettings)
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -82,6 +84,9 @@ class OperatorConfig:
             else None,
             alerts_token_file=Path(env["KUBEHEAL_ALERTS_TOKEN_FILE"])
             if env.get("KUBEHEAL_ALERTS_TOKEN_FILE") else None,
+            gitops=GitOpsSettings(
+                argocd_namespace=env.get("KUBEHEAL_ARGOCD_NAMESPACE") or "argocd",
+                argocd_tracking_label=env.get("KUBEHEAL_ARGOCD_TRACKING_LABEL", INSTANCE_LABEL)),
         )
 
     def receivers(self) -> tuple[Receiver, ...]:
@@ -175,7 +180,7 @@ class Runtime:
     def driver(self) -> RemediationDriver:
         return RemediationDriver(self.store, self.reader, self.actions, self.gate,
                                  self.prometheus, self.metrics, self.claims, self.evaluators,
-                                 self.notifier)
+                                 self.notifier, self.config.gitops)
 
     def recorder(self) -> OutcomeRecorder:
         return OutcomeRecorder(self.store, self.driver().health, self.evaluators)

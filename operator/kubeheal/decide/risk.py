@@ -1,7 +1,8 @@
 """An explainable risk score in [0, 1] for one candidate action.
 
 The score is a weighted mean of six factors, each a value in [0, 1] with a sentence that
-says where it comes from. Every factor comes back with its contribution (its normalised
+says where it comes from (a GitOps-managed target adds a seventh that moves the score a share
+of the way to 1). Every factor comes back with its contribution (its normalised
 weight times its value), and the contributions add up to the score, so a user reading
 ``kubectl describe remediation`` sees *why* an action counts as risky, not just a number.
 The factors also go into the policy input, so that policies can reason about them.
@@ -16,6 +17,9 @@ recent_failures    failed remediations on this target in the last day, saturatin
 rollout_recency    for restart/scale: a rollout just happened, the workload is settling;
                    for rollback: the last rollout is old, so the previous revision is stale
 ready_left         share of replicas *not* ready: acting on a thin workload is riskier
+gitops_managed     only for a target that Argo CD or Flux reconciles: the action also
+                   suspends that reconciliation until a human restores it, and the live
+                   state departs from Git; it moves the score a share of the way to 1
 =================  ====================================================================
 
 Example: deleting one ready pod of a healthy four-pod staging workload is a small risk;
@@ -125,6 +129,10 @@ class RiskCalibration:
     - ``stale_rollback_seconds`` one week: rolling back a rollout that ran for a week
       returns to a revision that has not seen a week of data and config changes.
     - ``unknown_rollout`` 0.5: when no rollout time is known, neither safe nor unsafe.
+    - ``gitops_share`` 0.3: a GitOps-managed target moves the score 30% of the way to 1
+      (a restart of a calm staging workload, 0.21, becomes 0.45; a rollback at 0.54 becomes
+      0.68): it adds to the six factors instead of diluting them, so that the scores of
+      other targets do not change.
     """
 
     restart_severity: float = 0.2
@@ -137,6 +145,7 @@ class RiskCalibration:
     settle_seconds: float = 1800.0
     stale_rollback_seconds: float = 7 * 86400.0
     unknown_rollout: float = 0.5
+    gitops_share: float = 0.3
 
     def severity(self, kind: ActionKind) -> float:
         """The ``action_kind`` value of ``kind``."""
@@ -300,4 +309,12 @@ def score_risk(
         )
         for name, (value, why) in raw.items()
     )
+    base = sum(f.contribution for f in factors)
+    if target.managed_by is not None:
+        share = _clamp(cal.gitops_share)
+        factors = (*factors, RiskFactor(
+            name="gitops_managed", value=1.0, weight=round(share, 6),
+            contribution=round(share * (1.0 - _clamp(base)), 6),
+            explanation=f"managed by {target.managed_by.describe()}: its reconciliation is "
+                        "suspended until a human restores it"))
     return RiskScore(_clamp(sum(f.contribution for f in factors)), factors)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Literal
 
+from kubeheal.api.remediation import ManagedBy
 from kubeheal.decide.actions import JsonValue
 
 
@@ -31,7 +32,8 @@ def _optional_time(moment: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class Target:
-    """The workload an action would touch, as observed now."""
+    """The workload an action would touch, as observed now; ``managed_by`` is the GitOps
+    object (Argo CD Application, Flux Kustomization or HelmRelease) that reconciles it."""
 
     namespace: str
     name: str
@@ -41,6 +43,7 @@ class Target:
     labels: Mapping[str, str] = field(default_factory=dict)
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     last_rollout_at: datetime | None = None
+    managed_by: ManagedBy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
@@ -57,6 +60,7 @@ class Target:
             "labels": dict(self.labels),
             "namespaceLabels": dict(self.namespace_labels),
             "lastRolloutAt": _optional_time(self.last_rollout_at),
+            "managedBy": self.managed_by.to_api() if self.managed_by is not None else None,
         }
 
 

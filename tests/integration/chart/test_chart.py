@@ -133,6 +133,31 @@ def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
     assert json.loads(dashboard["data"]["kubeheal.json"])["panels"]
 
 
+def test_gitops_owners_may_be_suspended_only_when_enabled() -> None:
+    default = render()
+    assert not [d for d in default if d["metadata"]["name"].endswith("-gitops")]
+    (deployment,) = find(default, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"][
+        "containers"][0]["env"]}
+    assert env["KUBEHEAL_ARGOCD_NAMESPACE"] == "argocd"
+    assert env["KUBEHEAL_ARGOCD_TRACKING_LABEL"] == "app.kubernetes.io/instance"
+    docs = render("--set", "gitops.enabled=true")
+    (role,) = find(docs, "ClusterRole", "kubeheal-operator-gitops")
+    assert {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
+            for g in rule["apiGroups"] for r in rule["resources"]} == {
+        ("argoproj.io", "applications"): ["get", "patch"],
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"): ["get", "patch"],
+        ("helm.toolkit.fluxcd.io", "helmreleases"): ["get", "patch"]}
+    (binding,) = find(docs, "ClusterRoleBinding", "kubeheal-operator-gitops")
+    assert binding["roleRef"]["name"] == "kubeheal-operator-gitops"
+    assert binding["subjects"][0]["name"] == "kubeheal-operator"
+    namespaced = render(*NAMESPACED, "--set", "gitops.enabled=true",
+                        "--set", "gitops.namespaces={gitops}")
+    assert not find(namespaced, "ClusterRoleBinding")
+    assert [b["metadata"]["namespace"] for b in namespaced if b["kind"] == "RoleBinding"
+            and b["metadata"]["name"].endswith("-gitops")] == ["gitops"]
+
+
 def test_notification_receivers_come_from_a_secret_the_kubelet_reads() -> None:
     def notify_env(*values: str) -> dict[str, Json]:
         (deployment,) = find(render(*values), "Deployment")

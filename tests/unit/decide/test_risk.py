@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubeheal.api.remediation import ManagedBy
 from kubeheal.decide import (
     Action,
     ActionKind,
@@ -205,3 +206,18 @@ def test_kind_accepts_the_api_string() -> None:
     assert Action("rollback").kind is ActionKind.ROLLBACK  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Action("delete-namespace")  # type: ignore[arg-type]
+
+
+def test_a_gitops_managed_target_moves_the_score_towards_one_and_says_why() -> None:
+    owner = ManagedBy(tool="flux", api_version="helm.toolkit.fluxcd.io/v2", kind="HelmRelease",
+                      namespace="shop", name="web")
+    plain = target()
+    managed = dataclasses.replace(plain, managed_by=owner)
+    for action in (Action.restart(), Action.rollback()):
+        before = score_risk(action, plain, RemediationHistory(), NOW)
+        after = score_risk(action, managed, RemediationHistory(), NOW)
+        assert after.factors[:-1] == before.factors, "the six factors do not change"
+        extra = after.factors[-1]
+        assert extra.name == "gitops_managed" and "Flux HelmRelease shop/web" in extra.explanation
+        assert after.score == pytest.approx(before.score + 0.3 * (1 - before.score), abs=1e-5)
+        assert after.score == pytest.approx(sum(f.contribution for f in after.factors), abs=1e-5)
