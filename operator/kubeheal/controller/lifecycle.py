@@ -45,8 +45,8 @@ from typing import Any, Final, Literal
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
-from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.act.suspension import SuspensionError, SuspensionResult
+from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
