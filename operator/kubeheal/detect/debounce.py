@@ -68,6 +68,11 @@ class KOfN:
         so, and changes nothing of what it will say (what lets a bank skip calm streams)."""
         return not self.alarm and not any(up for _, up, _ in self._recent)
 
+    @property
+    def hits(self) -> int:
+        """Anomalous points among the last n (the alarm needs k of them)."""
+        return sum(1 for flag, _, _ in self._recent if flag)
+
     def update(self, score: AnomalyScore) -> DebouncedScore:
         """Add one score (skipped points are ignored) and return the current verdict."""
         if score.status is not PointStatus.SKIPPED:

@@ -234,10 +234,12 @@ def _releases(cluster: Cluster) -> Iterator[Cluster]:
     helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system", "--set",
          "admission.extraOperators={system:serviceaccount:team-a:team-kubeheal-operator}",
          kubeconfig=cluster.kubeconfig)
-    # One admission policy and approver role per cluster: the second release leaves them out.
+    # One admission policy, approver and explainer role per cluster: the second release
+    # leaves them out.
     helm("install", "team", str(CHART), "-n", "team-a", "--skip-crds",
          "--set", "scope=namespaced", "--set", "admission.enabled=false",
-         "--set", "approverRole.enabled=false", kubeconfig=cluster.kubeconfig)
+         "--set", "approverRole.enabled=false", "--set", "explainerRole.enabled=false",
+         kubeconfig=cluster.kubeconfig)
     yield cluster
     for release, namespace in (("team", "team-a"), ("kubeheal", "kubeheal-system")):
         helm("uninstall", release, "-n", namespace, kubeconfig=cluster.kubeconfig, check=False)
