@@ -35,6 +35,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "claim": ("basket",),
     "fuzz": ("steady",),
     "chaos": ("chaos-rb", "chaos-sc"),
+    "explain": ("exp-steady", "exp-cooling", "exp-blind"),
 }
 NAMESPACES = tuple(WORKLOADS)
 

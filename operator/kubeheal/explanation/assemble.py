@@ -207,7 +207,7 @@ def _detection_holds(book: RunbookFacts, now: dt.datetime) -> list[Json]:
         holds.append(_hold("stale", f"{', '.join(stale)}: no point in the last "
                                     f"{STALE_INTERVALS} intervals ({book.interval_seconds}s)"))
     alarming = [s for s in book.streams if s.alarm and s.role != "load"]
-    if not alarming and not holds:
+    if not alarming:
         scored = [s for s in book.streams if s.exists and s.role != "load"]
         detail = "; ".join(f"{s.signal} {s.anomalous} of the last {s.n} points anomalous "
                            f"(an alarm needs {s.k})" for s in scored)
