@@ -122,12 +122,14 @@ def test_explain_says_why_nothing_was_done(loop: LoopStack) -> None:
     # The same for a human: a table, one line of summary, each hold with its reason.
     text = kubeheal_explain(loop, "alice", COOLING)
     assert text.returncode == 0, text.stderr
+    print(f"$ kubeheal explain {COOLING} -n {NS}\n{text.stdout}")  # shown with -s
     assert f"{NS}/{COOLING}" in text.stdout and "Summary: " in text.stdout
     assert "cooldown: cooling down until" in text.stdout
     assert "policy preview, not recorded, nothing executed" in text.stdout
 
     # bob may ask but not read the Deployment: refused, and told what he lacks.
     refused = kubeheal_explain(loop, "bob", STEADY)
+    print(f"$ kubeheal explain {STEADY} -n {NS}   # as bob\n{refused.stderr}")
     assert refused.returncode == 1, refused.stdout
     assert "refused" in refused.stderr, refused.stderr
     assert f"may not get deployments/{STEADY}" in refused.stderr, refused.stderr
