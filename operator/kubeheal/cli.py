@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -21,15 +22,22 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decide(args: argparse.Namespace) -> int:
+def _api_client(args: argparse.Namespace) -> Any:
+    """A client for ``--kubeconfig`` and ``--context``; None (and one line said) if none."""
     from kubernetes import config
 
-    from kubeheal.approve import ApprovalError, record_decision
-
     try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+        return config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
     except Exception as e:  # a missing or broken kubeconfig: say so in one line
         print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return None
+
+
+def _decide(args: argparse.Namespace) -> int:
+    from kubeheal.approve import ApprovalError, record_decision
+
+    api = _api_client(args)
+    if api is None:
         return 2
     namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
     try:
@@ -45,8 +53,6 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kubernetes import config
-
     from kubeheal.outcomes.render import parse_since, render
     from kubeheal.report import ReportError, make_report
 
@@ -55,10 +61,8 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 2
-    try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
-    except Exception as e:  # a missing or broken kubeconfig: say so in one line
-        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+    api = _api_client(args)
+    if api is None:
         return 2
     namespace = None if args.all_namespaces else (
         args.namespace or _default_namespace(args.kubeconfig, args.context))
@@ -72,15 +76,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from kubernetes import config
-
     from kubeheal.explain import ExplainError, ask
     from kubeheal.explanation.render import render
 
-    try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
-    except Exception as e:  # a missing or broken kubeconfig: say so in one line
-        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+    api = _api_client(args)
+    if api is None:
         return 2
     namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
     try:

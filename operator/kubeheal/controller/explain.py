@@ -29,7 +29,7 @@ import logging
 from kubernetes import client
 from pydantic import ValidationError
 
-from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
+from kubeheal.api.base import LabelSelector, ObjectMeta, ObjectReference, WorkloadReference, explain
 from kubeheal.api.explanation import ExplanationPhase, ExplanationRequest, Requester
 from kubeheal.api.remediation import Diagnosis, Phase, Remediation, RemediationSpec, Trigger
 from kubeheal.api.runbook import Cause, Runbook
@@ -39,7 +39,12 @@ from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook
 from kubeheal.controller.runtime import Runtime
 from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, Json, now, rfc3339
 from kubeheal.decide import RemediationHistory
-from kubeheal.explanation.assemble import ActionPreview, RunbookFacts, StreamFacts
+from kubeheal.explanation.assemble import (
+    MAX_RUNBOOKS,
+    ActionPreview,
+    RunbookFacts,
+    StreamFacts,
+)
 from kubeheal.explanation.assemble import explain as assemble
 from kubeheal.observe.kubernetes import KubernetesError, call, parse_time
 
@@ -55,6 +60,7 @@ READS = (
     ("kubeheal.io", "remediations", "list", False),
 )
 """What a requester must be allowed to read: (group, resource, verb, of the target only)."""
+_TERMINAL = {p.value for p in Phase if p.terminal}
 
 
 def requester_of(body: Json) -> tuple[ExplanationRequest | None, str]:
@@ -183,14 +189,16 @@ async def gather(runtime: Runtime, namespace: str, workload: str) -> Json:
     with contextlib.suppress(ValidationError):
         incident = Remediation.model_validate(open_bodies[0]) if open_bodies else None
     books = []
-    for body in bodies:
+    selecting = []
+    for body in sorted(bodies, key=lambda b: b["metadata"]["name"]):
         runbook, problem = parse_runbook(body)
+        if runbook.spec.selector.matches(labels) if runbook else _may_select(body, labels):
+            selecting.append((body, runbook, problem))
+    for body, runbook, problem in selecting[:MAX_RUNBOOKS]:
         name = body["metadata"]["name"]
         if runbook is None:
             books.append(RunbookFacts(name, (body.get("spec") or {}).get("mode", "enforce"), 0,
                                       problem=problem))
-            continue
-        if not runbook.spec.selector.matches(labels):
             continue
         evaluator = runtime.evaluators.get((namespace, name))
         last = evaluator.last if evaluator is not None else None
@@ -222,10 +230,17 @@ async def gather(runtime: Runtime, namespace: str, workload: str) -> Json:
         "revision": (deployment["metadata"].get("annotations") or {}).get(
             "deployment.kubernetes.io/revision"),
     }
-    return assemble(namespace, workload, books, mine, history, moment, summary)
+    return assemble(namespace, workload, books, mine, history, moment, summary,
+                    max(0, len(selecting) - MAX_RUNBOOKS))
 
 
-_TERMINAL = {p.value for p in Phase if p.terminal}
+def _may_select(body: Json, labels: dict[str, str]) -> bool:
+    """Whether an invalid runbook's selector, if it can be read, selects ``labels``."""
+    try:
+        return LabelSelector.model_validate((body.get("spec") or {}).get("selector")).matches(
+            labels)
+    except ValidationError:
+        return True  # unreadable: shown, with why it is invalid
 
 
 async def answer(runtime: Runtime, body: Json, identity: str) -> None:
@@ -243,7 +258,7 @@ async def answer(runtime: Runtime, body: Json, identity: str) -> None:
             missing = await denied_reads(api, namespace, who, target)
             if missing:
                 phase = ExplanationPhase.REFUSED
-                message = (f"user {who.username!r} may not {', '.join(missing)} in namespace "
+                message = (f"user \"{who.username}\" may not {', '.join(missing)} in namespace "
                            f"{namespace}: kubeheal explains only what the requester may read")
             else:
                 explanation = await gather(runtime, namespace, target)

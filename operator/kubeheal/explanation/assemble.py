@@ -36,6 +36,9 @@ Json = dict[str, Any]
 
 RECENT_REMEDIATIONS = 5
 """Closed Remediations of the workload shown, newest first."""
+MAX_RUNBOOKS = 10
+"""Runbooks selecting the workload shown (by name); the answer says how many more there are,
+so that it stays small and asks OPA a bounded number of times."""
 STALE_INTERVALS = 2
 """A stream whose last point is older than this many intervals is not current."""
 HOLDS = (
@@ -159,8 +162,8 @@ def remediation_json(body: Json) -> Json:
         "phase": status.get("phase", "Detected"),
         "cause": (spec.get("diagnosis") or {}).get("cause"),
         "action": f"{action['kind']} {action.get('name', '')}".strip() if action else None,
-        "openedAt": body["metadata"].get("creationTimestamp"),
-        "closedAt": status.get("completedAt"),
+        "openedAt": rfc3339(_time(body["metadata"].get("creationTimestamp"))),
+        "closedAt": rfc3339(_time(status.get("completedAt"))),
         "last": timeline[-1].get("message") if timeline else None,
     }
 
@@ -277,11 +280,12 @@ def _policy_hold(previews: Sequence[Json]) -> list[Json]:
 
 def explain(namespace: str, workload: str, runbooks: Sequence[RunbookFacts],
             remediations: Sequence[Json], history: RemediationHistory, now: dt.datetime,
-            target: Json | None = None) -> Json:
+            target: Json | None = None, runbooks_not_shown: int = 0) -> Json:
     """The explanation of ``workload``: one document, every reason in words.
 
     ``remediations`` are the workload's (label ``kubeheal.io/target``), any order; ``history``
-    is what the guardrails count for it; ``target`` is the Deployment's summary.
+    is what the guardrails count for it; ``target`` is the Deployment's summary;
+    ``runbooks_not_shown`` counts the selecting runbooks left out (see :data:`MAX_RUNBOOKS`).
     """
     ordered = sorted(remediations, key=lambda r: r["metadata"].get("creationTimestamp") or "",
                      reverse=True)
@@ -307,6 +311,7 @@ def explain(namespace: str, workload: str, runbooks: Sequence[RunbookFacts],
         "namespace": namespace, "workload": workload, "asOf": rfc3339(now),
         "target": target or {},
         "runbooks": books,
+        "runbooksNotShown": runbooks_not_shown,
         "remediations": {"open": still_open, "recent": recent[:RECENT_REMEDIATIONS]},
         "history": {"actionsLastHour": history.actions_last_hour,
                     "namespaceActionsLastHour": history.namespace_actions_last_hour,

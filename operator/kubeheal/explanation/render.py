@@ -84,6 +84,8 @@ def render_text(doc: Json) -> str:
                              + (f" {params}" if params else "") + f"{risk}, cause "
                              f"{action['assumedCause'] or 'any'}): {action['verdict']}")
                 lines += [f"        {r}" for r in action["reasons"]]
+    if doc.get("runbooksNotShown"):
+        lines += ["", f"... and {doc['runbooksNotShown']} more runbooks select it (not shown)"]
     for label, key in (("Open remediations", "open"), ("Recent remediations", "recent")):
         items = doc["remediations"][key]
         lines += ["", f"{label}:" + ("" if items else " none")]

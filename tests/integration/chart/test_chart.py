@@ -100,6 +100,10 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         assert find(docs, kind), kind
     assert find(docs, "ClusterRole", "kubeheal-approver")
+    (explainer,) = find(docs, "ClusterRole", "kubeheal-explainer")
+    assert [(r["resources"], sorted(r["verbs"])) for r in explainer["rules"]] == [
+        (["explanationrequests"], ["create", "delete", "get"]),
+        (["runbooks", "remediations"], ["get", "list"])]
     assert not find(docs, "ServiceMonitor") and not find(docs, "PrometheusRule")
     verbs = {(group, resource): set(rule["verbs"]) for rule in operator_rules(docs)
              for group in rule["apiGroups"] for resource in rule["resources"]}
@@ -110,6 +114,9 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
     assert not any(group == "coordination.k8s.io" for group, _ in verbs)
     assert verbs["kubeheal.io", "incidentclaims"] == {"get", "list", "create", "update",
                                                       "delete"}
+    # kubeheal explain: answers, and asks first what the requester may read.
+    assert verbs["kubeheal.io", "explanationrequests/status"] == {"patch"}
+    assert verbs["authorization.k8s.io", "localsubjectaccessreviews"] == {"create"}
 
 
 def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
