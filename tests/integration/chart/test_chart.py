@@ -115,7 +115,7 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
     assert verbs["kubeheal.io", "incidentclaims"] == {"get", "list", "create", "update",
                                                       "delete"}
     # kubeheal explain: answers, and asks first what the requester may read.
-    assert verbs["kubeheal.io", "explanationrequests/status"] == {"patch"}
+    assert verbs["kubeheal.io", "explanationrequests/status"] == {"get", "patch"}
     assert verbs["authorization.k8s.io", "localsubjectaccessreviews"] == {"create"}
 
 
