@@ -33,6 +33,8 @@ class KOfN:
     >>> debouncer = KOfN(k=2, n=3, threshold=0.99)
     >>> [debouncer.update(s(t, p)).alarm for t, p in enumerate([0.5, 0.999, 0.5, 0.999, 0.2])]
     [False, False, False, True, True]
+    >>> debouncer.hits  # anomalous points among the last 3
+    1
     >>> debouncer.update(s(5, 0.1)).alarm, debouncer.update(s(6, 0.1)).alarm, debouncer.since
     (True, False, None)
 
