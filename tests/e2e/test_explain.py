@@ -138,6 +138,20 @@ def test_explain_says_why_nothing_was_done(loop: LoopStack) -> None:
     assert "refused" in refused.stderr, refused.stderr
     assert f"may not get deployments/{STEADY}" in refused.stderr, refused.stderr
     assert refused.stdout == ""
+    # How long the operator takes to answer (the command line's own start is left out): a
+    # request made by hand, from its creation to the answer in its status.
+    asked_by_hand = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "ExplanationRequest",
+                     "metadata": {"name": "by-hand", "namespace": NS},
+                     "spec": {"target": {"name": STEADY},
+                              "requester": {"username": "alice"}}}
+    loop.cluster.kubectl("create", "-f", "-", user="alice", input=json.dumps(asked_by_hand))
+    status = loop.wait_for("the answer to a request made by hand", lambda: json.loads(
+        loop.kubectl("get", "explanationrequest", "by-hand", "-n", NS, "-o", "json").stdout
+    ).get("status"), 60)
+    assert status["phase"] == "Answered" and status["explanation"]["workload"] == STEADY
+    created = json.loads(loop.kubectl("get", "explanationrequest", "by-hand", "-n", NS, "-o",
+                                      "json").stdout)["metadata"]["creationTimestamp"]
+    print(f"request {created} answered {status['answeredAt']} (1 s resolution)")
     # Nobody may ask in someone else's name.
     forged = {"apiVersion": "kubeheal.io/v1alpha1", "kind": "ExplanationRequest",
               "metadata": {"name": "forged", "namespace": NS},
