@@ -22,15 +22,22 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_user(args: argparse.Namespace) -> tuple[Any, str] | None:
-    """The API client of the user's kubeconfig and the namespace named (else the context's);
-    None, said in one line, when the kubeconfig cannot be loaded."""
+def _api_client(args: argparse.Namespace) -> Any:
+    """A client for ``--kubeconfig`` and ``--context``; None (and one line said) if none."""
     from kubernetes import config
 
     try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+        return config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
     except Exception as e:  # a missing or broken kubeconfig: say so in one line
         print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+        return None
+
+
+def _as_user(args: argparse.Namespace) -> tuple[Any, str] | None:
+    """The API client of the user's kubeconfig and the namespace named (else the context's);
+    None, said in one line, when the kubeconfig cannot be loaded."""
+    api = _api_client(args)
+    if api is None:
         return None
     return api, args.namespace or _default_namespace(args.kubeconfig, args.context)
 
@@ -71,8 +78,6 @@ def _gitops_resume(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from kubernetes import config
-
     from kubeheal.outcomes.render import parse_since, render
     from kubeheal.report import ReportError, make_report
 
@@ -81,10 +86,8 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 2
-    try:
-        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
-    except Exception as e:  # a missing or broken kubeconfig: say so in one line
-        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
+    api = _api_client(args)
+    if api is None:
         return 2
     namespace = None if args.all_namespaces else (
         args.namespace or _default_namespace(args.kubeconfig, args.context))
@@ -94,6 +97,23 @@ def _report(args: argparse.Namespace) -> int:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 1
     print(render(report, args.output))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from kubeheal.explain import ExplainError, ask
+    from kubeheal.explanation.render import render
+
+    api = _api_client(args)
+    if api is None:
+        return 2
+    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
+    try:
+        explanation = ask(api, namespace, args.deployment, timeout=args.timeout)
+    except ExplainError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 1
+    print(render(explanation, args.output))
     return 0
 
 
@@ -227,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
     report.add_argument("--context", help="kubeconfig context")
     report.set_defaults(run=_report)
+
+    why = commands.add_parser(
+        "explain", help="why kubeheal did or did not act on a Deployment, asked of the operator")
+    why.add_argument("deployment", help="name of the Deployment")
+    why.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
+    why.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                     help="output format (default: table)")
+    why.add_argument("--timeout", type=float, default=60.0,
+                     help="seconds to wait for the operator's answer (default 60)")
+    why.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    why.add_argument("--context", help="kubeconfig context")
+    why.set_defaults(run=_explain)
 
     operate = commands.add_parser("run", help="run the operator (settings default to KUBEHEAL_*)")
     operate.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG, else in-cluster)")

@@ -38,6 +38,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "learning": ("recommend",),
     "scaleback": ("finder",),
     "gitops": ("gitops-argo", "gitops-flux"),
+    "explain": ("exp-steady", "exp-cooling", "exp-blind"),
 }
 NAMESPACES = tuple(WORKLOADS)
 

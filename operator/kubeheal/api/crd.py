@@ -17,6 +17,7 @@ import yaml
 
 from kubeheal.api.base import GROUP, VERSION, ApiModel
 from kubeheal.api.claim import IncidentClaimSpec
+from kubeheal.api.explanation import ExplanationRequestSpec, ExplanationRequestStatus
 from kubeheal.api.remediation import RemediationSpec, RemediationStatus
 from kubeheal.api.runbook import RunbookSpec, RunbookStatus
 from kubeheal.api.slo import ServiceLevelObjectiveSpec, ServiceLevelObjectiveStatus
@@ -129,6 +130,19 @@ KINDS: tuple[Kind, ...] = (
             Column("Holder", ".spec.holder"),
             Column("Incidents", ".spec.sequence", "integer"),
             Column("Runbook", ".spec.runbook", priority=1),
+            Column("Age", ".metadata.creationTimestamp", "date"),
+        ),
+    ),    Kind(
+        kind="ExplanationRequest",
+        plural="explanationrequests",
+        short_names=("explain",),
+        description="Why kubeheal did or did not act on a workload, asked of the operator.",
+        spec=ExplanationRequestSpec,
+        status=ExplanationRequestStatus,
+        columns=(
+            Column("Target", ".spec.target.name"),
+            Column("Requester", ".spec.requester.username"),
+            Column("Phase", ".status.phase"),
             Column("Age", ".metadata.creationTimestamp", "date"),
         ),
     ),

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -35,6 +36,7 @@ from kubeheal.controller.claims import (
     opened_by_kubeheal,
     unclaimed_message,
 )
+from kubeheal.controller.explain import Explainer
 from kubeheal.controller.leadership import ElectionConfig, Fence, LeaderElection
 from kubeheal.controller.outcomes import OUTCOME_RECORDED
 from kubeheal.controller.runbook_status import evaluated_status
@@ -115,6 +117,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup(registry=registry)
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("explainer") is not None:
+        memo.explainer.close()
     await memo.runtime.close()
 
 
@@ -151,6 +155,17 @@ async def scale_back_daemon(namespace: str | None, name: str, stopped: kopf.Daem
 async def slo_daemon(namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: Any,
                      **_: Any) -> None:
     await evaluate_slo_forever(memo.runtime, namespace or "", name, stopped)
+
+
+@kopf.on.event(GROUP, VERSION, "explanationrequests", registry=registry)
+async def explanation_event(type: str | None, body: kopf.Body, memo: Any, **_: Any) -> None:
+    if memo.get("explainer") is None:
+        memo.explainer = Explainer(memo.runtime, socket.gethostname())
+    try:
+        await memo.explainer.seen(type or "", dict(body))
+    except KubernetesError as e:  # the next event of the request (or a restart) tries again
+        log.warning("explanation request %s/%s: %s", body.get("metadata", {}).get("namespace"),
+                    body.get("metadata", {}).get("name"), e)
 
 
 # -- Runbooks --------------------------------------------------------------------------------

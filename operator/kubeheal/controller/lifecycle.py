@@ -1345,3 +1345,10 @@ def mermaid() -> str:
                              f"{t.trigger}")
     lines.extend(f"    {p.value} --> [*]" for p in Phase if p.terminal)
     return "\n".join(lines)
+
+
+def gate_input(rem: Remediation, candidate: Candidate, target: TargetState, obs: Observations,
+               runbook: Runbook) -> PolicyInput:
+    """The policy input the gate asks OPA with about ``candidate`` for ``rem`` (also what
+    ``kubeheal explain`` previews each action with, so that a preview is the same question)."""
+    return _policy_input(rem, candidate, target, obs, runbook)

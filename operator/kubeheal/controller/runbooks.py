@@ -156,6 +156,10 @@ class RunbookEvaluator:
     generation: int | None = None
     slot: float | None = None  # the last evaluation slot (see evaluation_slot)
     outage: float | None = None  # the last evaluation that could not reach Prometheus
+    last: tuple[float, Evaluation] | None = None
+    """When the last evaluation ran (wall clock) and what it found (for kubeheal explain)."""
+    series: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    """Per signal, the workloads its query answered for at the last evaluation that read it."""
 
     @property
     def claims(self) -> IncidentClaims:
@@ -176,7 +180,9 @@ class RunbookEvaluator:
         firing Alertmanager alerts recorded on the runbook (``status.alerts``)."""
         started = time.perf_counter()
         try:
-            return await self._evaluate(runbook, at, alerts or {})
+            evaluation = await self._evaluate(runbook, at, alerts or {})
+            self.last = (time.time(), evaluation)
+            return evaluation
         finally:
             self.metrics.evaluation_duration.labels(self.namespace, self.name).observe(
                 time.perf_counter() - started)
@@ -207,6 +213,7 @@ class RunbookEvaluator:
                 s.labels.get(signal.workload_label, ""): (s.timestamp.timestamp(), s.value)
                 for s in samples
             }
+            self.series[signal.name] = frozenset(by_workload)
             if not any(w in by_workload for w in workloads) and workloads:
                 failures.append((
                     "empty",

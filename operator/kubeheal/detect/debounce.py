@@ -33,6 +33,8 @@ class KOfN:
     >>> debouncer = KOfN(k=2, n=3, threshold=0.99)
     >>> [debouncer.update(s(t, p)).alarm for t, p in enumerate([0.5, 0.999, 0.5, 0.999, 0.2])]
     [False, False, False, True, True]
+    >>> debouncer.hits  # anomalous points among the last 3
+    1
     >>> debouncer.update(s(5, 0.1)).alarm, debouncer.update(s(6, 0.1)).alarm, debouncer.since
     (True, False, None)
 
@@ -67,6 +69,11 @@ class KOfN:
         """Not in alarm, and no recent point reached ``clear``: a point below ``clear`` keeps it
         so, and changes nothing of what it will say (what lets a bank skip calm streams)."""
         return not self.alarm and not any(up for _, up, _ in self._recent)
+
+    @property
+    def hits(self) -> int:
+        """Anomalous points among the last n (the alarm needs k of them)."""
+        return sum(1 for flag, _, _ in self._recent if flag)
 
     def update(self, score: AnomalyScore) -> DebouncedScore:
         """Add one score (skipped points are ignored) and return the current verdict."""

@@ -100,6 +100,10 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
                  "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         assert find(docs, kind), kind
     assert find(docs, "ClusterRole", "kubeheal-approver")
+    (explainer,) = find(docs, "ClusterRole", "kubeheal-explainer")
+    assert [(r["resources"], sorted(r["verbs"])) for r in explainer["rules"]] == [
+        (["explanationrequests"], ["create", "delete", "get"]),
+        (["runbooks", "remediations"], ["get", "list"])]
     assert not find(docs, "ServiceMonitor") and not find(docs, "PrometheusRule")
     verbs = {(group, resource): set(rule["verbs"]) for rule in operator_rules(docs)
              for group in rule["apiGroups"] for resource in rule["resources"]}
@@ -110,6 +114,9 @@ def test_default_render_is_a_hardened_cluster_wide_operator() -> None:
     assert not any(group == "coordination.k8s.io" for group, _ in verbs)
     assert verbs["kubeheal.io", "incidentclaims"] == {"get", "list", "create", "update",
                                                       "delete"}
+    # kubeheal explain: answers, and asks first what the requester may read.
+    assert verbs["kubeheal.io", "explanationrequests/status"] == {"get", "patch"}
+    assert verbs["authorization.k8s.io", "localsubjectaccessreviews"] == {"create"}
 
 
 def test_namespaced_render_binds_only_the_watched_namespaces() -> None:
@@ -286,10 +293,12 @@ def _releases(cluster: Cluster) -> Iterator[Cluster]:
     helm("install", "kubeheal", str(CHART), "-n", "kubeheal-system", "--set",
          "admission.extraOperators={system:serviceaccount:team-a:team-kubeheal-operator}",
          kubeconfig=cluster.kubeconfig)
-    # One admission policy and approver role per cluster: the second release leaves them out.
+    # One admission policy, approver and explainer role per cluster: the second release
+    # leaves them out.
     helm("install", "team", str(CHART), "-n", "team-a", "--skip-crds",
          "--set", "scope=namespaced", "--set", "admission.enabled=false",
-         "--set", "approverRole.enabled=false", kubeconfig=cluster.kubeconfig)
+         "--set", "approverRole.enabled=false", "--set", "explainerRole.enabled=false",
+         kubeconfig=cluster.kubeconfig)
     yield cluster
     for release, namespace in (("team", "team-a"), ("kubeheal", "kubeheal-system")):
         helm("uninstall", release, "-n", namespace, kubeconfig=cluster.kubeconfig, check=False)
