@@ -26,8 +26,10 @@ from kubernetes import client
 
 from kubeheal.act.intent import ActionError, ActionName, ActionResult, action_applied
 from kubeheal.act.patches import (
+    container_memory,
     hpa_scale_patch,
     hpa_targeting,
+    resize_patch,
     restart_patch,
     revision_replica_set,
     rfc3339_now,
@@ -331,6 +333,48 @@ class KubernetesActions:
             return hpa is not None and action_applied(hpa, token)
 
         return await self._run("scale", target, token, attempt, read_back)
+
+    # -- resize ---------------------------------------------------------------------------
+
+    async def resize_memory(self, namespace: str, name: str, container: str, limit: str,
+                            request: str | None, token: str, *, min_available: int,
+                            pins: PinnedTarget) -> ActionResult:
+        """Raise ``container``'s memory limit (and request) in the pod template to the values
+        that were decided, through the Deployment's rolling update.
+
+        The pins include the pod template, so the limit raised is the one the decision saw:
+        never raised twice, never from a value someone else wrote meanwhile. As for a restart,
+        only while the Deployment's own strategy keeps ``min_available`` pods available
+        (reason ``unsafe`` otherwise).
+        """
+        target = f"deployment {namespace}/{name}"
+
+        async def attempt() -> ActionResult:
+            deployment = await self._deployment(namespace, name)
+            if action_applied(deployment, token):
+                return self._already("resize", target, token, deployment)
+            self._same_target("resize", target, pins, deployment,
+                              await self._hpa(namespace, name))
+            if deployment["spec"].get("paused"):
+                raise ActionError("invalid", f"cannot resize paused {target}; resume it first")
+            try:
+                before, _ = container_memory(deployment, container)
+            except LookupError as e:
+                raise ActionError("invalid", f"resize of {target} refused: {e}") from e
+            floor, why = rolling_restart_floor(deployment)
+            if floor is None or floor < min_available:
+                raise ActionError("unsafe", f"resize of {target} refused: {why}, below the "
+                                  f"availability floor of {min_available}")
+            patched = await self._patch_deployment(
+                namespace, name, resize_patch(deployment, container, limit, request, token),
+                STRATEGIC)
+            return ActionResult("resize", target, token, _generation(patched),
+                                f"raised the memory limit of container {container} of {target} "
+                                f"from {before} to {limit}" + (
+                                    f" (request {request})" if request else "") + f"; {why}")
+
+        return await self._run("resize", target, token, attempt,
+                               lambda: self._token_on_deployment(namespace, name, token))
 
     # -- rollback ---------------------------------------------------------------------------
 

@@ -133,8 +133,9 @@ class RemediationDriver:
         """The trigger for the remediation's phase and what its transition needs."""
         obs = Observations(moment, runbook)
         if status.phase is Phase.DETECTED:
-            return "decide", dataclasses.replace(
-                obs, target=await self._target(rem), history=await self._history(rem, moment),
+            return "decide", dataclasses.replace(  # pods: a resize finds the OOM-killed one
+                obs, target=await self._target(rem, pods=True),
+                history=await self._history(rem, moment),
                 namespace_labels=await self.store.namespace_labels(rem.spec.target.namespace))
         if status.phase is Phase.AWAITING_APPROVAL:
             return "approval", obs
@@ -340,6 +341,11 @@ class RemediationDriver:
                                                     target, min_available=floor, pins=pins)
             return await self.actions.restart_rollout(namespace, target, token,
                                                       min_available=floor, pins=pins)
+        if action.kind is ActionKind.RESIZE:
+            p = action.params
+            return await self.actions.resize_memory(
+                namespace, target, p["container"], p["memoryLimit"], p.get("memoryRequest"),
+                token, min_available=int(p["minAvailable"]), pins=pins)
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token, pins=pins)
