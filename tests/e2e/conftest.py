@@ -35,6 +35,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "claim": ("basket",),
     "fuzz": ("steady",),
     "chaos": ("chaos-rb", "chaos-sc"),
+    "oom": (),  # its leaking workload is deployed by its scenario: the leak is revision 1
 }
 NAMESPACES = tuple(WORKLOADS)
 

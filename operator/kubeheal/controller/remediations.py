@@ -184,7 +184,7 @@ class RemediationDriver:
 
     async def _history(self, rem: Remediation, moment: dt.datetime) -> RemediationHistory:
         return await read_history(self.store, rem.spec.target.namespace, rem.spec.target.name,
-                                  moment)
+                                  moment, incident=rem.metadata.name or "")
 
     async def health(self, runbook: Runbook, namespace: str, target: str,
                      triggered: set[str]) -> Health:
