@@ -13,8 +13,17 @@ from typing import Any
 import pytest
 
 from auditlog import AuditLog
-from loopstack import OPEN, OPERATOR_USER, TERMINAL, Json, LoopStack, demo_deployment, \
-    demo_runbook, record_timing, timeline
+from loopstack import (
+    OPEN,
+    OPERATOR_USER,
+    TERMINAL,
+    Json,
+    LoopStack,
+    demo_deployment,
+    demo_runbook,
+    record_timing,
+    timeline,
+)
 
 pytestmark = pytest.mark.stack
 

@@ -52,7 +52,7 @@ def parse_quantity(text: str) -> Fraction:
     suffix = match.group(2) or ""
     mantissa = Fraction(text[: len(text) - len(suffix)])
     if suffix[:1] in ("e", "E"):
-        return mantissa * 10 ** int(suffix[1:])
+        return mantissa * Fraction(10) ** int(suffix[1:])
     return mantissa * _SUFFIXES[suffix]
 
 

@@ -45,6 +45,7 @@ from typing import Any, Final, Literal
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import container_memory, previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
+from kubeheal.api.quantity import QuantityError, parse_quantity, raised_memory
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
@@ -61,7 +62,6 @@ from kubeheal.api.remediation import (
     TimelineEntry,
     VerificationRecord,
 )
-from kubeheal.api.quantity import QuantityError, parse_quantity, raised_memory
 from kubeheal.api.runbook import Action, ActionKind, Runbook
 from kubeheal.controller.store import set_condition
 from kubeheal.decide import Action as Candidate
