@@ -114,13 +114,13 @@ def test_oom_kills_are_cured_by_a_resize_not_a_restart(loop: LoopStack) -> None:
     done = loop.wait_for_phase(NS, TERMINAL, 900)
     record_timing("out of memory", dt.datetime.fromisoformat(fault), done)
     status = done["status"]
-    story = timeline(done)
+    story = "\n".join(" ".join(entry) for entry in timeline(done))
     assert status["phase"] == "Succeeded", story
     # The restart ran, and its verification failed: the new pods were killed too.
     assert [(e["intent"]["action"]["kind"], e["outcome"]) for e in status["executions"]] == \
         [("restart", "executed"), ("resize", "executed")], story
     assert any(step == "verified" and "not recovered" in message
-               for _, step, message in story), story
+               for _, step, message in timeline(done)), story
     resize = status["executions"][1]["intent"]["action"]["params"]
     assert (resize["container"], resize["from"], resize["memoryLimit"]) == \
         (NAME, "256Mi", "512Mi")

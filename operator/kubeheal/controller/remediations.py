@@ -62,7 +62,7 @@ from kubeheal.controller.lifecycle import (
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
 from kubeheal.controller.slos import current_sli
-from kubeheal.controller.store import Json, ObjectStore, now, set_condition
+from kubeheal.controller.store import Json, ObjectStore, merge_patch, now, set_condition
 from kubeheal.decide import RemediationHistory
 from kubeheal.notify.delivery import Notifier
 from kubeheal.notify.messages import notification_of
@@ -379,16 +379,16 @@ class RemediationDriver:
     # -- persistence ----------------------------------------------------------------------------
 
     async def _save(self, body: Json, status: RemediationStatus) -> None:
-        """Merge the status, on the condition that the object is still as read (or last
-        written): a conflict means someone else wrote meanwhile, and the step starts over."""
-        document = status.to_api()
-        for cleared in ("intent", "pendingApproval"):
-            document.setdefault(cleared, None)
+        """Write the status as a merge patch from the status read (or last written), on the
+        condition that the object is still at that version: a conflict means someone else
+        wrote meanwhile, and the step starts over."""
         meta = body["metadata"]
         written = await self.store.patch_status(
-            "remediations", meta["namespace"], meta["name"], document,
+            "remediations", meta["namespace"], meta["name"],
+            merge_patch(body.get("status") or {}, status.to_api()),
             resource_version=meta.get("resourceVersion"))
         meta["resourceVersion"] = written["metadata"]["resourceVersion"]
+        body["status"] = written.get("status") or {}
 
     async def _mark_acted(self, body: Json) -> None:
         """Label the remediation with the hour of its action before the action is called, so
