@@ -105,7 +105,7 @@ def test_oom_kills_are_cured_by_a_resize_not_a_restart(loop: LoopStack) -> None:
     fault = loop.kubectl("get", "deployment", NAME, "-n", NS, "-o",
                          "jsonpath={.metadata.creationTimestamp}").stdout
     loop.apply(NS, oom_runbook())
-    opened = loop.wait_for_phase(NS, {*OPEN, *TERMINAL}, 240)
+    opened = loop.wait_for_phase(NS, {*OPEN, *TERMINAL}, 420)
     diagnosis = opened["spec"]["diagnosis"]
     assert diagnosis["cause"] == "resource-exhaustion", diagnosis
     evidence = " ".join(diagnosis["candidates"][0]["evidence"])
