@@ -26,8 +26,10 @@ from kubernetes import client
 
 from kubeheal.act.intent import ActionError, ActionName, ActionResult, action_applied
 from kubeheal.act.patches import (
+    container_memory,
     hpa_scale_patch,
     hpa_targeting,
+    resize_patch,
     restart_patch,
     revision_replica_set,
     rfc3339_now,
@@ -171,36 +173,50 @@ class KubernetesActions:
 
     # -- restart ----------------------------------------------------------------------------
 
-    async def restart_rollout(self, namespace: str, name: str, token: str, *,
-                              min_available: int, pins: PinnedTarget) -> ActionResult:
-        """``kubectl rollout restart``: a new pod template annotation rolls every pod.
-
-        Only as a rolling update that keeps ``min_available`` pods available by the
-        Deployment's own strategy (see :func:`~kubeheal.act.patches.rolling_restart_floor`);
-        otherwise nothing is changed and the error (reason ``unsafe``) says why.
-        """
+    async def _rolling_update(
+            self, kind: ActionName, verb: str, namespace: str, name: str, token: str, *,
+            min_available: int, pins: PinnedTarget,
+            change: Callable[[Json, str], tuple[Json, str]]) -> ActionResult:
+        """A change of the pod template, which the Deployment rolls out, in one strategic
+        merge patch: ``change(deployment, why)`` gives the patch and what it did, ``why``
+        being how many pods the Deployment's own strategy keeps available. Only while that
+        strategy keeps ``min_available`` (see :func:`~kubeheal.act.patches.
+        rolling_restart_floor`); otherwise nothing is changed and the error (reason
+        ``unsafe``) says why."""
         target = f"deployment {namespace}/{name}"
 
         async def attempt() -> ActionResult:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
-                return self._already("rollout-restart", target, token, deployment)
-            self._same_target("rollout-restart", target, pins, deployment,
-                              await self._hpa(namespace, name))
+                return self._already(kind, target, token, deployment)
+            self._same_target(kind, target, pins, deployment, await self._hpa(namespace, name))
             if deployment["spec"].get("paused"):
-                raise ActionError("invalid", f"cannot restart paused {target}; resume it first")
+                raise ActionError("invalid", f"cannot {verb} paused {target}; resume it first")
             floor, why = rolling_restart_floor(deployment)
             if floor is None or floor < min_available:
-                raise ActionError("unsafe", f"restart of {target} refused: {why}, below the "
+                raise ActionError("unsafe", f"{verb} of {target} refused: {why}, below the "
                                   f"availability floor of {min_available}")
-            at = rfc3339_now()
-            patched = await self._patch_deployment(
-                namespace, name, restart_patch(deployment, token, at), STRATEGIC)
-            return ActionResult("rollout-restart", target, token, _generation(patched),
-                                f"restarted {target} (restartedAt {at}; {why})")
+            body, done = change(deployment, why)
+            patched = await self._patch_deployment(namespace, name, body, STRATEGIC)
+            return ActionResult(kind, target, token, _generation(patched), done)
 
-        return await self._run("rollout-restart", target, token, attempt,
+        return await self._run(kind, target, token, attempt,
                                lambda: self._token_on_deployment(namespace, name, token))
+
+    async def restart_rollout(self, namespace: str, name: str, token: str, *,
+                              min_available: int, pins: PinnedTarget) -> ActionResult:
+        """``kubectl rollout restart``: a new pod template annotation rolls every pod, as a
+        rolling update that keeps ``min_available`` pods available (see
+        :meth:`_rolling_update`)."""
+
+        def change(deployment: Json, why: str) -> tuple[Json, str]:
+            at = rfc3339_now()
+            return (restart_patch(deployment, token, at),
+                    f"restarted deployment {namespace}/{name} (restartedAt {at}; {why})")
+
+        return await self._rolling_update("rollout-restart", "restart", namespace, name, token,
+                                          min_available=min_available, pins=pins,
+                                          change=change)
 
     async def evict_pod(self, namespace: str, pod_name: str, token: str, deployment: str, *,
                         min_available: int, pins: PinnedTarget) -> ActionResult:
@@ -338,6 +354,34 @@ class KubernetesActions:
             return hpa is not None and action_applied(hpa, token)
 
         return await self._run("scale", target, token, attempt, read_back)
+
+    # -- resize ---------------------------------------------------------------------------
+
+    async def resize_memory(self, namespace: str, name: str, container: str, limit: str,
+                            request: str | None, token: str, *, min_available: int,
+                            pins: PinnedTarget) -> ActionResult:
+        """Raise ``container``'s memory limit (and request) in the pod template to the values
+        that were decided, as a rolling update that keeps ``min_available`` pods available
+        (see :meth:`_rolling_update`).
+
+        The pins include the pod template, so the limit raised is the one the decision saw:
+        never raised twice, never from a value someone else wrote meanwhile.
+        """
+
+        def change(deployment: Json, why: str) -> tuple[Json, str]:
+            try:
+                before, _ = container_memory(deployment, container)
+            except LookupError as e:
+                raise ActionError("invalid", f"resize of deployment {namespace}/{name} "
+                                  f"refused: {e}") from e
+            return (resize_patch(deployment, container, limit, request, token),
+                    f"raised the memory limit of container {container} of deployment "
+                    f"{namespace}/{name} from {before} to {limit}"
+                    + (f" (request {request})" if request else "") + f"; {why}")
+
+        return await self._rolling_update("resize", "resize", namespace, name, token,
+                                          min_available=min_available, pins=pins,
+                                          change=change)
 
     # -- rollback ---------------------------------------------------------------------------
 
