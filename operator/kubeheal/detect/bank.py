@@ -454,7 +454,9 @@ class DetectorBank:
         w, h, lags = cfg.window, cfg.history, cfg.lags
         values, sums, view = self._history(a)
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
-        values[:, :-1] = values[:, 1:]
+        for start in range(0, len(values), self.CHUNK):  # an overlapping copy: in pieces
+            block = values[start : start + self.CHUNK]
+            block[:, :-1] = block[:, 1:]
         values[:, -1] = x
         before = np.clip(n - 2 * w + 1, 0, lags)
         valid = np.clip(n - 2 * w + 2, 0, lags)
@@ -655,7 +657,7 @@ def _first_minimum(region: NDArray[np.float32]) -> Ints:
     countdown = np.arange(count, 0, -1, dtype=np.int32 if count > 32767 else np.int16)
     lowest = np.minimum.reduce(region, axis=0)
     marks = (region == lowest) * countdown[:, None]
-    return count - np.maximum.reduce(marks, axis=0).astype(np.int64)
+    return np.asarray(count - np.maximum.reduce(marks, axis=0), dtype=np.int64)
 
 
 class _LagMajor:
@@ -685,9 +687,9 @@ class _LagMajor:
         """The history of the streams is ``buffer[pos : pos + history]``."""
         self.current = np.zeros(0, dtype=np.int64)
         """The columns of the streams that learn at this step."""
-        rows = max(1, min(cfg.lags, self.LAG_CHUNK_BYTES // (4 * max(self.count, 1))))
-        self._new = np.empty((rows, self.count), dtype=np.float32)
-        self._old = np.empty((rows, self.count), dtype=np.float32)
+        height = max(1, min(cfg.lags, self.LAG_CHUNK_BYTES // (4 * max(self.count, 1))))
+        self._new = np.empty((height, self.count), dtype=np.float32)
+        self._old = np.empty((height, self.count), dtype=np.float32)
 
     def learn(self, t: Floats, v: Floats) -> None:
         """One step: the point of each stream (a NaN timestamp: none), gated then learned."""

@@ -71,7 +71,8 @@ async def test_the_event_loop_runs_while_a_large_answer_is_parsed() -> None:
     expected = parse_range(json.loads(raw)["data"])
     assert [dict(s.labels) for s in series] == [dict(s.labels) for s in expected]
     assert len(series) == 2000 and len(series[5].points) == 240
-    assert series[5].points[10] == expected[5].points[10] == (1700000150.0, float(f"{5 + 10 / 7:.6g}"))
+    point = (1700000150.0, float(f"{5 + 10 / 7:.6g}"))
+    assert series[5].points[10] == expected[5].points[10] == point
     assert math.isnan(series[5].points[3][1])
 
 
