@@ -143,7 +143,7 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         runbook, found = asyncio.run(replay(
             api, namespace, args.runbook, Path(args.file) if args.file else None, since, until,
-            step, args.prometheus_url, args.opa_url, args.opa, Path(args.policies)))
+            step, args.prometheus_url, args.opa_url, args.opa, Path(args.policies), args.mode))
     except (ReplayError, ValueError) as e:
         print(f"kubeheal: {e}", file=sys.stderr)
         return 1
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--until", help="end, as --since (default: now)")
     again.add_argument("--step", help="time between evaluations, e.g. 15s (default: the "
                                       "runbook's intervalSeconds)")
+    again.add_argument("--mode", choices=("enforce", "dry-run"),
+                       help="replay as if the runbook were in this mode (default: as written)")
     again.add_argument("--prometheus-url", default="http://localhost:9090",
                        help="Prometheus to read history from (default http://localhost:9090)")
     again.add_argument("--opa-url", help="ask this OPA server, which holds kubeheal's policies, "

@@ -75,9 +75,11 @@ def parse_step(text: str) -> float:
 async def replay(api: Any, namespace: str, name: str | None, file: Path | None,
                  since: dt.datetime, until: dt.datetime, step: float | None,
                  prometheus_url: str, opa_url: str | None, opa_binary: str,
-                 policies: Path) -> tuple[Runbook, Replay]:
+                 policies: Path, mode: str | None = None) -> tuple[Runbook, Replay]:
     """Read the runbook and its history, replay it from ``since`` to ``until`` every ``step``
-    seconds (default: the runbook's interval), and decide each incident."""
+    seconds (default: the runbook's interval), and decide each incident; as if the runbook
+    were in ``mode`` when given (a dry-run runbook replayed as ``enforce`` shows what
+    enforcing it would have done, and what the policies would have said)."""
     if until <= since:
         raise ReplayError(f"--until {until.isoformat()} is not after --since {since.isoformat()}")
     reader = KubernetesReader(api)
@@ -86,6 +88,8 @@ async def replay(api: Any, namespace: str, name: str | None, file: Path | None,
     else:
         assert name is not None
         runbook = await runbook_from_cluster(reader, namespace, name)
+    if mode is not None:
+        runbook.spec.mode = mode  # type: ignore[assignment]
     window = Window(since, until, step or float(runbook.spec.interval_seconds))
     async with PrometheusClient(prometheus_url, timeout=60.0) as prometheus:
         history, labels = await read_history(reader, prometheus, runbook, window)
