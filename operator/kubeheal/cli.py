@@ -125,7 +125,7 @@ def _replay(args: argparse.Namespace) -> int:
     from kubeheal.replay.render import render
 
     if (args.runbook is None) == (args.file is None):
-        print("kubeheal: name a runbook in the cluster or give -f FILE, not both",
+        print("kubeheal: name one runbook: in the cluster (RUNBOOK) or in a file (-f FILE)",
               file=sys.stderr)
         return 2
     now = dt.datetime.now(dt.UTC)
