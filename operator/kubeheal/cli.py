@@ -117,6 +117,40 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import asyncio
+    import datetime as dt
+
+    from kubeheal.replay import ReplayError, parse_moment, parse_step, replay
+    from kubeheal.replay.render import render
+
+    if (args.runbook is None) == (args.file is None):
+        print("kubeheal: name one runbook: in the cluster (RUNBOOK) or in a file (-f FILE)",
+              file=sys.stderr)
+        return 2
+    now = dt.datetime.now(dt.UTC)
+    try:
+        since = parse_moment(args.since, now, "--since")
+        until = parse_moment(args.until, now, "--until") if args.until else now
+        step = parse_step(args.step) if args.step else None
+    except ValueError as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 2
+    user = _as_user(args)
+    if user is None:
+        return 2
+    api, namespace = user
+    try:
+        runbook, found = asyncio.run(replay(
+            api, namespace, args.runbook, Path(args.file) if args.file else None, since, until,
+            step, args.prometheus_url, args.opa_url, args.opa, Path(args.policies), args.mode))
+    except (ReplayError, ValueError) as e:
+        print(f"kubeheal: {e}", file=sys.stderr)
+        return 1
+    print(render(runbook, found, args.output))
+    return 0
+
+
 def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
     from kubernetes import config
 
@@ -259,6 +293,31 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
     why.add_argument("--context", help="kubeconfig context")
     why.set_defaults(run=_explain)
+
+    again = commands.add_parser(
+        "replay", help="what a runbook would have done over Prometheus history (executes nothing)")
+    again.add_argument("runbook", nargs="?", help="name of the Runbook in the cluster")
+    again.add_argument("-f", "--file", help="a Runbook manifest instead of one in the cluster")
+    again.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
+    again.add_argument("--since", default="24h",
+                       help="start: a time ago (90m, 24h, 7d) or an RFC 3339 time (default 24h)")
+    again.add_argument("--until", help="end, as --since (default: now)")
+    again.add_argument("--step", help="time between evaluations, e.g. 15s (default: the "
+                                      "runbook's intervalSeconds)")
+    again.add_argument("--mode", choices=("enforce", "dry-run"),
+                       help="replay as if the runbook were in this mode (default: as written)")
+    again.add_argument("--prometheus-url", default="http://localhost:9090",
+                       help="Prometheus to read history from (default http://localhost:9090)")
+    again.add_argument("--opa-url", help="ask this OPA server, which holds kubeheal's policies, "
+                                         "instead of running opa eval")
+    again.add_argument("--opa", default="opa", help="the opa binary for opa eval (default: opa)")
+    again.add_argument("--policies", default="policies",
+                       help="the policy bundle directory for opa eval (default: policies)")
+    again.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                       help="output format (default: table)")
+    again.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    again.add_argument("--context", help="kubeconfig context")
+    again.set_defaults(run=_replay)
 
     operate = commands.add_parser("run", help="run the operator (settings default to KUBEHEAL_*)")
     operate.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG, else in-cluster)")

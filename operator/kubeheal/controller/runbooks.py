@@ -37,7 +37,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,11 +214,9 @@ class RunbookEvaluator:
                 for s in samples
             }
             self.series[signal.name] = frozenset(by_workload)
-            if not any(w in by_workload for w in workloads) and workloads:
-                failures.append((
-                    "empty",
-                    f"signal {signal.name}: no series for any watched workload (by label "
-                    f"{signal.workload_label!r}); no action is taken on missing data", ""))
+            missing = no_series(signal, by_workload, workloads)
+            if missing:
+                failures.append(("empty", missing, ""))
                 continue
             values[signal.name] = by_workload
         moment = (at or now()).timestamp()
@@ -243,7 +241,7 @@ class RunbookEvaluator:
 
         holding = sorted(w for w in workloads if is_open(incidents.get(w, ())))
         verdicts = detectors.observe(spec.signals, values, workloads,
-                                     {(w, s.name): False for w in holding for s in spec.signals})
+                                     learning_held(holding, spec.signals))
         scores = [v.incident for v in verdicts]
         alarms = [(v.workload, v.incident) for v in verdicts if v.alarm]
 
@@ -373,29 +371,18 @@ class RunbookEvaluator:
             return (f"{workload}: {concurrent} remediations of this runbook are open "
                     f"(max {guard.max_concurrent_remediations})")
         last_closed = max((_closed_at(r) for r in existing if _terminal(r)), default=None)
-        if last_closed and now() - last_closed < dt.timedelta(seconds=guard.cooldown_seconds):
-            # A message that stays the same for the whole cooldown: one Event, not one a tick.
-            until = last_closed + dt.timedelta(seconds=guard.cooldown_seconds)
-            return (f"{workload}: cooling down until {rfc3339(until)} "
-                    f"({guard.cooldown_seconds}s after the last remediation closed)")
+        cooling = cooling_down(workload, last_closed, now(), guard.cooldown_seconds)
+        if cooling:
+            return cooling
 
         detected = now()
         explanations = incident.explanations if incident is not None else ()
-        onset_ts = min((e.since for e in explanations if e.since is not None),
-                       default=detected.timestamp())
-        onset = dt.datetime.fromtimestamp(onset_ts, dt.UTC)
+        onset = incident_onset(incident, detected)
         if alert is not None:
             onset = min(alert[1].starts_at, detected)
         diagnosis = await self._diagnose(runbook, deployment, onset)
-        evidence = [
-            SignalEvidence(
-                signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
-                score=min(1.0, max(0.0, e.probability)),
-                since=dt.datetime.fromtimestamp(e.since, dt.UTC) if e.since else None,
-                explanation=e.sentence()[:1024],
-                detector=self._model_record(runbook, workload, e.signal))
-            for e in explanations[:16]
-        ]
+        evidence = signal_evidence(incident, lambda signal: self._model_record(
+            runbook, workload, signal))
         try:
             known = max((sequence_of(r["metadata"]["name"], WORKLOAD_KIND, workload)
                          for r in existing), default=0)
@@ -403,21 +390,9 @@ class RunbookEvaluator:
                                           claim, known)
         except ClaimTaken:
             return f"{workload}: another incident was opened for it at the same moment"
-        remediation = Remediation(
-            metadata=ObjectMeta.model_validate({
-                "name": name, "namespace": self.namespace,
-                "labels": {RUNBOOK_LABEL: self.name, TARGET_LABEL: workload}}),
-            spec=RemediationSpec(
-                runbook_ref=ObjectReference(name=self.name),
-                target=WorkloadReference(namespace=self.namespace, name=workload),
-                trigger=Trigger(started_at=onset, detected_at=detected,
-                                score=1.0 if incident is None
-                                else min(1.0, max(0.0, incident.probability)),
-                                evidence=evidence,
-                                alert=alert_trigger(*alert) if alert is not None else None),
-                diagnosis=diagnosis.to_api(),
-            ),
-        )
+        remediation = incident_remediation(
+            self.namespace, self.name, workload, name, incident, onset, detected, evidence,
+            diagnosis, alert_trigger(*alert) if alert is not None else None)
         body = remediation.to_api()
         body.pop("status", None)
         created = await self.store.create("remediations", self.namespace, body)
@@ -460,38 +435,13 @@ class RunbookEvaluator:
 
     def _model_record(self, runbook: Runbook, workload: str,
                       signal: str) -> DetectorRecord | None:
-        detectors = self.detectors
-        if detectors is None or (workload, signal) not in detectors.streams:
-            return None
-        configured = runbook.spec.detection.detector
-        spec = detectors.spec
-        return DetectorRecord(name=spec.name, version=spec.version,
-                              configured="" if configured == spec.name else configured,
-                              learned_points=detectors.learned(workload, signal),
-                              warm=detectors.ready(workload, signal))
+        return None if self.detectors is None else model_record(runbook, self.detectors,
+                                                                workload, signal)
 
     async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
-        anomalies = []
         workload = deployment["metadata"]["name"]
-        # Every signal of the workload, not only the fused explanation's top few: load is
-        # seldom the most anomalous signal, yet it is what tells saturation from a fault.
-        for signal in runbook.spec.signals:
-            stream = self.streams.get((workload, signal.name))
-            if stream is None or stream.last is None:
-                continue
-            last = stream.last
-            observed, expected = last.score.observed, last.score.expected
-            # Anomalous right now counts too: load jumps at the same tick as the latency it
-            # causes, before its own debounce confirms it.
-            anomalous = unusual(last.score, stream.debouncer.threshold)
-            if not dfacts.tells_the_diagnosis(signal.role, last.alarm, anomalous,
-                                              _finite(observed) or 0.0, _finite(expected) or 0.0):
-                continue
-            anomalies.append(dfacts.SignalAnomaly(
-                name=signal.name, role=signal.role,
-                direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,
-                observed=_finite(observed), expected=_finite(expected)))
+        anomalies = signal_anomalies(runbook.spec.signals, self.streams, workload)
         try:  # Events add evidence (pods already replaced included); they are not required
             events = await self.reader.pod_events(self.namespace, workload,
                                                   since=onset - dt.timedelta(minutes=10))
@@ -501,11 +451,131 @@ class RunbookEvaluator:
         pods = [pod_health_from(p) for p in await self.reader.pods(deployment)]
         facts = dfacts.DiagnosisInput(
             onset=onset,
-            signals=tuple(anomalies),
+            signals=anomalies,
             revisions=revisions_from_replicasets(await self.reader.replica_sets(deployment)),
             pods=with_event_facts(pods, events),
         )
         return diagnosis_mod.diagnose(facts)
+
+
+def signal_anomalies(signals: Sequence[Signal], streams: Mapping[tuple[str, str], Stream],
+                     workload: str) -> tuple[dfacts.SignalAnomaly, ...]:
+    """What the streams of ``workload`` tell the diagnosis, as of their last points.
+
+    Every signal of the workload, not only the fused explanation's top few: load is seldom
+    the most anomalous signal, yet it is what tells saturation from a fault.
+    """
+    anomalies = []
+    for signal in signals:
+        stream = streams.get((workload, signal.name))
+        if stream is None or stream.last is None:
+            continue
+        last = stream.last
+        observed, expected = last.score.observed, last.score.expected
+        # Anomalous right now counts too: load jumps at the same tick as the latency it
+        # causes, before its own debounce confirms it.
+        anomalous = unusual(last.score, stream.debouncer.threshold)
+        if not dfacts.tells_the_diagnosis(signal.role, last.alarm, anomalous,
+                                          _finite(observed) or 0.0, _finite(expected) or 0.0):
+            continue
+        anomalies.append(dfacts.SignalAnomaly(
+            name=signal.name, role=signal.role,
+            direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,
+            observed=_finite(observed), expected=_finite(expected)))
+    return tuple(anomalies)
+
+
+def no_series(signal: Signal, answered: Mapping[str, Any], workloads: Sequence[str] | Mapping[
+        str, Any]) -> str | None:
+    """Why an evaluation cannot score ``signal``: its query answered for none of the watched
+    workloads (None when it answered for one, or none is watched)."""
+    if not workloads or any(w in answered for w in workloads):
+        return None
+    return (f"signal {signal.name}: no series for any watched workload (by label "
+            f"{signal.workload_label!r}); no action is taken on missing data")
+
+
+def learning_held(workloads: Iterable[str], signals: Sequence[Signal],
+                  ) -> dict[tuple[str, str], bool]:
+    """The streams that score without learning: every signal of the workloads with an open
+    incident (a fault is judged against the baseline of before it)."""
+    return {(w, s.name): False for w in workloads for s in signals}
+
+
+def model_record(runbook: Runbook, detectors: RunbookStreams, workload: str,
+                 signal: str) -> DetectorRecord | None:
+    """The record of the model that scored ``signal`` of ``workload`` (None: no stream)."""
+    if (workload, signal) not in detectors.streams:
+        return None
+    configured = runbook.spec.detection.detector
+    spec = detectors.spec
+    return DetectorRecord(name=spec.name, version=spec.version,
+                          configured="" if configured == spec.name else configured,
+                          learned_points=detectors.learned(workload, signal),
+                          warm=detectors.ready(workload, signal))
+
+
+def cooling_down(workload: str, last_closed: dt.datetime | None, moment: dt.datetime,
+                 cooldown_seconds: int) -> str | None:
+    """Why no incident opens for ``workload`` at ``moment`` (the runbook's cooldown after its
+    last remediation closed), or None.
+
+    >>> t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    >>> cooling_down("web", t, t + dt.timedelta(seconds=30), 60)
+    'web: cooling down until 2026-01-01T00:01:00Z (60s after the last remediation closed)'
+    >>> cooling_down("web", t, t + dt.timedelta(seconds=60), 60) is None
+    True
+    """
+    if last_closed is None or moment - last_closed >= dt.timedelta(seconds=cooldown_seconds):
+        return None
+    # A message that stays the same for the whole cooldown: one Event, not one a tick.
+    until = last_closed + dt.timedelta(seconds=cooldown_seconds)
+    return (f"{workload}: cooling down until {rfc3339(until)} "
+            f"({cooldown_seconds}s after the last remediation closed)")
+
+
+def incident_onset(incident: IncidentScore | None, detected: dt.datetime) -> dt.datetime:
+    """When an incident began: its earliest anomalous signal, else when it was detected."""
+    explanations = incident.explanations if incident is not None else ()
+    return dt.datetime.fromtimestamp(
+        min((e.since for e in explanations if e.since is not None),
+            default=detected.timestamp()), dt.UTC)
+
+
+def signal_evidence(incident: IncidentScore | None,
+                    record: Callable[[str], DetectorRecord | None]) -> list[SignalEvidence]:
+    """The trigger's evidence of an incident, with ``record`` naming each signal's model."""
+    return [
+        SignalEvidence(
+            signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
+            score=min(1.0, max(0.0, e.probability)),
+            since=dt.datetime.fromtimestamp(e.since, dt.UTC) if e.since else None,
+            explanation=e.sentence()[:1024], detector=record(e.signal))
+        for e in (incident.explanations if incident is not None else ())[:16]
+    ]
+
+
+def incident_remediation(namespace: str, runbook: str, workload: str, name: str,
+                         incident: IncidentScore | None, onset: dt.datetime,
+                         detected: dt.datetime, evidence: Sequence[SignalEvidence],
+                         diagnosis: diagnosis_mod.Diagnosis,
+                         alert: AlertTrigger | None = None) -> Remediation:
+    """The Remediation that opens an incident (what the evaluator creates, and what
+    ``kubeheal replay`` decides on)."""
+    return Remediation(
+        metadata=ObjectMeta.model_validate({
+            "name": name, "namespace": namespace,
+            "labels": {RUNBOOK_LABEL: runbook, TARGET_LABEL: workload}}),
+        spec=RemediationSpec(
+            runbook_ref=ObjectReference(name=runbook),
+            target=WorkloadReference(namespace=namespace, name=workload),
+            trigger=Trigger(started_at=onset, detected_at=detected,
+                            score=1.0 if incident is None
+                            else min(1.0, max(0.0, incident.probability)),
+                            evidence=list(evidence), alert=alert),
+            diagnosis=diagnosis.to_api(),
+        ),
+    )
 
 
 async def warm_streams(detectors: RunbookStreams, signal: str, workloads: Sequence[str],
