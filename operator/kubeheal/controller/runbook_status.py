@@ -1,15 +1,20 @@
 """What a Runbook's status says of its workloads: counts of all of them, names of a few.
 
 A runbook may select thousands of Deployments, and an object's status is read by every
-``kubectl get`` and written at every evaluation: it carries counts (workloads watched, in
-alarm, streams and warm streams, open remediations) and a sample of at most
-:data:`~kubeheal.api.runbook.WORKLOAD_SAMPLE_SIZE` workloads, the ones that need a look first.
-:func:`evaluated_status` composes that part of the status from an evaluation, with no I/O.
+``kubectl get``: it carries counts (workloads watched, in alarm, streams and warm streams,
+open remediations) and a sample of at most :data:`~kubeheal.api.runbook.WORKLOAD_SAMPLE_SIZE`
+workloads, the ones that need a look first. :func:`evaluated_status` composes that part of
+the status from an evaluation, with no I/O.
+
+A status is written when what a reader needs changed, not at every evaluation:
+:func:`needs_write` is the rule (:mod:`~kubeheal.controller.status_writer` applies it), and
+``lastEvaluationTime`` alone is refreshed at most every :data:`STATUS_HEARTBEAT_SECONDS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from kubeheal.api.runbook import WORKLOAD_SAMPLE_SIZE, WorkloadsState, WorkloadSummary
 from kubeheal.controller.runbooks import Evaluation
@@ -64,3 +69,60 @@ def evaluated_status(evaluation: Evaluation, open_remediations: Mapping[str, str
         "warmup": {"readyStreams": evaluation.ready_streams,
                    "totalStreams": evaluation.total_streams},
     }
+
+
+STATUS_HEARTBEAT_SECONDS = 120.0
+"""How old a runbook's written status (its ``lastEvaluationTime``) may grow while nothing a
+reader needs changes: a status unchanged for longer is written again all the same."""
+
+SCORE_STEP = 0.1
+"""Scores in the sample are compared to this step: a score moving within a step is refreshed
+by the heartbeat only."""
+
+
+def essence(patch: Json) -> Json:
+    """What of a status patch a reader needs: everything but ``lastEvaluationTime``, the
+    conditions' transition times, and the sample's scores finer than :data:`SCORE_STEP`.
+
+    >>> a = {"lastEvaluationTime": "2026-01-01T00:00:00Z", "openRemediations": 0,
+    ...      "conditions": [{"type": "Ready", "status": "True",
+    ...                      "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    ...      "workloads": {"watched": 1, "sample": [{"name": "w", "score": 0.12}]}}
+    >>> b = a | {"lastEvaluationTime": "2026-01-01T00:00:15Z",
+    ...          "workloads": {"watched": 1, "sample": [{"name": "w", "score": 0.14}]}}
+    >>> essence(a) == essence(b)
+    True
+    """
+    out = {k: v for k, v in patch.items() if k != "lastEvaluationTime"}
+    if "conditions" in out:
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                             for c in out["conditions"]]
+    workloads = out.get("workloads")
+    if isinstance(workloads, dict) and "sample" in workloads:
+        out["workloads"] = workloads | {"sample": [_coarse(w) for w in workloads["sample"]]}
+    return out
+
+
+def _coarse(summary: Mapping[str, Any]) -> Json:
+    score = summary.get("score")
+    return dict(summary) | ({"score": round(score / SCORE_STEP)} if score is not None else {})
+
+
+def needs_write(written: Json | None, written_at: float | None, patch: Json, at: float,
+                heartbeat: float = STATUS_HEARTBEAT_SECONDS) -> bool:
+    """Whether ``patch`` must be written, given the patch last written (``written``, at the
+    monotonic time ``written_at``; None: none since the operator started): when what a reader
+    needs changed (:func:`essence`), or when the last write is ``heartbeat`` seconds old.
+
+    >>> s = {"openRemediations": 0, "lastEvaluationTime": "2026-01-01T00:00:00Z"}
+    >>> needs_write(None, None, s, 0.0)
+    True
+    >>> later = s | {"lastEvaluationTime": "2026-01-01T00:00:15Z"}
+    >>> needs_write(s, 0.0, later, 15.0), needs_write(s, 0.0, later, 120.0)
+    (False, True)
+    >>> needs_write(s, 0.0, later | {"openRemediations": 1}, 15.0)
+    True
+    """
+    if written is None or written_at is None or at - written_at >= heartbeat:
+        return True
+    return essence(patch) != essence(written)
