@@ -24,7 +24,7 @@ from pathlib import Path
 
 from fuzzapi import generate, run_fuzz
 
-from kubeheal.controller.runbook_status import STATUS_HEARTBEAT_SECONDS
+from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
 from kubeheal.observe.kubernetes import api_client_from_kubeconfig
 from loopstack import LoopStack, demo_deployment, demo_runbook
 

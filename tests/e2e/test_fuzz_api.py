@@ -14,7 +14,7 @@ import datetime as dt
 import pytest
 from fuzzapi import generate, run_fuzz
 
-from kubeheal.controller.runbook_status import STATUS_HEARTBEAT_SECONDS
+from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
 from kubeheal.observe.kubernetes import api_client_from_kubeconfig
 from loopstack import LoopStack, demo_runbook
 

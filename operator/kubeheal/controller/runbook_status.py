@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubeheal.api.runbook import WORKLOAD_SAMPLE_SIZE, WorkloadsState, WorkloadSummary
+from kubeheal.api.runbook import (
+    STATUS_HEARTBEAT_SECONDS,
+    WORKLOAD_SAMPLE_SIZE,
+    WorkloadsState,
+    WorkloadSummary,
+)
 from kubeheal.controller.runbooks import Evaluation
 from kubeheal.controller.store import Json
 
@@ -69,11 +74,6 @@ def evaluated_status(evaluation: Evaluation, open_remediations: Mapping[str, str
         "warmup": {"readyStreams": evaluation.ready_streams,
                    "totalStreams": evaluation.total_streams},
     }
-
-
-STATUS_HEARTBEAT_SECONDS = 120.0
-"""How old a runbook's written status (its ``lastEvaluationTime``) may grow while nothing a
-reader needs changes: a status unchanged for longer is written again all the same."""
 
 SCORE_STEP = 0.1
 """Scores in the sample are compared to this step: a score moving within a step is refreshed

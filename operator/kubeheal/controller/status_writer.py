@@ -16,7 +16,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from kubeheal.controller.runbook_status import STATUS_HEARTBEAT_SECONDS, needs_write
+from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
+from kubeheal.controller.runbook_status import needs_write
 from kubeheal.controller.store import Json, ObjectStore
 from kubeheal.observe.kubernetes import KubernetesError
 

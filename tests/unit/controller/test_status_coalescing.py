@@ -8,11 +8,8 @@ from typing import Any
 
 import pytest
 
-from kubeheal.controller.runbook_status import (
-    STATUS_HEARTBEAT_SECONDS,
-    evaluated_status,
-    needs_write,
-)
+from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
+from kubeheal.controller.runbook_status import evaluated_status, needs_write
 from kubeheal.controller.runbooks import Evaluation
 from kubeheal.detect.values import IncidentScore
 
