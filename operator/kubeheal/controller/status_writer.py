@@ -71,9 +71,9 @@ class StatusWriter:
         self._written.pop(key, None)
 
     @property
-    def backlog(self) -> int:
-        """Runbooks with a status waiting to be written."""
-        return len(self._pending)
+    def idle(self) -> bool:
+        """Whether no status waits to be written and none is being written."""
+        return not self._pending and not self._in_flight
 
     def _needed(self, key: Key, patch: Json) -> bool:
         written, at = self._written.get(key, (None, None))
