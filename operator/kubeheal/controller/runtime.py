@@ -115,7 +115,7 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store)
+        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store, self.view)
         self.status = StatusWriter(self.store)
 
     @classmethod
