@@ -14,7 +14,6 @@ A status is written when what a reader needs changed, not at every evaluation:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from kubeheal.api.runbook import (
     STATUS_HEARTBEAT_SECONDS,
@@ -75,21 +74,26 @@ def evaluated_status(evaluation: Evaluation, open_remediations: Mapping[str, str
                    "totalStreams": evaluation.total_streams},
     }
 
-SCORE_STEP = 0.1
-"""Scores in the sample are compared to this step: a score moving within a step is refreshed
-by the heartbeat only."""
+SCORE_BANDS = (0.5, 0.9)
+"""Bounds of the score bands a status write follows (low, elevated, high): a score moving
+within its band is refreshed by the heartbeat only."""
 
 
 def essence(patch: Json) -> Json:
-    """What of a status patch a reader needs: everything but ``lastEvaluationTime``, the
-    conditions' transition times, and the sample's scores finer than :data:`SCORE_STEP`.
+    """What of a status patch a reader needs at once: everything but ``lastEvaluationTime``,
+    the conditions' transition times, and of the sample only its workloads in alarm or with
+    an open remediation, their scores by band (:data:`SCORE_BANDS`). Which healthy workloads
+    fill the rest of the sample, and their scores, follow scores that move at every
+    evaluation: the heartbeat refreshes them.
 
     >>> a = {"lastEvaluationTime": "2026-01-01T00:00:00Z", "openRemediations": 0,
     ...      "conditions": [{"type": "Ready", "status": "True",
     ...                      "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-    ...      "workloads": {"watched": 1, "sample": [{"name": "w", "score": 0.12}]}}
-    >>> b = a | {"lastEvaluationTime": "2026-01-01T00:00:15Z",
-    ...          "workloads": {"watched": 1, "sample": [{"name": "w", "score": 0.14}]}}
+    ...      "workloads": {"watched": 2, "sample": [
+    ...          {"name": "w", "inAlarm": True, "score": 0.991}, {"name": "v", "score": 0.1}]}}
+    >>> b = a | {"lastEvaluationTime": "2026-01-01T00:00:15Z", "workloads": {
+    ...          "watched": 2, "sample": [{"name": "w", "inAlarm": True, "score": 0.999},
+    ...                                   {"name": "u", "score": 0.3}]}}
     >>> essence(a) == essence(b)
     True
     """
@@ -99,13 +103,14 @@ def essence(patch: Json) -> Json:
                              for c in out["conditions"]]
     workloads = out.get("workloads")
     if isinstance(workloads, dict) and "sample" in workloads:
-        out["workloads"] = workloads | {"sample": [_coarse(w) for w in workloads["sample"]]}
+        out["workloads"] = workloads | {"sample": [
+            dict(w) | {"score": _band(w.get("score"))} for w in workloads["sample"]
+            if w.get("inAlarm") or w.get("remediation")]}
     return out
 
 
-def _coarse(summary: Mapping[str, Any]) -> Json:
-    score = summary.get("score")
-    return dict(summary) | ({"score": round(score / SCORE_STEP)} if score is not None else {})
+def _band(score: float | None) -> int | None:
+    return None if score is None else sum(score >= bound for bound in SCORE_BANDS)
 
 
 def needs_write(written: Json | None, written_at: float | None, patch: Json, at: float,

@@ -69,7 +69,6 @@ def test_a_steady_runbook_writes_once_then_only_at_the_heartbeat() -> None:
     {"degraded": True},
     {"ready": 29},  # warm-up counts
     {"generation": 2},
-    {"scores": {"w-05": 0.6}},  # a score that moves the sample
 ])
 def test_what_a_reader_needs_is_written_at_once(change: dict[str, Any]) -> None:
     before = status(1)
@@ -77,11 +76,19 @@ def test_what_a_reader_needs_is_written_at_once(change: dict[str, Any]) -> None:
     assert not needs_write(before, 0.0, status(2), INTERVAL)
 
 
-def test_scores_moving_within_a_step_wait_for_the_heartbeat() -> None:
-    before = status(1, scores={"w-05": 0.61})
-    assert not needs_write(before, 0.0, status(2, scores={"w-05": 0.62}), INTERVAL)
-    assert needs_write(before, 0.0, status(2, scores={"w-05": 0.62}),
-                       STATUS_HEARTBEAT_SECONDS)
+def test_scores_of_healthy_workloads_wait_for_the_heartbeat() -> None:
+    before = status(1, scores={"w-05": 0.02})
+    noisy = status(2, scores={"w-05": 0.6, "w-06": 0.95})  # reorders the healthy ones
+    assert not needs_write(before, 0.0, noisy, INTERVAL)
+    assert needs_write(before, 0.0, noisy, STATUS_HEARTBEAT_SECONDS)
+
+
+def test_a_workload_in_alarm_is_written_when_its_score_changes_band() -> None:
+    before = status(1, alarms=("w-05",), scores={"w-05": 0.6})
+    assert not needs_write(before, 0.0, status(2, alarms=("w-05",), scores={"w-05": 0.8}),
+                           INTERVAL)
+    assert needs_write(before, 0.0, status(2, alarms=("w-05",), scores={"w-05": 0.95}),
+                       INTERVAL)
 
 
 def test_a_change_is_written_then_the_new_state_is_steady() -> None:
