@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fuzzapi import generate, run_fuzz
 
+from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
 from kubeheal.observe.kubernetes import api_client_from_kubeconfig
 from loopstack import LoopStack, demo_deployment, demo_runbook
 
@@ -60,7 +61,12 @@ def main() -> int:
                               operator.alive, batch=args.batch,
                               progress=lambda m: print(m, file=sys.stderr, flush=True))
             took = time.monotonic() - started
-            after = last_evaluation(loop)
+            after = last_evaluation(loop)  # written at a change or at the status heartbeat
+            deadline = time.monotonic() + 2 * STATUS_HEARTBEAT_SECONDS
+            while (before is None or after is None or after <= before) \
+                    and time.monotonic() < deadline:
+                time.sleep(2)
+                after = last_evaluation(loop)
             ready = next(c for c in loop.runbook(NAMESPACE, HEALTHY)["status"]["conditions"]
                          if c["type"] == "Ready")
             log = (loop.root / "logs" / "operator.log").read_text(errors="replace")

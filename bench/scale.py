@@ -51,7 +51,11 @@ def report(scenario: ScaleScenario, source: Path, index: int, args: argparse.Nam
           f"{os.cpu_count()} cores, shared)")
     print(f"  operator cpu {window.cpu_cores:.3f} cores, peak rss {window.rss_mib:.0f} MiB")
     print(f"  evaluation p50 {window.eval_p50_s:g}s p99 {window.eval_p99_s:g}s (interval "
-          f"{args.interval}s; bucket bounds); runbook status patches {window.status_patches}")
+          f"{args.interval}s; bucket bounds)")
+    per_minute = window.evaluations / args.runbooks / (window.seconds / 60)
+    print(f"  evaluations {window.evaluations}: {per_minute:.2f} per runbook per minute "
+          f"(interval {args.interval}s: {60 / args.interval:g} wanted); runbook status "
+          f"patches {window.status_patches} ({window.status_patches / window.seconds:.2f}/s)")
     rates = ", ".join(f"{verb} {rate:.2f}" for verb, rate in window.apiserver_rps.items())
     print(f"  apiserver requests/s by verb: {rates or 'none'}")
     print(f"  LISTs by the operator: {len(window.lists)} {sorted(set(window.lists))}")

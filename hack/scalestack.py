@@ -190,6 +190,7 @@ class Window:
     prom_qps: float
     samples_per_tick: float
     status_patches: int
+    evaluations: int  # runbook evaluations the operator finished in the window
 
 
 @dataclass
@@ -329,6 +330,7 @@ class ScaleScenario:
             samples_per_tick=samples / (elapsed / self.interval),
             status_patches=sum(1 for r in records if r.verb == "patch"
                                and r.resource == "runbooks" and r.subresource == "status"),
+            evaluations=round(after.get(math.inf, 0.0) - before.get(math.inf, 0.0)),
         )
 
     def watched_workload(self, index: int = 0) -> tuple[str, str]:

@@ -4,10 +4,12 @@ rollout among them is still found.
 The scenario of :mod:`scalestack` (the benchmark's, smaller): 300 one-pod Deployments over 10
 namespaces, three signals each from the watch-based exporter, two runbooks per namespace
 splitting its workloads. Evidence from the API server's audit log, by the operator's user:
-over a steady window of several intervals, every runbook's status was written (so every
-runbook was evaluated), and apart from kopf's own watch restarts the operator listed no
+over a steady window of several intervals in which the runbooks were evaluated (the
+operator's own evaluation count), apart from kopf's own watch restarts the operator listed no
 Deployments, Runbooks or SLOs, and Remediations only to decide on a workload in alarm (far
-fewer LISTs than evaluations): what each evaluation reads comes from watch-backed caches.
+fewer LISTs than evaluations): what each evaluation reads comes from watch-backed caches. And
+it wrote fewer runbook statuses than it made evaluations: a status is written when it
+changes (or at its heartbeat), not once per evaluation.
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ def test_reads_come_from_watches_and_a_fault_among_300_is_detected(
 
     window = scale.measure(6 * INTERVAL)
 
-    assert window.status_patches >= RUNBOOKS, "every runbook was evaluated in the window"
+    assert window.evaluations >= RUNBOOKS, "the runbooks were evaluated in the window"
     ours = [entry for entry in window.lists if not entry.endswith("(kopf)")]
     assert [e for e in ours if not e.startswith("list remediations")] == []
     # Remediations are listed only to decide on a workload in alarm, never for every
     # evaluation as a LIST per tick would be.
-    assert len(ours) < window.status_patches
+    assert len(ours) < window.evaluations
+    assert window.status_patches < window.evaluations, "a status write per evaluation"
 
     namespace, name, fault = scale.inject_fault()
     assert scale.time_to_detect(namespace, name, fault, timeout=300) is not None, \

@@ -535,6 +535,10 @@ WORKLOAD_SAMPLE_SIZE = 50
 """Workloads a Runbook's status names at most: those in alarm or with an open incident
 first. The counts cover every workload; the status stays small whatever the selector picks."""
 
+STATUS_HEARTBEAT_SECONDS = 120.0
+"""How old a runbook's written status (its ``lastEvaluationTime``) may grow while nothing a
+reader needs changes: a status unchanged for longer is written again all the same."""
+
 
 class WorkloadSummary(ApiModel):
     """One workload of the sample in a Runbook's status."""
@@ -597,7 +601,10 @@ class RunbookStatus(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     last_evaluation_time: dt.datetime | None = Field(
-        default=None, description="When the runbook was last evaluated."
+        default=None, description=(
+            "The evaluation this status is from. The status is written when what it says "
+            f"changes, else every {STATUS_HEARTBEAT_SECONDS:.0f} s at least: a time older "
+            "than that says the runbook is not being evaluated.")
     )
     workloads: WorkloadsState = Field(
         default_factory=WorkloadsState,

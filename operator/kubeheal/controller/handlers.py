@@ -183,6 +183,7 @@ async def evaluate_runbook(runtime: Runtime, namespace: str, name: str,
         except KubernetesError as e:
             if e.kind == "not-found":
                 runtime.evaluators.pop((namespace, name), None)
+                runtime.status.forget(namespace, name)
                 return
             await stopped.wait(INVALID_RETRY_SECONDS)
             continue
@@ -306,10 +307,7 @@ async def _runbook_status(runtime: Runtime, body: Json, evaluation: Evaluation,
         patch |= {"lastEvaluationTime": rfc3339(now())} | evaluated_status(evaluation, {
             r["metadata"].get("labels", {}).get(TARGET_LABEL, ""): r["metadata"]["name"]
             for r in still_open})
-    try:
-        await runtime.store.patch_status("runbooks", meta["namespace"], meta["name"], patch)
-    except KubernetesError as e:
-        log.warning("runbook %s/%s: status not written: %s", meta["namespace"], meta["name"], e)
+    runtime.status.submit(meta["namespace"], meta["name"], patch)  # never waits for the write
     await _publish_outcomes(runtime, body)
 
 

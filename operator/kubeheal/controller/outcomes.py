@@ -17,6 +17,7 @@ unhealthy confirms it, recovered by itself makes it a false alarm.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +34,7 @@ from kubeheal.controller.lifecycle import Health
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.runbooks import parse_runbook
 from kubeheal.controller.store import Json, ObjectStore, now
+from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader
 from kubeheal.outcomes.figures import QUANTILES, SelectingRunbook, coverage, runbook_figures
 from kubeheal.outcomes.record import fold, incident_record, needs_follow_up
@@ -168,6 +170,7 @@ class OutcomeMetrics:
     metrics: OperatorMetrics
     reader: KubernetesReader
     store: ObjectStore
+    view: ClusterView | None = None  # where coverage reads from once synced (else: LISTs)
     _covered_at: dict[str, float] = field(default_factory=dict)
 
     def publish(self, runbook_body: Json) -> None:
@@ -209,9 +212,16 @@ class OutcomeMetrics:
                 < COVERAGE_SECONDS:
             return
         self._covered_at[namespace] = time.monotonic()
-        deployments = await self.reader.list_deployments(namespace, "")
+        deployments = bodies = None
+        if self.view is not None:
+            with contextlib.suppress(KubernetesError):  # not synced: the API server answers
+                deployments = self.view.deployments.in_namespace(namespace)
+                bodies = self.view.runbooks.in_namespace(namespace)
+        if deployments is None or bodies is None:
+            deployments = await self.reader.list_deployments(namespace, "")
+            bodies = await self.store.list("runbooks", namespace)
         runbooks = []
-        for body in await self.store.list("runbooks", namespace):
+        for body in bodies:
             runbook, _ = parse_runbook(body)
             if runbook is not None:
                 runbooks.append(SelectingRunbook(namespace, runbook.spec.selector,

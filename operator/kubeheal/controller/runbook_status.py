@@ -1,17 +1,26 @@
 """What a Runbook's status says of its workloads: counts of all of them, names of a few.
 
 A runbook may select thousands of Deployments, and an object's status is read by every
-``kubectl get`` and written at every evaluation: it carries counts (workloads watched, in
-alarm, streams and warm streams, open remediations) and a sample of at most
-:data:`~kubeheal.api.runbook.WORKLOAD_SAMPLE_SIZE` workloads, the ones that need a look first.
-:func:`evaluated_status` composes that part of the status from an evaluation, with no I/O.
+``kubectl get``: it carries counts (workloads watched, in alarm, streams and warm streams,
+open remediations) and a sample of at most :data:`~kubeheal.api.runbook.WORKLOAD_SAMPLE_SIZE`
+workloads, the ones that need a look first. :func:`evaluated_status` composes that part of
+the status from an evaluation, with no I/O.
+
+A status is written when what a reader needs changed, not at every evaluation:
+:func:`needs_write` is the rule (:mod:`~kubeheal.controller.status_writer` applies it), and
+``lastEvaluationTime`` alone is refreshed at most every :data:`STATUS_HEARTBEAT_SECONDS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kubeheal.api.runbook import WORKLOAD_SAMPLE_SIZE, WorkloadsState, WorkloadSummary
+from kubeheal.api.runbook import (
+    STATUS_HEARTBEAT_SECONDS,
+    WORKLOAD_SAMPLE_SIZE,
+    WorkloadsState,
+    WorkloadSummary,
+)
 from kubeheal.controller.runbooks import Evaluation
 from kubeheal.controller.store import Json
 
@@ -64,3 +73,61 @@ def evaluated_status(evaluation: Evaluation, open_remediations: Mapping[str, str
         "warmup": {"readyStreams": evaluation.ready_streams,
                    "totalStreams": evaluation.total_streams},
     }
+
+SCORE_BANDS = (0.5, 0.9)
+"""Bounds of the score bands a status write follows (low, elevated, high): a score moving
+within its band is refreshed by the heartbeat only."""
+
+
+def essence(patch: Json) -> Json:
+    """What of a status patch a reader needs at once: everything but ``lastEvaluationTime``,
+    the conditions' transition times, and of the sample only its workloads in alarm or with
+    an open remediation, their scores by band (:data:`SCORE_BANDS`). Which healthy workloads
+    fill the rest of the sample, and their scores, follow scores that move at every
+    evaluation: the heartbeat refreshes them.
+
+    >>> a = {"lastEvaluationTime": "2026-01-01T00:00:00Z", "openRemediations": 0,
+    ...      "conditions": [{"type": "Ready", "status": "True",
+    ...                      "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    ...      "workloads": {"watched": 2, "sample": [
+    ...          {"name": "w", "inAlarm": True, "score": 0.991}, {"name": "v", "score": 0.1}]}}
+    >>> b = a | {"lastEvaluationTime": "2026-01-01T00:00:15Z", "workloads": {
+    ...          "watched": 2, "sample": [{"name": "w", "inAlarm": True, "score": 0.999},
+    ...                                   {"name": "u", "score": 0.3}]}}
+    >>> essence(a) == essence(b)
+    True
+    """
+    out = {k: v for k, v in patch.items() if k != "lastEvaluationTime"}
+    if "conditions" in out:
+        out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                             for c in out["conditions"]]
+    workloads = out.get("workloads")
+    if isinstance(workloads, dict) and "sample" in workloads:
+        out["workloads"] = workloads | {"sample": [
+            dict(w) | {"score": _band(w.get("score"))} for w in workloads["sample"]
+            if w.get("inAlarm") or w.get("remediation")]}
+    return out
+
+
+def _band(score: float | None) -> int | None:
+    return None if score is None else sum(score >= bound for bound in SCORE_BANDS)
+
+
+def needs_write(written: Json | None, written_at: float | None, patch: Json, at: float,
+                heartbeat: float = STATUS_HEARTBEAT_SECONDS) -> bool:
+    """Whether ``patch`` must be written, given the patch last written (``written``, at the
+    monotonic time ``written_at``; None: none since the operator started): when what a reader
+    needs changed (:func:`essence`), or when the last write is ``heartbeat`` seconds old.
+
+    >>> s = {"openRemediations": 0, "lastEvaluationTime": "2026-01-01T00:00:00Z"}
+    >>> needs_write(None, None, s, 0.0)
+    True
+    >>> later = s | {"lastEvaluationTime": "2026-01-01T00:00:15Z"}
+    >>> needs_write(s, 0.0, later, 15.0), needs_write(s, 0.0, later, 120.0)
+    (False, True)
+    >>> needs_write(s, 0.0, later | {"openRemediations": 1}, 15.0)
+    True
+    """
+    if written is None or written_at is None or at - written_at >= heartbeat:
+        return True
+    return essence(patch) != essence(written)

@@ -26,6 +26,7 @@ from kubeheal.controller.outcomes import OutcomeMetrics, OutcomeRecorder
 from kubeheal.controller.remediations import RemediationDriver
 from kubeheal.controller.retention import RetentionPolicy, retain_forever
 from kubeheal.controller.runbooks import RunbookEvaluator
+from kubeheal.controller.status_writer import StatusWriter
 from kubeheal.controller.store import ObjectStore
 from kubeheal.diagnose.gitops import INSTANCE_LABEL, GitOpsSettings
 from kubeheal.notify.delivery import Notifier, Receiver, ReceiverFormat
@@ -110,10 +111,12 @@ class Runtime:
     queries: SharedQueries
     evaluators: dict[tuple[str, str], RunbookEvaluator] = field(default_factory=dict)
     outcome_metrics: OutcomeMetrics = field(init=False)
+    status: StatusWriter = field(init=False)  # Runbook status writes, off the evaluations
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store)
+        self.outcome_metrics = OutcomeMetrics(self.metrics, self.reader, self.store, self.view)
+        self.status = StatusWriter(self.store)
 
     @classmethod
     async def start(cls, config: OperatorConfig,
@@ -136,6 +139,7 @@ class Runtime:
             actions=KubernetesActions(api, fence=fence), prometheus=prometheus,
             gate=gate, metrics=metrics, notifier=notifier, view=view,
             queries=SharedQueries(prometheus))
+        runtime.status.start()
         runtime._tasks = [asyncio.create_task(runtime._load_policies()),
                           asyncio.create_task(runtime._sweep_claims())]
         if config.retention.enabled:
@@ -188,6 +192,7 @@ class Runtime:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.status.stop()
         await self.notifier.close()
         self.view.stop()
         await self.prometheus.close()
