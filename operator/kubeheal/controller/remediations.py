@@ -38,7 +38,7 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.controller.claims import WORKLOAD_KIND, IncidentClaims
+from kubeheal.controller.claims import IncidentClaims
 from kubeheal.controller.history import ACTED_HOUR_LABEL, acted_hour, read_history
 from kubeheal.controller.lifecycle import (
     AskPolicy,
@@ -160,7 +160,7 @@ class RemediationDriver:
             read = await self._target(rem, pods=evicts)
             claimed: bool | None = None
             try:
-                claimed = await self.claims.names(rem.spec.target.namespace, WORKLOAD_KIND,
+                claimed = await self.claims.names(rem.spec.target.namespace, rem.spec.target.kind,
                                                   rem.spec.target.name, rem.metadata.name or "")
             except KubernetesError as e:
                 read = ReadError(e.kind, f"its incident claim: {e.message}")
@@ -388,7 +388,7 @@ class RemediationDriver:
         """The closed incident's claim is deleted; if that fails, the next incident of the
         workload or the operator's sweep of claims takes care of it."""
         try:
-            await self.claims.release(rem.spec.target.namespace, WORKLOAD_KIND,
+            await self.claims.release(rem.spec.target.namespace, rem.spec.target.kind,
                                       rem.spec.target.name, rem.metadata.name or "")
         except KubernetesError as e:
             log.warning("remediation %s/%s: incident claim not released: %s",
