@@ -157,7 +157,10 @@ class RemediationDriver:
             action = status.intent.action if status.intent else status.action
             evicts = action is not None and action.kind is ActionKind.RESTART \
                 and action.params.get("strategy") == "delete-pod"
-            read = await self._target(rem, pods=evicts)
+            # A StatefulSet's rollback may have to evict its stuck pod: it reads the pods.
+            unblocks = action is not None and action.kind is ActionKind.ROLLBACK \
+                and rem.spec.target.kind == "StatefulSet"
+            read = await self._target(rem, pods=evicts or unblocks)
             claimed: bool | None = None
             try:
                 claimed = await self.claims.names(rem.spec.target.namespace, rem.spec.target.kind,
@@ -182,15 +185,19 @@ class RemediationDriver:
         return "verify", dataclasses.replace(obs, target=target, health=health)
 
     async def _target(self, rem: Remediation, pods: bool = False) -> TargetState | ReadError:
-        """The target Deployment read from the API server now (never from a cache)."""
-        namespace, name = rem.spec.target.namespace, rem.spec.target.name
+        """The target workload read from the API server now (never from a cache), with its
+        ReplicaSets (a StatefulSet: its ControllerRevisions)."""
+        namespace, name, kind = (rem.spec.target.namespace, rem.spec.target.name,
+                                 rem.spec.target.kind)
         try:
-            deployment = await self.reader.get_deployment(namespace, name)
-            replica_sets = await self.reader.replica_sets(deployment)
+            deployment = await self.reader.get_workload(kind, namespace, name)
+            replica_sets = (await self.reader.controller_revisions(deployment)
+                            if kind == "StatefulSet"
+                            else await self.reader.replica_sets(deployment))
             hpas = await call(client.AutoscalingV2Api(self.reader.api_client)
                               .list_namespaced_horizontal_pod_autoscaler, namespace,
                               timeout=self.reader.timeout)
-            hpa = hpa_targeting(hpas.get("items", []), name)
+            hpa = hpa_targeting(hpas.get("items", []), name, kind)
             found = tuple(await self.reader.pods(deployment)) if pods else ()
         except KubernetesError as e:
             return ReadError(e.kind, e.message)
@@ -352,6 +359,7 @@ class RemediationDriver:
     async def _call(self, rem: Remediation, intent: Intent) -> ActionResult:
         """The intent's action, told the target identity it was decided for."""
         namespace, target = rem.spec.target.namespace, rem.spec.target.name
+        kind = rem.spec.target.kind
         action, token, pins = intent.action, intent.token, intent.action.pinned
         if pins is None:
             raise ActionError("target-changed", "the decision pinned no target identity")
@@ -361,13 +369,20 @@ class RemediationDriver:
             floor = int(action.params["minAvailable"])
             if action.params.get("strategy") == "delete-pod":
                 return await self.actions.evict_pod(namespace, action.params["pod"], token,
-                                                    target, min_available=floor, pins=pins)
+                                                    target, min_available=floor, pins=pins,
+                                                    kind=kind)
             return await self.actions.restart_rollout(namespace, target, token,
-                                                      min_available=floor, pins=pins)
+                                                      min_available=floor, pins=pins, kind=kind)
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token, pins=pins,
-                                            down=action.params.get("direction") == "down")
+                                            down=action.params.get("direction") == "down",
+                                            kind=kind)
+        if kind == "StatefulSet":
+            return await self.actions.rollback_statefulset(
+                namespace, target, int(action.params["toRevision"]), token, pins=pins,
+                stuck_pod=action.params.get("pod", ""),
+                stuck_uid=action.params.get("podUid", ""))
         return await self.actions.rollback_to_revision(
             namespace, target, int(action.params["toRevision"]), token, pins=pins)
 
