@@ -269,23 +269,8 @@ class KubernetesActions:
             if below:
                 raise ActionError("below-floor", f"eviction of {target} refused: {below}; it "
                                   "is tried again later")
-            eviction = client.V1Eviction(
-                metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
-                delete_options=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(
-                        uid=pod["metadata"]["uid"],
-                        resource_version=pod["metadata"]["resourceVersion"])))
-            try:
-                await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
-                                 eviction)
-            except KubernetesError as e:
-                if e.status == 429:
-                    raise ActionError("blocked-by-pdb", f"eviction of {target} refused by a "
-                                      f"PodDisruptionBudget: {e.message}; it is tried again "
-                                      "later, never forced") from e
-                if e.kind == "not-found":
-                    return gone
-                raise
+            if not await self._evict(pod, target):
+                return gone
             return ActionResult("evict-pod", target, token, _generation(owner),
                                 f"evicted {target} of {kind.lower()} {namespace}/{deployment}")
 
@@ -294,6 +279,27 @@ class KubernetesActions:
             return pod is None or bool(pod["metadata"].get("deletionTimestamp"))
 
         return await self._run("evict-pod", target, token, attempt, evicted)
+
+    async def _evict(self, pod: Mapping[str, Any], target: str) -> bool:
+        """Evict ``pod`` as read (conditioned on its UID and resourceVersion); False when it
+        is gone already. A PodDisruptionBudget's refusal (HTTP 429) is ``blocked-by-pdb``."""
+        meta = pod["metadata"]
+        eviction = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
+            delete_options=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                uid=meta["uid"], resource_version=meta["resourceVersion"])))
+        try:
+            await self._call(self.core.create_namespaced_pod_eviction, meta["name"],
+                             meta["namespace"], eviction)
+        except KubernetesError as e:
+            if e.status == 429:
+                raise ActionError("blocked-by-pdb", f"eviction of {target} refused by a "
+                                  f"PodDisruptionBudget: {e.message}; it is tried again "
+                                  "later, never forced") from e
+            if e.kind == "not-found":
+                return False
+            raise
+        return True
 
     @staticmethod
     def _belongs(pod: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
@@ -478,22 +484,9 @@ class KubernetesActions:
             if pod is None:
                 return ActionResult("evict-pod", target, token, None,
                                     f"stuck {target} is gone already", already_applied=True)
-            eviction = client.V1Eviction(
-                metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
-                delete_options=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                    uid=uid, resource_version=pod["metadata"]["resourceVersion"])))
-            try:
-                await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
-                                 eviction)
-            except KubernetesError as e:
-                if e.status == 429:
-                    raise ActionError("blocked-by-pdb", f"eviction of stuck {target} refused by "
-                                      f"a PodDisruptionBudget: {e.message}; it is tried again "
-                                      "later, never forced") from e
-                if e.kind == "not-found":
-                    return ActionResult("evict-pod", target, token, None,
-                                        f"stuck {target} is gone already", already_applied=True)
-                raise
+            if not await self._evict(pod, f"stuck {target}"):
+                return ActionResult("evict-pod", target, token, None,
+                                    f"stuck {target} is gone already", already_applied=True)
             return ActionResult("evict-pod", target, token, None,
                                 f"evicted stuck {target} so that it is recreated at the "
                                 "good revision")

@@ -358,7 +358,7 @@ def still_suspended(status: RemediationStatus) -> str:
 
 
 def _target_name(rem: Remediation) -> str:
-    return f"deployment {rem.spec.target.namespace}/{rem.spec.target.name}"
+    return f"{rem.spec.target.kind.lower()} {rem.spec.target.namespace}/{rem.spec.target.name}"
 
 
 def _unreadable(rem: Remediation, status: RemediationStatus, error: ReadError,
