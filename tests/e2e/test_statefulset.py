@@ -107,6 +107,9 @@ def _acted(audit: AuditLog, since: dt.datetime) -> list[str]:
 def test_stuck_statefulset_rollout_is_rolled_back_and_verified(stack: LoopStack) -> None:
     audit = AuditLog(stack.cluster.audit_log)
     stack.kubectl("rollout", "status", "-n", NS, f"statefulset/{NAME}", "--timeout=180s")
+    # A staging namespace: an unlabelled tier counts as important, and with one pod not Ready
+    # the rollback's risk would then ask a human first (a gate tested elsewhere).
+    stack.kubectl("label", "namespace", NS, "kubeheal.io/tier=staging")
     stack.apply(NS, demo_slo(NAME, NS), demo_runbook(NAME, NS, targetKind="StatefulSet"))
     stack.wait_for("the runbook to be warm", lambda: stack.warm(NS, NAME), 300)
 
