@@ -39,6 +39,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "scaleback": ("finder",),
     "gitops": ("gitops-argo", "gitops-flux"),
     "explain": ("exp-steady", "exp-cooling", "exp-blind"),
+    "oom": (),  # its leaking workload is deployed by its scenario: the leak is revision 1
 }
 NAMESPACES = tuple(WORKLOADS)
 

@@ -26,8 +26,10 @@ from kubernetes import client
 
 from kubeheal.act.intent import ActionError, ActionName, ActionResult, action_applied
 from kubeheal.act.patches import (
+    container_memory,
     hpa_scale_patch,
     hpa_targeting,
+    resize_patch,
     restart_patch,
     revision_replica_set,
     rfc3339_now,
@@ -192,40 +194,57 @@ class KubernetesActions:
 
     # -- restart ----------------------------------------------------------------------------
 
+    async def _rolling_update(
+            self, kind: ActionName, verb: str, namespace: str, name: str, token: str, *,
+            min_available: int, pins: PinnedTarget,
+            change: Callable[[Json, str], tuple[Json, str]],
+            workload: str = "Deployment") -> ActionResult:
+        """A change of the pod template, which the workload (a Deployment, or a StatefulSet)
+        rolls out, in one strategic merge patch: ``change(deployment, why)`` gives the patch
+        and what it did, ``why`` being how many pods the workload's own strategy keeps
+        available. Only while that strategy keeps ``min_available`` (see
+        :func:`~kubeheal.act.patches.rolling_restart_floor`, and
+        :func:`~kubeheal.act.statefulsets.statefulset_restart_floor`: a StatefulSet whose
+        ``updateStrategy`` or partition would keep pods from restarting is refused);
+        otherwise nothing is changed and the error (reason ``unsafe``) says why."""
+        target = f"{workload.lower()} {namespace}/{name}"
+
+        async def attempt() -> ActionResult:
+            deployment = await self._deployment(namespace, name, workload)
+            if action_applied(deployment, token):
+                return self._already(kind, target, token, deployment)
+            await self._same_target(kind, target, pins, deployment,
+                                    await self._hpa(namespace, name, workload))
+            if deployment["spec"].get("paused"):
+                raise ActionError("invalid", f"cannot {verb} paused {target}; resume it first")
+            floor, why = (statefulset_restart_floor(deployment) if workload == "StatefulSet"
+                          else rolling_restart_floor(deployment))
+            if floor is None or floor < min_available:
+                raise ActionError("unsafe", f"{verb} of {target} refused: {why}, below the "
+                                  f"availability floor of {min_available}")
+            body, done = change(deployment, why)
+            patched = await self._patch_deployment(namespace, name, body, STRATEGIC, workload)
+            return ActionResult(kind, target, token, _generation(patched), done)
+
+        return await self._run(kind, target, token, attempt,
+                               lambda: self._token_on_deployment(namespace, name, token,
+                                                                 workload))
+
     async def restart_rollout(self, namespace: str, name: str, token: str, *,
                               min_available: int, pins: PinnedTarget,
                               kind: str = "Deployment") -> ActionResult:
-        """``kubectl rollout restart``: a new pod template annotation rolls every pod.
+        """``kubectl rollout restart``: a new pod template annotation rolls every pod of the
+        Deployment (or StatefulSet, by ``kind``), as a rolling update that keeps
+        ``min_available`` pods available (see :meth:`_rolling_update`)."""
 
-        Only as a rolling update that keeps ``min_available`` pods available by the
-        workload's own strategy (see :func:`~kubeheal.act.patches.rolling_restart_floor`, and
-        :func:`~kubeheal.act.statefulsets.statefulset_restart_floor`: a StatefulSet whose
-        ``updateStrategy`` or partition would keep pods from restarting is refused);
-        otherwise nothing is changed and the error (reason ``unsafe``) says why.
-        """
-        target = f"{kind.lower()} {namespace}/{name}"
-
-        async def attempt() -> ActionResult:
-            deployment = await self._deployment(namespace, name, kind)
-            if action_applied(deployment, token):
-                return self._already("rollout-restart", target, token, deployment)
-            await self._same_target("rollout-restart", target, pins, deployment,
-                                    await self._hpa(namespace, name, kind))
-            if deployment["spec"].get("paused"):
-                raise ActionError("invalid", f"cannot restart paused {target}; resume it first")
-            floor, why = (statefulset_restart_floor(deployment) if kind == "StatefulSet"
-                          else rolling_restart_floor(deployment))
-            if floor is None or floor < min_available:
-                raise ActionError("unsafe", f"restart of {target} refused: {why}, below the "
-                                  f"availability floor of {min_available}")
+        def change(deployment: Json, why: str) -> tuple[Json, str]:
             at = rfc3339_now()
-            patched = await self._patch_deployment(
-                namespace, name, restart_patch(deployment, token, at), STRATEGIC, kind)
-            return ActionResult("rollout-restart", target, token, _generation(patched),
-                                f"restarted {target} (restartedAt {at}; {why})")
+            return (restart_patch(deployment, token, at),
+                    f"restarted {kind.lower()} {namespace}/{name} (restartedAt {at}; {why})")
 
-        return await self._run("rollout-restart", target, token, attempt,
-                               lambda: self._token_on_deployment(namespace, name, token, kind))
+        return await self._rolling_update("rollout-restart", "restart", namespace, name, token,
+                                          min_available=min_available, pins=pins,
+                                          change=change, workload=kind)
 
     async def evict_pod(self, namespace: str, pod_name: str, token: str, deployment: str, *,
                         min_available: int, pins: PinnedTarget,
@@ -373,6 +392,34 @@ class KubernetesActions:
             return hpa is not None and action_applied(hpa, token)
 
         return await self._run("scale", target, token, attempt, read_back)
+
+    # -- resize ---------------------------------------------------------------------------
+
+    async def resize_memory(self, namespace: str, name: str, container: str, limit: str,
+                            request: str | None, token: str, *, min_available: int,
+                            pins: PinnedTarget) -> ActionResult:
+        """Raise ``container``'s memory limit (and request) in the pod template to the values
+        that were decided, as a rolling update that keeps ``min_available`` pods available
+        (see :meth:`_rolling_update`).
+
+        The pins include the pod template, so the limit raised is the one the decision saw:
+        never raised twice, never from a value someone else wrote meanwhile.
+        """
+
+        def change(deployment: Json, why: str) -> tuple[Json, str]:
+            try:
+                before, _ = container_memory(deployment, container)
+            except LookupError as e:
+                raise ActionError("invalid", f"resize of deployment {namespace}/{name} "
+                                  f"refused: {e}") from e
+            return (resize_patch(deployment, container, limit, request, token),
+                    f"raised the memory limit of container {container} of deployment "
+                    f"{namespace}/{name} from {before} to {limit}"
+                    + (f" (request {request})" if request else "") + f"; {why}")
+
+        return await self._rolling_update("resize", "resize", namespace, name, token,
+                                          min_available=min_available, pins=pins,
+                                          change=change)
 
     # -- rollback ---------------------------------------------------------------------------
 

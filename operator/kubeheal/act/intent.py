@@ -20,7 +20,7 @@ TOKEN_ANNOTATION: Final = "kubeheal.io/action-token"
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 """Pod template annotation that ``kubectl rollout restart`` sets; changing it rolls the pods."""
 
-ActionName = Literal["rollout-restart", "evict-pod", "scale", "rollback"]
+ActionName = Literal["rollout-restart", "evict-pod", "scale", "rollback", "resize"]
 ActionErrorReason = Literal[
     "not-found", "forbidden", "conflict", "invalid", "unavailable", "no-previous-revision",
     "unsafe", "blocked-by-pdb", "below-floor", "ambiguous", "target-changed",

@@ -57,6 +57,59 @@ def restart_patch(deployment: Mapping[str, Any], token: str, restarted_at: str) 
     }
 
 
+def container_memory(deployment: Mapping[str, Any], container: str) -> tuple[str, str | None]:
+    """The memory limit and request of ``container`` in the pod template, as written.
+
+    Raises ``LookupError`` (with a message a user can act on) when the template has no such
+    container or it has no memory limit: a resize raises a limit, it never sets a first one.
+
+    >>> d = {"spec": {"template": {"spec": {"containers": [{"name": "app", "resources": {
+    ...     "limits": {"memory": "256Mi"}, "requests": {"memory": "128Mi"}}}]}}}}
+    >>> container_memory(d, "app")
+    ('256Mi', '128Mi')
+    >>> container_memory(d, "db")
+    Traceback (most recent call last):
+    ...
+    LookupError: the pod template has no container 'db' (it has: app)
+    """
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+        "containers") or []
+    found = next((c for c in containers if c.get("name") == container), None)
+    if found is None:
+        names = ", ".join(str(c.get("name")) for c in containers) or "none"
+        raise LookupError(f"the pod template has no container {container!r} (it has: {names})")
+    resources = found.get("resources") or {}
+    limit = (resources.get("limits") or {}).get("memory")
+    if limit is None:
+        raise LookupError(f"container {container!r} has no memory limit: a resize raises a "
+                          "limit, it never sets a first one")
+    request = (resources.get("requests") or {}).get("memory")
+    return str(limit), (str(request) if request is not None else None)
+
+
+def resize_patch(deployment: Mapping[str, Any], container: str, limit: str,
+                 request: str | None, token: str) -> Json:
+    """Strategic merge patch of one container's memory limit (and request) in the pod
+    template, plus the token: the containers merge by name, so nothing else changes, and the
+    new template rolls the pods as any rollout does.
+
+    >>> patch = resize_patch({"metadata": {"resourceVersion": "7"}}, "app", "384Mi", "192Mi",
+    ...                      "t1")
+    >>> patch["spec"]["template"]["spec"]["containers"]  # doctest: +NORMALIZE_WHITESPACE
+    [{'name': 'app', 'resources': {'limits': {'memory': '384Mi'},
+                                   'requests': {'memory': '192Mi'}}}]
+    """
+    resources: Json = {"limits": {"memory": limit}}
+    if request is not None:
+        resources["requests"] = {"memory": request}
+    return {
+        "metadata": {"resourceVersion": _version(deployment),
+                     "annotations": {TOKEN_ANNOTATION: token}},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": container, "resources": resources}]}}},
+    }
+
+
 def _unavailable(value: int | str | None, replicas: int) -> int:
     """A Deployment's ``maxUnavailable`` as a pod count: a share rounds down, as Kubernetes
     rounds it; the default is 25%."""

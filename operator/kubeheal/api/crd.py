@@ -132,7 +132,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Runbook", ".spec.runbook", priority=1),
             Column("Age", ".metadata.creationTimestamp", "date"),
         ),
-    ),    Kind(
+    ),
+    Kind(
         kind="ExplanationRequest",
         plural="explanationrequests",
         short_names=("explain",),

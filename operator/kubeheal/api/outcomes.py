@@ -71,7 +71,7 @@ class ActionOutcome(ApiModel):
 
     cause: str = Field(max_length=63, description="Diagnosed cause.")
     action: str = Field(max_length=63, description="Name of the action in the runbook.")
-    kind: str = Field(default="", max_length=63, description="restart, scale or rollback.")
+    kind: str = Field(default="", max_length=63, description="restart, scale, rollback or resize.")
     succeeded: int = Field(default=0, ge=0, description="Runs followed by verified recovery.")
     failed: int = Field(default=0, ge=0,
                         description="Runs that failed or were not followed by recovery.")

@@ -234,7 +234,7 @@ class ChosenAction(ApiModel):
     """The action the operator chose from the runbook, for one pinned target."""
 
     name: str = Field(description="Name of the action in the runbook.", max_length=63)
-    kind: ActionKind = Field(description="restart, scale or rollback.")
+    kind: ActionKind = Field(description="restart, scale, rollback or resize.")
     params: dict[str, str] = Field(
         default_factory=dict, max_length=16, description="Concrete parameters, e.g. replicas."
     )

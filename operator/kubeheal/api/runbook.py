@@ -23,6 +23,7 @@ from kubeheal.api.base import (
     cel_rules,
 )
 from kubeheal.api.outcomes import OutcomeStatistics
+from kubeheal.api.quantity import QUANTITY_PATTERN, QuantityError, parse_quantity
 
 
 class BadDirection(enum.StrEnum):
@@ -58,6 +59,7 @@ class ActionKind(enum.StrEnum):
     RESTART = "restart"
     SCALE = "scale"
     ROLLBACK = "rollback"
+    RESIZE = "resize"
 
 
 class Signal(ApiModel):
@@ -267,6 +269,33 @@ class ScaleBounds(ApiModel):
         return self
 
 
+class ResizeBounds(ApiModel):
+    """How a resize raises a container's memory: by a factor, never above a maximum."""
+
+    container: str | None = Field(
+        default=None, pattern=NAME_PATTERN, max_length=63,
+        description="The container to resize; by default the one being OOM-killed (or the "
+        "only container of the pod template).")
+    factor: float = Field(
+        default=1.5, gt=1.0, le=4.0,
+        description="The memory limit (and request, keeping their ratio) is multiplied by "
+        "this, rounded up to a whole MiB.")
+    max_memory: str = Field(
+        pattern=QUANTITY_PATTERN, max_length=32,
+        description="The memory limit is never raised above this (a Kubernetes quantity, "
+        "such as 2Gi); a limit already there is not resized: nothing is left to raise.")
+
+    @model_validator(mode="after")
+    def _positive_maximum(self) -> ResizeBounds:
+        try:
+            positive = parse_quantity(self.max_memory) > 0
+        except QuantityError as e:
+            raise ValueError(f"maxMemory: {e}") from e
+        if not positive:
+            raise ValueError("maxMemory must be positive")
+        return self
+
+
 class Action(ApiModel):
     """One remediation step; actions are tried in order."""
 
@@ -278,6 +307,9 @@ class Action(ApiModel):
                 "self.kind == 'restart' || !has(self.restart)",
                 "restart settings only fit a restart action",
             ),
+            ("self.kind != 'resize' || has(self.resize)", "a resize action needs resize bounds"),
+            ("self.kind == 'resize' || !has(self.resize)",
+             "resize bounds only fit a resize action"),
         )
     )
 
@@ -285,19 +317,22 @@ class Action(ApiModel):
         description="Name of the action, unique in the runbook.", pattern=NAME_PATTERN,
         max_length=63,
     )
-    kind: ActionKind = Field(description="restart, scale or rollback.")
+    kind: ActionKind = Field(description="restart, scale, rollback or resize.")
     when: ActionConditions = Field(
         default_factory=ActionConditions, description="When the action applies."
     )
     restart: RestartBounds | None = Field(default=None, description="Settings of a restart.")
     scale: ScaleBounds | None = Field(default=None, description="Bounds of a scale action.")
+    resize: ResizeBounds | None = Field(
+        default=None, description="Bounds of a resize action (memory limit).")
 
     @model_validator(mode="after")
     def _settings_fit_kind(self) -> Action:
-        if self.kind is ActionKind.SCALE and self.scale is None:
-            raise ValueError("a scale action needs scale bounds")
-        if self.kind is not ActionKind.SCALE and self.scale is not None:
-            raise ValueError("scale bounds only fit a scale action")
+        for kind, bounds in ((ActionKind.SCALE, self.scale), (ActionKind.RESIZE, self.resize)):
+            if self.kind is kind and bounds is None:
+                raise ValueError(f"a {kind} action needs {kind} bounds")
+            if self.kind is not kind and bounds is not None:
+                raise ValueError(f"{kind} bounds only fit a {kind} action")
         if self.kind is not ActionKind.RESTART and self.restart is not None:
             raise ValueError("restart settings only fit a restart action")
         return self
@@ -489,6 +524,9 @@ class RunbookSpec(ApiModel):
                     and not any(s.role is SignalRole.LOAD for s in self.signals):
                 raise ValueError(f"action {a.name}: scale.scaleBack needs a signal with role "
                                  "load, to tell when the load is back")
+            if a.kind is ActionKind.RESIZE and self.target_kind != "Deployment":
+                raise ValueError(f"action {a.name}: resize is for Deployments only, not "
+                                 f"targetKind {self.target_kind}")
             if a.scale is not None and a.scale.scale_back is not None \
                     and self.target_kind != "Deployment":
                 raise ValueError(f"action {a.name}: scale.scaleBack is for Deployments only, "

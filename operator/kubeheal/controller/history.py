@@ -52,9 +52,13 @@ def _executed(remediation: Json) -> list[dt.datetime]:
 
 
 def history_of(target: str, of_target: Iterable[Json], acted: Iterable[Json],
-               moment: dt.datetime) -> RemediationHistory:
+               moment: dt.datetime, incident: str = "") -> RemediationHistory:
     """The history the guardrails read, from the target's Remediations and those that acted
     recently in its namespace (either list may hold a Remediation of the other).
+
+    ``incident`` names the Remediation deciding: its own actions count towards the
+    rate limits, but not as the last action the cooldown waits for, since the cooldown
+    separates incidents: within one, the next action follows a failed one at once.
 
     >>> def rem(name, target, executed=(), phase="Succeeded", closed=None):
     ...     return {"metadata": {"name": name, "uid": name, "labels": {TARGET_LABEL: target}},
@@ -69,6 +73,9 @@ def history_of(target: str, of_target: Iterable[Json], acted: Iterable[Json],
     (1, 2, 1)
     >>> history.last_action_at.isoformat()
     '2026-12-02T11:30:00+00:00'
+    >>> same = history_of("web", mine, others, at, incident="web-1")
+    >>> same.actions_last_hour, same.last_action_at
+    (1, None)
     """
     hour_ago, day_ago = moment - dt.timedelta(hours=1), moment - dt.timedelta(days=1)
     mine = [r for r in of_target if (r["metadata"].get("labels") or {}).get(TARGET_LABEL)
@@ -86,13 +93,16 @@ def history_of(target: str, of_target: Iterable[Json], acted: Iterable[Json],
         namespace_actions_last_hour=sum(1 for r in everyone.values() for at in _executed(r)
                                         if at > hour_ago),
         failed_last_day=failed,
-        last_action_at=max(actions, default=None),
+        last_action_at=max((at for r in mine if r["metadata"]["name"] != incident
+                            for at in _executed(r)), default=None),
     )
 
 
 async def read_history(store: ObjectStore, namespace: str, target: str,
-                       moment: dt.datetime) -> RemediationHistory:
-    """The guardrails' history of ``target`` at ``moment``, from two label selectors."""
+                       moment: dt.datetime, incident: str = "") -> RemediationHistory:
+    """The guardrails' history of ``target`` at ``moment``, from two label selectors, as
+    the Remediation ``incident`` sees it (see :func:`history_of`)."""
     return history_of(
         target, await store.list("remediations", namespace, {TARGET_LABEL: target}),
-        await store.list("remediations", namespace, selector=acted_recently(moment)), moment)
+        await store.list("remediations", namespace, selector=acted_recently(moment)), moment,
+        incident)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
-from kubeheal.act.patches import previous_revision, rolling_restart_floor
+from kubeheal.act.patches import container_memory, previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
 from kubeheal.act.statefulsets import (
     is_statefulset,
@@ -53,6 +53,7 @@ from kubeheal.act.statefulsets import (
 )
 from kubeheal.act.suspension import SuspensionError, SuspensionResult
 from kubeheal.api.outcomes import OutcomeStatistics
+from kubeheal.api.quantity import QuantityError, parse_quantity, raised_memory
 from kubeheal.api.remediation import (
     ApprovalDecision,
     ChosenAction,
@@ -80,6 +81,7 @@ from kubeheal.decide import Incident, RemediationHistory, RunbookRef, Target, as
 from kubeheal.decide.learning import LearnedOrder, learn_order
 from kubeheal.decide.policy_input import PolicyInput
 from kubeheal.decide.scaleback import scale_back_action, scale_back_candidate
+from kubeheal.diagnose.objects import oom_killed_container
 from kubeheal.notify.messages import NotificationEvent
 from kubeheal.observe.kubernetes import parse_time, revision_number
 from kubeheal.policy import PolicyDecision
@@ -449,7 +451,7 @@ def _follow_learning(runbook: Runbook, status: RemediationStatus, learned: Learn
 
 
 def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Json],
-                    ) -> tuple[Candidate | None, dict[str, str], str]:
+                    pods: Sequence[Json] = ()) -> tuple[Candidate | None, dict[str, str], str]:
     """The runbook action made concrete for this target, or None and why it cannot apply.
 
     >>> from kubeheal.api.runbook import Action, ScaleBounds
@@ -494,6 +496,8 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
             return None, {}, "the previous revision has no revision number"
         return (Candidate.rollback(to_revision=number),
                 {"toRevision": str(number), "replicaSet": previous["metadata"]["name"]}, "")
+    if action.kind is ActionKind.RESIZE:
+        return concrete_resize(action, deployment, pods)
     strategy = action.restart.strategy if action.restart else "rollout"
     share = action.restart.max_unavailable_share if action.restart else 0.25
     if strategy == "delete-pod":
@@ -503,12 +507,9 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
         return candidate, {"strategy": strategy, "minAvailable": str(max(0, ready - 1))}, ""
     # The policy judges the pods the Deployment's own strategy takes down, and the restart
     # runs only while that strategy still keeps at least as many available.
-    floor, why = (statefulset_restart_floor(deployment) if is_statefulset(deployment)
-                  else rolling_restart_floor(deployment))
-    if floor is None and is_statefulset(deployment):
-        return None, {}, f"a rolling restart would not restart every pod: {why}"
+    floor, why = _rolling_floor(deployment, "rollout restart")
     if floor is None:
-        return None, {}, f"a rollout restart would keep no pod available: {why}"
+        return None, {}, why
     taken, allowed = max(0, ready - floor), max(1, math.floor(ready * share))
     if taken > allowed:
         return None, {}, (f"{why}: it would take {taken} of {ready} ready pods down at once, "
@@ -531,6 +532,74 @@ def planned_scale_back(runbook: Runbook, settings: ScaleBack,
         message=f"temporary: scaled back once verified and the load stays within "
                 f"{settings.tolerance:.0%} of its level before the incident for "
                 f"{settings.hold_seconds}s; {known}")
+
+
+def _rolling_floor(deployment: Json, what: str) -> tuple[int | None, str]:
+    """The pods a rolling update of ``deployment`` keeps available, or None and why not; a
+    StatefulSet's, None also when its update strategy would not restart every pod."""
+    if is_statefulset(deployment):
+        floor, why = statefulset_restart_floor(deployment)
+        if floor is None:
+            return None, f"a {what} would not restart every pod: {why}"
+        return floor, why
+    floor, why = rolling_restart_floor(deployment)
+    if floor is None:
+        return None, f"a {what} would keep no pod available: {why}"
+    return floor, why
+
+
+def concrete_resize(action: Action, deployment: Json, pods: Sequence[Json],
+                    ) -> tuple[Candidate | None, dict[str, str], str]:
+    """A resize made concrete: the container (named, else the one being OOM-killed, else the
+    template's only one), its memory limit and request now and after, and the availability
+    floor its rolling update keeps; or None and why it cannot apply.
+
+    >>> from kubeheal.api.runbook import Action, ResizeBounds
+    >>> d = {"spec": {"replicas": 2, "template": {"spec": {"containers": [
+    ...     {"name": "app", "resources": {"limits": {"memory": "256Mi"},
+    ...                                   "requests": {"memory": "128Mi"}}}]}}},
+    ...      "status": {"availableReplicas": 2, "readyReplicas": 2}, "metadata": {}}
+    >>> a = Action(name="more", kind="resize", resize=ResizeBounds(factor=2, max_memory="1Gi"))
+    >>> candidate, params, _ = concrete_resize(a, d, [])
+    >>> params["memoryLimit"], params["memoryRequest"], params["from"]
+    ('512Mi', '256Mi', '256Mi')
+    >>> d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "1Gi"
+    >>> concrete_resize(a, d, [])[2]
+    'container app: the memory limit 1Gi is at the maximum 1Gi already: nothing left to raise'
+    """
+    assert action.resize is not None
+    bounds = action.resize
+    containers = [str(c.get("name")) for c in
+                  deployment["spec"].get("template", {}).get("spec", {}).get("containers") or []]
+    container = bounds.container or oom_killed_container(pods) or (
+        containers[0] if len(containers) == 1 else None)
+    if container is None:
+        return None, {}, ("no container is named and none is being OOM-killed among "
+                          f"{len(containers)} containers: name one in resize.container")
+    try:
+        limit, request = container_memory(deployment, container)
+        new_limit, new_request = raised_memory(limit, request, bounds.factor, bounds.max_memory)
+    except (LookupError, QuantityError) as e:
+        return None, {}, f"container {container}: {e}"
+    floor, why = _rolling_floor(deployment, "resize")
+    if floor is None:
+        return None, {}, why
+    ready = int(deployment.get("status", {}).get("readyReplicas") or 0)
+    params = {"container": container, "memoryLimit": new_limit, "from": limit,
+              "factor": f"{bounds.factor:g}", "maxMemory": bounds.max_memory,
+              "minAvailable": str(floor)}
+    if new_request is not None and request is not None:
+        params.update(memoryRequest=new_request, requestFrom=request)
+    return _resize_candidate(params, ready), params, ""
+
+
+def _resize_candidate(params: Mapping[str, str], ready: int) -> Candidate:
+    """The policy's view of a resize from its recorded parameters."""
+    return Candidate.resize(
+        container=params["container"], from_bytes=int(parse_quantity(params["from"])),
+        to_bytes=int(parse_quantity(params["memoryLimit"])),
+        max_bytes=int(parse_quantity(params["maxMemory"])), factor=float(params["factor"]),
+        pods_unavailable=max(0, ready - int(params["minAvailable"])))
 
 
 def own_guardrails(max_per_hour: int, history: RemediationHistory) -> str:
@@ -789,6 +858,8 @@ def _candidate(action: ChosenAction, target: TargetState) -> Candidate:
     if action.kind is ActionKind.ROLLBACK:
         return Candidate.rollback(to_revision=int(p["toRevision"]))
     ready = int(target.deployment.get("status", {}).get("readyReplicas") or 0)
+    if action.kind is ActionKind.RESIZE:
+        return _resize_candidate(p, ready)
     rollout = p.get("strategy", "rollout") == "rollout"
     floor = int(p["minAvailable"]) if rollout and "minAvailable" in p else None
     return Candidate.restart(
@@ -857,7 +928,7 @@ def decide(rem: Remediation, status: RemediationStatus, obs: Observations) -> Ou
             first, learned_effects = _follow_learning(runbook, status, learned, obs.now)
             action = next(a for a in fitting if a.name == first)
         candidate, params, unfit = concrete_action(action, target.deployment,
-                                                   list(target.replica_sets))
+                                                   list(target.replica_sets), target.pods)
     if candidate is None:
         status.tried_actions.append(action.name)
         note(status, "decided", f"skipped {action.name}: {unfit}", obs.now)

@@ -68,7 +68,7 @@ from kubeheal.controller.outcomes import statistics_of
 from kubeheal.controller.runbooks import RunbookEvaluator, parse_runbook, within_threshold
 from kubeheal.controller.scaleback import load_level
 from kubeheal.controller.slos import current_sli
-from kubeheal.controller.store import Json, ObjectStore, now, set_condition
+from kubeheal.controller.store import Json, ObjectStore, merge_patch, now, set_condition
 from kubeheal.decide import RemediationHistory
 from kubeheal.diagnose.gitops import GitOpsSettings, managed_by
 from kubeheal.notify.delivery import Notifier
@@ -147,8 +147,9 @@ class RemediationDriver:
             level = None if rem.spec.scale_back_of is not None else await load_level(
                 self.prometheus, runbook, rem.spec.target.namespace, rem.spec.target.name,
                 rem.spec.trigger.started_at)
-            return "decide", dataclasses.replace(
-                obs, target=await self._target(rem), history=await self._history(rem, moment),
+            return "decide", dataclasses.replace(  # pods: a resize finds the OOM-killed one
+                obs, target=await self._target(rem, pods=True),
+                history=await self._history(rem, moment),
                 namespace_labels=await self.store.namespace_labels(rem.spec.target.namespace),
                 load_level=level)
         if status.phase is Phase.AWAITING_APPROVAL:
@@ -206,7 +207,7 @@ class RemediationDriver:
 
     async def _history(self, rem: Remediation, moment: dt.datetime) -> RemediationHistory:
         return await read_history(self.store, rem.spec.target.namespace, rem.spec.target.name,
-                                  moment)
+                                  moment, incident=rem.metadata.name or "")
 
     async def health(self, runbook: Runbook, namespace: str, target: str,
                      triggered: set[str]) -> Health:
@@ -373,6 +374,11 @@ class RemediationDriver:
                                                     kind=kind)
             return await self.actions.restart_rollout(namespace, target, token,
                                                       min_available=floor, pins=pins, kind=kind)
+        if action.kind is ActionKind.RESIZE:
+            p = action.params
+            return await self.actions.resize_memory(
+                namespace, target, p["container"], p["memoryLimit"], p.get("memoryRequest"),
+                token, min_available=int(p["minAvailable"]), pins=pins)
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token, pins=pins,
@@ -426,16 +432,16 @@ class RemediationDriver:
     # -- persistence ----------------------------------------------------------------------------
 
     async def _save(self, body: Json, status: RemediationStatus) -> None:
-        """Merge the status, on the condition that the object is still as read (or last
-        written): a conflict means someone else wrote meanwhile, and the step starts over."""
-        document = status.to_api()
-        for cleared in ("intent", "pendingApproval"):
-            document.setdefault(cleared, None)
+        """Write the status as a merge patch from the status read (or last written), on the
+        condition that the object is still at that version: a conflict means someone else
+        wrote meanwhile, and the step starts over."""
         meta = body["metadata"]
         written = await self.store.patch_status(
-            "remediations", meta["namespace"], meta["name"], document,
+            "remediations", meta["namespace"], meta["name"],
+            merge_patch(body.get("status") or {}, status.to_api()),
             resource_version=meta.get("resourceVersion"))
         meta["resourceVersion"] = written["metadata"]["resourceVersion"]
+        body["status"] = written.get("status") or {}
 
     async def _mark_acted(self, body: Json) -> None:
         """Label the remediation with the hour of its action before the action is called, so

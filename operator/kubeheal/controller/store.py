@@ -42,6 +42,31 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> Json:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``: a key ``new`` lacks
+    is removed (null), nested objects are patched the same way, anything else is replaced.
+
+    A merge patch of ``new`` alone would keep what ``old`` has and ``new`` lacks: a later
+    action's parameters would inherit an earlier one's, a new verification its predecessor's
+    times.
+
+    >>> merge_patch({"action": {"params": {"strategy": "rollout"}}, "intent": {"token": "t"}},
+    ...             {"action": {"params": {"memoryLimit": "512Mi"}}})
+    {'action': {'params': {'memoryLimit': '512Mi', 'strategy': None}}, 'intent': None}
+    """
+    patch: Json = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    patch.update((key, None) for key in old if key not in new)
+    return patch
+
+
 def set_condition(
     conditions: list[Condition], type_: str, status: bool | None, reason: str, message: str,
     generation: int | None = None, at: dt.datetime | None = None,

@@ -9,7 +9,10 @@ parameters the guardrails judge it by. The parameter names are the ones the poli
   down at once: 1 to delete a ready pod, 0 to delete one that is not ready);
 - scale: ``replicas`` (the new count), ``minReplicas`` and ``maxReplicas`` (the runbook's
   bounds);
-- rollback: ``toRevision`` (optional; the previous revision otherwise).
+- rollback: ``toRevision`` (optional; the previous revision otherwise);
+- resize: ``container``, ``fromBytes`` and ``toBytes`` (its memory limit now and after),
+  ``maxBytes`` (the runbook's maximum), ``factor`` (the runbook's factor) and
+  ``podsUnavailable`` (ready pods its rolling update takes down at once, as for a restart).
 
 >>> a = Action.scale(replicas=6, min_replicas=2, max_replicas=10)
 >>> a.kind, dict(a.params)
@@ -97,6 +100,19 @@ class Action:
         if to_revision is not None:
             params["toRevision"] = to_revision
         return cls(ActionKind.ROLLBACK, params)
+
+    @classmethod
+    def resize(cls, *, container: str, from_bytes: int, to_bytes: int, max_bytes: int,
+               factor: float, pods_unavailable: int) -> Action:
+        """A raise of ``container``'s memory limit from ``from_bytes`` to ``to_bytes``.
+
+        >>> Action.resize(container="app", from_bytes=256, to_bytes=384, max_bytes=1024,
+        ...               factor=1.5, pods_unavailable=0).params["toBytes"]
+        384
+        """
+        return cls(ActionKind.RESIZE, {
+            "container": container, "fromBytes": from_bytes, "toBytes": to_bytes,
+            "maxBytes": max_bytes, "factor": factor, "podsUnavailable": pods_unavailable})
 
     def to_json(self) -> dict[str, JsonValue]:
         """The ``action`` part of the policy input."""

@@ -10,7 +10,7 @@ The factors also go into the policy input, so that policies can reason about the
 =================  ====================================================================
 factor             value
 =================  ====================================================================
-action_kind        how disruptive the kind is: restart < scale < rollback
+action_kind        how disruptive the kind is: restart < scale = resize < rollback
 pods_touched       share of the workload's pods the action replaces, adds or removes
 namespace_tier     how much the namespace matters (production > staging > development)
 recent_failures    failed remediations on this target in the last day, saturating
@@ -116,7 +116,8 @@ class RiskCalibration:
     """How raw facts become factor values in [0, 1].
 
     - ``*_severity``: restart 0.2 (processes restart, state and code unchanged), scale 0.4
-      (capacity and cost change, pods added or removed), rollback 0.8 (code and config
+      (capacity and cost change, pods added or removed), resize 0.4 (a container's memory,
+      and its cost and scheduling, change; code does not), rollback 0.8 (code and config
       change to an older revision, possibly incompatible with newer data).
     - ``tier_label`` and ``tiers``: the namespace label that names its tier (the same label
       the policies read, ``tierLabel`` in ``policies/kubeheal/config/data.json``) and each
@@ -138,6 +139,7 @@ class RiskCalibration:
     restart_severity: float = 0.2
     scale_severity: float = 0.4
     rollback_severity: float = 0.8
+    resize_severity: float = 0.4
     tier_label: str = "kubeheal.io/tier"
     tiers: Mapping[str, float] = field(default_factory=_default_tiers)
     unknown_tier: float = 0.7
@@ -153,6 +155,7 @@ class RiskCalibration:
             ActionKind.RESTART: self.restart_severity,
             ActionKind.SCALE: self.scale_severity,
             ActionKind.ROLLBACK: self.rollback_severity,
+            ActionKind.RESIZE: self.resize_severity,
         }[kind]
 
 
@@ -212,6 +215,7 @@ def _action_kind(action: Action, cal: RiskCalibration) -> tuple[float, str]:
         ActionKind.RESTART: "restart: the least disruptive kind",
         ActionKind.SCALE: "scale: changes capacity, adds or removes pods",
         ActionKind.ROLLBACK: "rollback: replaces the running revision",
+        ActionKind.RESIZE: "resize: raises a container's memory, a rolling update",
     }[action.kind]
     return cal.severity(action.kind), why
 
@@ -223,8 +227,8 @@ def _int_param(action: Action, key: str, default: int) -> int:
 
 def _pods_touched(action: Action, target: Target) -> tuple[float, str]:
     replicas = target.replicas
-    if action.kind is ActionKind.ROLLBACK:
-        return 1.0, f"rollback replaces all {replicas} pods"
+    if action.kind in (ActionKind.ROLLBACK, ActionKind.RESIZE):
+        return 1.0, f"{action.kind} replaces all {replicas} pods"
     if action.kind is ActionKind.SCALE:
         wanted = _int_param(action, "replicas", replicas)
         changed = abs(wanted - replicas)

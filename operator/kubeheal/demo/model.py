@@ -9,9 +9,14 @@ The model is deliberately simple and monotone so that each fault has one remedy:
 - **bad build** (template annotation ``demo.kubeheal.io/fault: bad-build`` or an image tag
   ending in ``-bad``): ~30 % 5xx and three times the latency. Pods of the previous good template
   are healthy, so a rollback fixes it.
-- **memory leak** (``demo.kubeheal.io/fault: leak``): memory grows linearly from the pod's start
-  (default 100 MiB + 2 MiB/s) up to the limit; past 70 % of the limit latency and errors rise.
-  A replaced pod starts fresh, so a restart fixes it for a while.
+- **memory leak** (``demo.kubeheal.io/fault: leak``): memory grows linearly from the
+  container's start (default 100 MiB + 2 MiB/s) up to the limit; past 70 % of the limit
+  latency and errors rise. A replaced pod starts fresh, so a restart fixes it for a while.
+  With ``demo.kubeheal.io/leak-plateau-mib`` the leak saturates at that working set. A
+  container that declares a memory limit is OOM-killed when its memory reaches the limit
+  (:func:`oom_due`; the service then writes the kill on the pod's status) and starts again
+  from 100 MiB, so the kills go on until the limit is above the plateau. As annotations of
+  the pod template, every new pod of the template leaks: only a higher limit cures it.
 - **healthy**: ~0.5 % 5xx, median latency 20 ms at no load (40 ms at half capacity), memory
   ~100 MiB, each with small noise.
 
@@ -42,6 +47,7 @@ LOAD_ANNOTATION = "demo.kubeheal.io/load"
 CAPACITY_ANNOTATION = "demo.kubeheal.io/capacity"
 FAULT_ANNOTATION = "demo.kubeheal.io/fault"
 LEAK_RATE_ANNOTATION = "demo.kubeheal.io/leak-mib-per-second"
+LEAK_PLATEAU_ANNOTATION = "demo.kubeheal.io/leak-plateau-mib"
 DEMO_LABEL = "kubeheal.io/demo"
 
 DEFAULT_LOAD = 50.0
@@ -121,6 +127,16 @@ class PodFacts:
     restarts: int = 0
     memory_limit: float = DEFAULT_MEMORY_LIMIT  # bytes
     leak_rate: float = DEFAULT_LEAK_RATE  # bytes per second, for a leaking pod
+    leak_plateau: float | None = None  # bytes at which the leak saturates (None: never)
+    container: str = ""  # the container whose memory limit counts
+    limited: bool = False  # it declares a memory limit: reaching it is an OOM kill
+    container_started_at: float | None = None  # its current run began (after a restart)
+
+    @property
+    def running_since(self) -> float:
+        """When the memory started growing: the container's last start, else the pod's."""
+        return self.started_at if self.container_started_at is None \
+            else self.container_started_at
 
 
 @dataclass(frozen=True)
@@ -194,18 +210,46 @@ def queueing_factor(rate: float, capacity: float) -> float:
 
 
 def memory_bytes(pod: PodFacts, now: float) -> float:
-    """Memory of a pod without noise: flat when healthy, growing from start when leaking.
+    """Memory of a pod without noise: flat when healthy, growing from the container's start
+    when leaking, up to the leak's plateau and at most the limit.
 
     >>> leaking = PodFacts("ns", "d", "p", started_at=100.0, fault=Fault.LEAK)
     >>> memory_bytes(leaking, 110.0) / MIB
     120.0
     >>> memory_bytes(leaking, 10_000.0) == leaking.memory_limit
     True
+    >>> plateau = PodFacts("ns", "d", "p", started_at=100.0, fault=Fault.LEAK,
+    ...                    leak_plateau=300 * MIB, container_started_at=200.0)
+    >>> memory_bytes(plateau, 210.0) / MIB, memory_bytes(plateau, 10_000.0) / MIB
+    (120.0, 300.0)
     """
     if pod.fault is not Fault.LEAK:
         return BASE_MEMORY
-    age = max(now - pod.started_at, 0.0)
-    return min(BASE_MEMORY + pod.leak_rate * age, pod.memory_limit)
+    age = max(now - pod.running_since, 0.0)
+    grown = BASE_MEMORY + pod.leak_rate * age
+    if pod.leak_plateau is not None:
+        grown = min(grown, max(pod.leak_plateau, BASE_MEMORY))
+    return min(grown, pod.memory_limit)
+
+
+def oom_due(pod: PodFacts, now: float) -> bool:
+    """Whether the pod's container reaches its declared memory limit at ``now``: the kernel
+    would OOM-kill it. A container without a limit is never killed (the demo then caps its
+    memory at :data:`DEFAULT_MEMORY_LIMIT`, under pressure).
+
+    >>> pod = PodFacts("ns", "d", "p", started_at=0.0, fault=Fault.LEAK, limited=True,
+    ...                memory_limit=256 * MIB, leak_rate=4 * MIB)
+    >>> oom_due(pod, 38.0), oom_due(pod, 39.0)
+    (False, True)
+    >>> from dataclasses import replace
+    >>> oom_due(replace(pod, leak_plateau=200 * MIB), 1000.0), oom_due(replace(pod,
+    ...     limited=False), 1000.0)
+    (False, False)
+    """
+    if not pod.limited or pod.fault is not Fault.LEAK:
+        return False
+    return memory_bytes(pod, now) >= pod.memory_limit and (
+        pod.leak_plateau is None or pod.leak_plateau >= pod.memory_limit)
 
 
 def memory_pressure(pod: PodFacts, used: float) -> float:

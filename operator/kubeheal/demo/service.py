@@ -11,14 +11,20 @@ the shared :class:`~kubeheal.demo.model.Simulation`. A :class:`DemoCollector`, r
 - ``demo_http_request_duration_seconds{namespace, deployment, pod}`` (histogram),
 - ``demo_memory_bytes{namespace, deployment, pod}``,
 - ``demo_pod_restarts_total{namespace, deployment, pod}``.
+
+When a pod's container reaches its declared memory limit (:func:`~kubeheal.demo.model.oom_due`),
+the poller writes the OOM kill as a kubelet would: on the pod's status (``restartCount`` + 1,
+``lastState.terminated`` with reason ``OOMKilled`` and exit code 137, a new
+``state.running.startedAt``; kwok's stages leave a running, ready pod's status alone) and as a
+Warning Event ``OOMKilling`` on the pod (:func:`oom_kill`, pure).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +38,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from kubeheal.api.quantity import QuantityError
+from kubeheal.api.quantity import parse_quantity as exact_quantity
 from kubeheal.demo.model import (
     BUCKETS,
     CAPACITY_ANNOTATION,
@@ -40,6 +48,7 @@ from kubeheal.demo.model import (
     DEFAULT_LOAD,
     DEFAULT_MEMORY_LIMIT,
     DEMO_LABEL,
+    LEAK_PLATEAU_ANNOTATION,
     LEAK_RATE_ANNOTATION,
     LOAD_ANNOTATION,
     MIB,
@@ -47,6 +56,7 @@ from kubeheal.demo.model import (
     Simulation,
     Workload,
     fault_of,
+    oom_due,
     positive_number,
 )
 
@@ -54,13 +64,7 @@ log = logging.getLogger(__name__)
 
 Json = Mapping[str, Any]
 POD_LABELS = ("namespace", "deployment", "pod")
-
-_QUANTITY = re.compile(r"^([0-9.]+(?:e[0-9]+)?)([KMGTPE]i?|m|k)?$")
-_FACTORS = {
-    None: 1.0, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-    "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50,
-    "Ei": 2.0**60,
-}
+OOM_EXIT_CODE = 137  # 128 + SIGKILL
 
 
 def parse_quantity(text: str) -> float | None:
@@ -69,12 +73,9 @@ def parse_quantity(text: str) -> float | None:
     >>> parse_quantity("512Mi") / 2**20, parse_quantity("1G"), parse_quantity("lots")
     (512.0, 1000000000.0, None)
     """
-    match = _QUANTITY.match(text.strip())
-    if match is None:
-        return None
     try:
-        return float(match.group(1)) * _FACTORS[match.group(2)]
-    except ValueError:
+        return float(exact_quantity(text))
+    except QuantityError:
         return None
 
 
@@ -122,12 +123,18 @@ def pod_facts_from(pod: Json, deployment: str) -> PodFacts | None:
     annotations = meta.get("annotations") or {}
     started = parse_time(status.get("startTime")) or parse_time(meta.get("creationTimestamp"))
     limits = [
-        parse_quantity(str(c.get("resources", {}).get("limits", {}).get("memory", "")))
+        (str(c.get("name", "")),
+         parse_quantity(str(c.get("resources", {}).get("limits", {}).get("memory", ""))))
         for c in containers
     ]
-    limit = next((x for x in limits if x), DEFAULT_MEMORY_LIMIT)
-    restarts = sum(int(c.get("restartCount", 0)) for c in status.get("containerStatuses") or [])
+    name, limit = next(((n, x) for n, x in limits if x),
+                       (str(containers[0].get("name", "")) if containers else "", None))
+    statuses = status.get("containerStatuses") or []
+    restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
+    running = next((((c.get("state") or {}).get("running") or {}).get("startedAt")
+                    for c in statuses if c.get("name") == name), None)
     leak = positive_number(annotations.get(LEAK_RATE_ANNOTATION), DEFAULT_LEAK_RATE / MIB)
+    plateau = positive_number(annotations.get(LEAK_PLATEAU_ANNOTATION), 0.0)
     return PodFacts(
         namespace=str(meta.get("namespace", "")),
         deployment=deployment,
@@ -136,9 +143,61 @@ def pod_facts_from(pod: Json, deployment: str) -> PodFacts | None:
         ready=_ready(pod),
         fault=fault_of(annotations, [str(c.get("image", "")) for c in containers]),
         restarts=restarts,
-        memory_limit=limit,
+        memory_limit=limit or DEFAULT_MEMORY_LIMIT,
         leak_rate=leak * MIB,
+        leak_plateau=plateau * MIB if plateau else None,
+        container=name,
+        limited=limit is not None,
+        container_started_at=parse_time(running),
     )
+
+
+def oom_kill(pod: Json, container: str, at: str) -> tuple[Json, Json]:
+    """The pod status patch (JSON merge, on the resourceVersion read) and the Event of an OOM
+    kill of ``container`` at ``at`` (RFC 3339), as a kubelet would record them.
+
+    >>> pod = {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u",
+    ...                     "resourceVersion": "9"},
+    ...        "spec": {"containers": [{"name": "app",
+    ...                                 "resources": {"limits": {"memory": "256Mi"}}}]},
+    ...        "status": {"containerStatuses": [{"name": "app", "restartCount": 2, "ready": True,
+    ...            "state": {"running": {"startedAt": "2026-11-28T12:00:00Z"}}}]}}
+    >>> patch, event = oom_kill(pod, "app", "2026-11-28T12:01:00Z")
+    >>> (status,) = patch["status"]["containerStatuses"]
+    >>> status["restartCount"], status["lastState"]["terminated"]["reason"], status["state"]
+    (3, 'OOMKilled', {'running': {'startedAt': '2026-11-28T12:01:00Z'}})
+    >>> event["reason"], event["involvedObject"]["name"], event["message"][:38]
+    ('OOMKilling', 'web-1', 'Memory cgroup out of memory: container')
+    """
+    meta = pod.get("metadata", {})
+    statuses = copy.deepcopy(list((pod.get("status") or {}).get("containerStatuses") or []))
+    limit = next((str(c.get("resources", {}).get("limits", {}).get("memory", ""))
+                  for c in (pod.get("spec") or {}).get("containers") or []
+                  if c.get("name") == container), "")
+    for status in statuses:
+        if status.get("name") != container:
+            continue
+        started = ((status.get("state") or {}).get("running") or {}).get("startedAt")
+        status["restartCount"] = int(status.get("restartCount", 0)) + 1
+        status["lastState"] = {"terminated": {
+            "exitCode": OOM_EXIT_CODE, "reason": "OOMKilled", "startedAt": started or at,
+            "finishedAt": at}}
+        status["state"] = {"running": {"startedAt": at}}
+    patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")},
+             "status": {"containerStatuses": statuses}}
+    event = {
+        "metadata": {"generateName": f"{meta.get('name', '')}.",
+                     "namespace": meta.get("namespace", "")},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta.get("name", ""),
+                           "namespace": meta.get("namespace", ""), "uid": meta.get("uid", ""),
+                           "fieldPath": f"spec.containers{{{container}}}"},
+        "reason": "OOMKilling", "type": "Warning",
+        "message": (f"Memory cgroup out of memory: container {container} reached its memory "
+                    f"limit {limit}; killed (exit code {OOM_EXIT_CODE}) and restarted"),
+        "source": {"component": "kubeheal-demo"},
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+    }
+    return patch, event
 
 
 def workload_from(deployment: Json, pods: Iterable[Json]) -> Workload:
@@ -226,6 +285,7 @@ class Poller:
         self.simulation = simulation
         self.lock = lock
         self.clock = clock
+        self._pods: dict[tuple[str, str], Json] = {}  # as last listed, by (namespace, name)
 
     def _list(self, call: Callable[..., Any], namespace: str, selector: str) -> list[Json]:
         response = call(namespace, label_selector=selector, _preload_content=False,
@@ -236,6 +296,7 @@ class Poller:
     def workloads(self) -> list[Workload]:
         """The demo workloads of the watched namespaces, as they are now."""
         result = []
+        self._pods = {}
         for namespace in self.namespaces:
             deployments = [
                 workload
@@ -249,8 +310,36 @@ class Poller:
                     self._list(self.core.list_namespaced_pod, namespace, selector)
                     if selector else []
                 )
+                self._pods.update(((namespace, p["metadata"]["name"]), p) for p in pods)
                 result.append(workload_from(deployment, pods))
         return result
+
+    def kill_out_of_memory(self, workloads: Sequence[Workload], now: float) -> None:
+        """Write an OOM kill for each pod whose container reached its memory limit. The
+        status write is conditioned on the pod as listed, so a kill is written once even
+        when the next list is older than it."""
+        from kubernetes.client.exceptions import ApiException
+
+        at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for workload in workloads:
+            for facts in workload.pods:
+                pod = self._pods.get((facts.namespace, facts.pod))
+                if pod is None or not oom_due(facts, now):
+                    continue
+                patch, event = oom_kill(pod, facts.container, at)
+                try:
+                    self.core.patch_namespaced_pod_status(
+                        facts.pod, facts.namespace, patch,
+                        _content_type="application/merge-patch+json", _request_timeout=10)
+                    self.core.create_namespaced_event(facts.namespace, event,
+                                                      _request_timeout=10)
+                except ApiException as error:
+                    if error.status != 409:  # 409: the pod changed since it was listed
+                        log.warning("OOM kill of pod %s/%s not written: %s", facts.namespace,
+                                    facts.pod, error.reason)
+                    continue
+                log.info("pod %s/%s: container %s OOM-killed at its memory limit",
+                         facts.namespace, facts.pod, facts.container)
 
     def poll_once(self) -> None:
         """One poll; on an API error the last known state stays in place."""
@@ -259,8 +348,13 @@ class Poller:
         except Exception as error:  # the API server may be restarting; try again next tick
             log.warning("listing demo workloads failed: %s", error)
             return
+        now = self.clock()
         with self.lock:
-            self.simulation.observe(workloads, self.clock())
+            self.simulation.observe(workloads, now)
+        try:
+            self.kill_out_of_memory(workloads, now)
+        except Exception as error:  # as for listing: the next poll tries again
+            log.warning("writing OOM kills failed: %s", error)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set."""

@@ -26,7 +26,7 @@ run in a thread on a bank of their own, later appended to the live one with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,8 @@ from kubeheal.detect.values import AnomalyScore, InputCounters, PointStatus, Str
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+Nearest = Callable[[Ints, Floats, Ints, Floats], tuple[Floats, Floats, Bools]]
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,11 @@ class DetectorBank:
     (True, True)
     """
 
-    WARM_BLOCK = 4096
+    WARM_BLOCK = 8192
     """Rows warmed together by :meth:`warm_up`."""
+    WARM_SEGMENT = 256
+    """Points a warm-up's history slides down before it is moved back up (see
+    :class:`_LagMajor`)."""
 
     def __init__(
         self,
@@ -233,22 +238,40 @@ class DetectorBank:
         return sum(a.nbytes for a in arrays)
 
     def warm_up(self, rows: ArrayLike, timestamps: ArrayLike, values: ArrayLike) -> None:
-        """Learn history: 2-D arrays, one row per stream, oldest first; NaN timestamps pad."""
+        """Learn history: 2-D arrays, one row per stream, oldest first; NaN timestamps pad.
+
+        The same as feeding the points one column at a time to :meth:`score_and_learn`, a
+        block of ``WARM_BLOCK`` rows at a time, lag-major (see :class:`_LagMajor`)."""
         index = np.asarray(rows, dtype=np.int64)
         times = np.atleast_2d(np.asarray(timestamps, dtype=np.float64))
         data = np.atleast_2d(np.asarray(values, dtype=np.float64))
         if times.shape != data.shape or times.shape[0] != len(index):
             raise ValueError("timestamps and values must be (len(rows), points) arrays")
-        # Streams are independent: a block of rows at a time keeps the arrays in cache.
+        if len(index) and (index.min() < 0 or index.max() >= self.size):
+            raise IndexError("unknown row; register streams with add_streams first")
+        if len(np.unique(index)) != len(index):
+            raise ValueError("a row may appear only once")
+        present = ~np.isnan(times)
+        if not present.all():
+            # Streams are independent: each one's points at the end, so that a stream with
+            # a shorter history waits, untouched, until its points come.
+            order = np.argsort(present, axis=1, kind="stable")
+            times = np.take_along_axis(times, order, axis=1)
+            data = np.take_along_axis(data, order, axis=1)
         for start in range(0, len(index), self.WARM_BLOCK):
             block = slice(start, start + self.WARM_BLOCK)
             rows_, times_, data_ = index[block], times[block], data[block]
+            if (self._i["held"][rows_] > 0).any():  # learning resumes: the general path
+                for column in range(times_.shape[1]):
+                    here = ~np.isnan(times_[:, column])
+                    if here.any():
+                        self.score_and_learn(rows_[here], times_[here, column],
+                                             data_[here, column])
+                continue
+            engine = _LagMajor(self, rows_, self.WARM_SEGMENT)
             for column in range(times_.shape[1]):
-                present = ~np.isnan(times_[:, column])
-                if present.any():
-                    self.score_and_learn(
-                        rows_[present], times_[present, column], data_[present, column]
-                    )
+                engine.learn(times_[:, column], data_[:, column])
+            engine.finish()
 
     def score_and_learn(
         self,
@@ -341,10 +364,13 @@ class DetectorBank:
         return self._values[a], self._sums[a], False
 
     def _score_and_learn_accepted(
-        self, a: Ints, v: Floats
+        self, a: Ints, v: Floats, nearest: Nearest | None = None, scores: bool = True
     ) -> tuple[Floats, Floats, Floats, Floats, Floats]:
+        """Score then learn the accepted points ``v`` of rows ``a``. ``nearest`` pushes the
+        points and finds their nearest windows (default: :meth:`_nearest`); without
+        ``scores`` the probabilities are not computed (0: a warm-up reads none)."""
         cfg = self.config
-        w, h, lags = cfg.window, cfg.history, cfg.lags
+        w = cfg.window
         f = self._f
         resumed = a[self._i["held"][a] > 0]
         if len(resumed):
@@ -366,18 +392,7 @@ class DetectorBank:
         step = v - f["last"][a]
         zvalue = np.abs(residual) / value_sigma
 
-        values, sums, view, valid, offset = self._push(a, v, n, offset)
-        start = lags - int(valid.max(initial=1))  # no candidate before this column
-        region = sums[:, start:]
-        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
-            columns = np.arange(start, lags)
-            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
-        j = np.argmin(region, axis=1) + start
-        each = np.arange(len(a))
-        best = sums[each, j].astype(np.float64)
-        has = valid > 0
-        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
-        self._store(a, values, sums, view)
+        best, expected, has = (nearest or self._nearest)(a, v, n, offset)
 
         # Likelihood layer.
         learned = self._i["learned"][a]
@@ -385,7 +400,7 @@ class DetectorBank:
         raw = np.log1p(np.minimum(distance, cfg.raw_cap))
         z = self._likelihood(a, has, learned, raw)
         ready = has & (n >= self.warmup)
-        probability = np.where(ready, z_probability(z), 0.0)
+        probability = np.where(ready, z_probability(z), 0.0) if scores else np.zeros(len(a))
         self._i["learned"][a] = learned + has
         self._i["taught"][a] += 1
 
@@ -411,6 +426,25 @@ class DetectorBank:
         self._i["n"][a] = n1
         return expected, z, probability, onset, zvalue
 
+    def _nearest(self, a: Ints, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
+        """Push the ``n``-th values ``v`` of rows ``a`` (see :meth:`_push`) and find each
+        one's nearest window: its sum of squares, the value that followed it (the expected
+        value) and whether there is a candidate at all."""
+        w, h, lags = self.config.window, self.config.history, self.config.lags
+        values, sums, view, valid, offset = self._push(a, v, n, offset)
+        start = lags - int(valid.max(initial=1))  # no candidate before this column
+        region = sums[:, start:]
+        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
+            columns = np.arange(start, lags)
+            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+        j = np.argmin(region, axis=1) + start
+        each = np.arange(len(a))
+        best = sums[each, j].astype(np.float64)
+        has = valid > 0
+        expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
+        self._store(a, values, sums, view)
+        return best, expected, has
+
     def _push(
         self, a: Ints, v: Floats, n: Ints, offset: Floats
     ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats]:
@@ -418,38 +452,72 @@ class DetectorBank:
         window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets."""
         cfg = self.config
         w, h, lags = cfg.window, cfg.history, cfg.lags
-        f = self._f
         values, sums, view = self._history(a)
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
-        values[:, :-1] = values[:, 1:]
+        for start in range(0, len(values), self.CHUNK):  # an overlapping copy: in pieces
+            block = values[start : start + self.CHUNK]
+            block[:, :-1] = block[:, 1:]
         values[:, -1] = x
         before = np.clip(n - 2 * w + 1, 0, lags)
         valid = np.clip(n - 2 * w + 2, 0, lags)
         low = lags - int(before.max(initial=0))
         if low < lags:
-            part = sums[:, low:]
-            new = x[:, None] - values[:, h - w - lags + low : h - w]
-            old = values[:, h - 1 - w, None] - values[:, h - 2 * w - lags + low : h - 2 * w]
-            new *= new
-            old *= old
-            part += new
-            part -= old
-            np.maximum(part, np.float32(0.0), out=part)
-        grown = np.nonzero(valid > before)[0]
-        if len(grown):
-            lag = w + valid[grown] - 1
-            total = np.zeros(len(grown), dtype=np.float32)
+            self._slide(values, sums, x, low)
+        grown = valid > before
+        if grown.all() and valid.min() == valid.max():  # one new candidate, the same for all
+            lag = w + int(valid[0]) - 1
+            total = np.zeros(len(a), dtype=np.float32)
+            diff = np.empty(len(a), dtype=np.float32)
             for k in range(w):
-                diff = values[grown, h - 1 - k] - values[grown, h - 1 - k - lag]
+                np.subtract(values[:, h - 1 - k], values[:, h - 1 - k - lag], out=diff)
+                diff *= diff
+                total += diff
+            sums[:, lags - int(valid[0])] = total
+        elif grown.any():
+            which = np.nonzero(grown)[0]
+            lags_of = w + valid[which] - 1
+            total = np.zeros(len(which), dtype=np.float32)
+            for k in range(w):
+                diff = values[which, h - 1 - k] - values[which, h - 1 - k - lags_of]
                 total += diff * diff
-            sums[grown, lags - valid[grown]] = total
+            sums[which, lags - valid[which]] = total
         refresh = (n + 1) % cfg.refresh == 0
         if refresh.any():
             values[refresh], sums[refresh], offset = self._recentre(
                 values[refresh], offset, v, refresh
             )
-            f["offset"][a] = offset
+            self._f["offset"][a] = offset
         return values, sums, view, valid, offset
+
+    CHUNK = 256
+    """Rows whose window sums are updated together (their arrays stay in the CPU's cache)."""
+
+    def _slide(
+        self, values: NDArray[np.float32], sums: NDArray[np.float32], x: NDArray[np.float32],
+        low: int,
+    ) -> None:
+        """The window sums' update of :meth:`_push` on candidates ``low:`` (in place): plus
+        the square of the new point's distance, minus that of the point leaving the window,
+        never below 0; a chunk of rows at a time, in scratch arrays."""
+        w, h, lags = self.config.window, self.config.history, self.config.lags
+        width = lags - low
+        chunk = max(1, min(self.CHUNK, len(values)))
+        new = np.empty((chunk, width), dtype=np.float32)
+        old = np.empty((chunk, width), dtype=np.float32)
+        zero = np.float32(0.0)
+        for start in range(0, len(values), chunk):
+            rows = slice(start, start + chunk)
+            part, block = sums[rows, low:], values[rows]
+            count = len(part)
+            n_, o_ = new[:count], old[:count]
+            np.subtract(x[rows, None], block[:, h - w - width : h - w], out=n_)
+            np.subtract(block[:, h - 1 - w, None], block[:, h - 2 * w - width : h - 2 * w],
+                        out=o_)
+            np.multiply(n_, n_, out=n_)
+            np.multiply(o_, o_, out=o_)
+            np.add(part, n_, out=part)
+            np.subtract(part, o_, out=part)
+            np.maximum(part, zero, out=part)
 
     def _store(
         self, a: Ints, values: NDArray[np.float32], sums: NDArray[np.float32], view: bool
@@ -572,6 +640,150 @@ class DetectorBank:
             sums += diff * diff
         return recentred, sums, np.where(rows, v, offset)
 
+
+def _first_minimum(region: NDArray[np.float32]) -> Ints:
+    """``np.argmin(region, axis=0)`` for NaN-free ``region``, faster: along the first axis
+    numpy's argmin copies the array transposed, while the minimum, a comparison and a
+    maximum run along the contiguous rows. The first row that holds the minimum is the one
+    whose countdown (rows from the end) is the largest.
+
+    >>> region = np.array([[3.0, 1.0, 2.0], [1.0, 1.0, 0.5], [1.0, 4.0, 0.5]], np.float32)
+    >>> _first_minimum(region).tolist(), np.argmin(region, axis=0).tolist()
+    ([1, 0, 1], [1, 0, 1])
+    """
+    count = len(region)
+    if count == 0:
+        raise ValueError("no candidates")
+    countdown = np.arange(count, 0, -1, dtype=np.int32 if count > 32767 else np.int16)
+    lowest = np.minimum.reduce(region, axis=0)
+    marks = (region == lowest) * countdown[:, None]
+    return np.asarray(count - np.maximum.reduce(marks, axis=0), dtype=np.int64)
+
+
+class _LagMajor:
+    """A block of a bank's rows warmed together (:meth:`DetectorBank.warm_up`), their history
+    and window sums laid out lag-major: one row per time step or candidate, one column per
+    stream. Every vector operation then runs along the streams, contiguous in memory, and
+    the history is a window that slides down a taller buffer (``segment`` more time steps)
+    instead of being shifted at every point. The arithmetic is :meth:`DetectorBank._nearest`'s,
+    element by element, in the same order: the same numbers.
+
+    Streams advance together: one that learns nothing at a step (its point absent or
+    rejected) keeps its history and sums by copy, unless it has learned nothing yet (all
+    zeros, which the step leaves as they are).
+    """
+
+    LAG_CHUNK_BYTES = 256 * 1024
+    """Size of the candidates' rows updated together (they stay in the CPU's cache)."""
+
+    def __init__(self, bank: DetectorBank, rows: Ints, segment: int) -> None:
+        cfg = bank.config
+        h = cfg.history
+        self.bank, self.rows, self.count = bank, rows, len(rows)
+        self.buffer = np.zeros((h + max(segment, 1), self.count), dtype=np.float32)
+        self.buffer[:h] = bank._values[rows].T
+        self.sums = np.ascontiguousarray(bank._sums[rows].T)
+        self.pos = 0
+        """The history of the streams is ``buffer[pos : pos + history]``."""
+        self.current = np.zeros(0, dtype=np.int64)
+        """The columns of the streams that learn at this step."""
+        height = max(1, min(cfg.lags, self.LAG_CHUNK_BYTES // (4 * max(self.count, 1))))
+        self._new = np.empty((height, self.count), dtype=np.float32)
+        self._old = np.empty((height, self.count), dtype=np.float32)
+
+    def learn(self, t: Floats, v: Floats) -> None:
+        """One step: the point of each stream (a NaN timestamp: none), gated then learned."""
+        present = np.flatnonzero(~np.isnan(t))
+        if not len(present):
+            return
+        accepted = self.bank._gate(self.rows[present], t[present], v[present])
+        self.current = present[accepted]
+        if len(self.current):
+            self.bank._score_and_learn_accepted(
+                self.rows[self.current], v[self.current], self._nearest, scores=False
+            )
+
+    def finish(self) -> None:
+        """Write the history and sums back into the bank's rows."""
+        h = self.bank.config.history
+        self.bank._values[self.rows] = self.buffer[self.pos : self.pos + h].T
+        self.bank._sums[self.rows] = self.sums.T
+
+    def _columns(self, which: Ints) -> Ints | slice:
+        return slice(None) if len(which) == self.count else which
+
+    def _nearest(self, a: Ints, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
+        bank, cfg = self.bank, self.bank.config
+        w, h, lags = cfg.window, cfg.history, cfg.lags
+        p = self.current
+        x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
+        moving = np.zeros(self.count, dtype=np.bool_)
+        moving[p] = True
+        stay = np.flatnonzero(~moving & (bank._i["n"][self.rows] > 0))
+        if self.pos + h == len(self.buffer):  # the bottom is reached: back to the top
+            self.buffer[:h] = self.buffer[self.pos : self.pos + h]
+            self.pos = 0
+        kept = self.buffer[self.pos : self.pos + h, stay]
+        saved = self.sums[:, stay]
+        self.pos += 1
+        column = np.zeros(self.count, dtype=np.float32)
+        column[p] = x
+        self.buffer[self.pos + h - 1] = column
+        values = self.buffer[self.pos : self.pos + h]
+        if len(stay):
+            values[:, stay] = kept
+        before = np.clip(n - 2 * w + 1, 0, lags)
+        valid = np.clip(n - 2 * w + 2, 0, lags)
+        low = lags - int(before.max(initial=0))
+        if low < lags:
+            self._slide(values, column, low)
+        grown = valid > before
+        for count in np.unique(valid[grown]).tolist():
+            which = self._columns(p[grown & (valid == count)])
+            lag = w + count - 1
+            total = np.zeros(len(self.buffer[0, which]), dtype=np.float32)
+            for k in range(w):
+                diff = values[h - 1 - k, which] - values[h - 1 - k - lag, which]
+                total += diff * diff
+            self.sums[lags - count, which] = total
+        if len(stay):
+            self.sums[:, stay] = saved
+        refresh = (n + 1) % cfg.refresh == 0
+        if refresh.any():
+            which = p[refresh]
+            recentred, sums, offset = bank._recentre(values[:, which].T, offset, v, refresh)
+            values[:, which], self.sums[:, which] = recentred.T, sums.T
+            bank._f["offset"][a] = offset
+        start = lags - int(valid.max(initial=1))  # no candidate before this row
+        columns = self._columns(p)
+        region = self.sums[start:, columns]
+        if valid.min(initial=lags) < lags - start:  # streams with fewer candidates
+            candidates = np.arange(start, lags)[:, None]
+            region = np.where(candidates >= (lags - valid)[None, :], region, np.inf)
+        j = _first_minimum(region) + start
+        best = self.sums[j, p].astype(np.float64)
+        has = valid > 0
+        expected = np.where(has, values[j + h - w - lags, p].astype(np.float64) + offset, v)
+        return best, expected, has
+
+    def _slide(self, values: NDArray[np.float32], x: NDArray[np.float32], low: int) -> None:
+        """:meth:`DetectorBank._slide`, lag-major: a few candidates (rows) at a time."""
+        w, h, lags = self.bank.config.window, self.bank.config.history, self.bank.config.lags
+        width = lags - low
+        rows = len(self._new)
+        zero = np.float32(0.0)
+        for top in range(0, width, rows):
+            bottom = min(top + rows, width)
+            part = self.sums[low + top : low + bottom]
+            new, old = self._new[: bottom - top], self._old[: bottom - top]
+            first = h - w - width
+            np.subtract(x, values[first + top : first + bottom], out=new)
+            np.subtract(values[h - 1 - w], values[first - w + top : first - w + bottom], out=old)
+            np.multiply(new, new, out=new)
+            np.multiply(old, old, out=old)
+            np.add(part, new, out=part)
+            np.subtract(part, old, out=part)
+            np.maximum(part, zero, out=part)
 
 def bank_scores(
     timestamps: Sequence[float] | Floats,

@@ -12,12 +12,14 @@ NAB scores of the detector's onset scores (NAB sweeps the threshold) and the thr
 
 ``kubeheal eval --alarms`` scores what the operator would do instead: every file is one signal
 of a Runbook with the default detection settings (or ``--sensitivity``) and bad direction
-``both``, run through :mod:`kubeheal.detect.alarms` (the code the live loop runs: direction,
-k-of-n debounce, fusion). A detection is the onset of an incident: an alarm while no incident
+``both``, run through :class:`~kubeheal.detect.runbook.RunbookStreams`, the engine the live
+loop runs (the runbook's streams in one bank, direction, k-of-n debounce, fusion): the eval
+is one more driver of it. A detection is the onset of an incident: an alarm while no incident
 is open and the cooldown since the last one has passed; the incident stays open while the
 alarm lasts. The binary onsets are scored as NAB detections (no threshold to sweep). The
 detector's scores (:func:`signal_scores`) do not depend on the debounce, so
-``bench/tune_alarms.py`` replays them through :func:`incident_onsets` for each setting.
+``bench/tune_alarms.py`` replays them through :func:`incident_onsets` for each setting (a
+test checks that both give the same onsets).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kubeheal.api.runbook import DetectionSettings, Guardrails, Signal
-from kubeheal.detect.alarms import new_debouncer, new_detector, score_point, workload_alarm
+from kubeheal.detect.alarms import new_detector, score_point, workload_alarm
 from kubeheal.detect.debounce import KOfN
 from kubeheal.detect.nab import PROFILES, LabeledScores, ProfileResult, score_corpus
 from kubeheal.detect.registry import DEFAULT_DETECTOR, DETECTORS
+from kubeheal.detect.runbook import RunbookStreams
 from kubeheal.detect.synthetic import LabeledSeries, generate_corpus
 from kubeheal.detect.values import AnomalyScore
 
@@ -198,10 +201,38 @@ def incident_onsets(
 
 
 def run_alarms(
-    corpus: dict[str, LabeledSeries], detection: DetectionSettings
+    corpus: dict[str, LabeledSeries],
+    detection: DetectionSettings,
+    cooldown_seconds: float = float(Guardrails().cooldown_seconds),
 ) -> dict[str, NDArray[np.float64]]:
-    """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``."""
-    return incident_onsets(signal_scores(corpus, detection), lambda: new_debouncer(detection))
+    """Incident onsets (1.0, else 0.0) the operator would raise on every file of ``corpus``.
+
+    The operator's own engine drives it: every file is a workload of one
+    :class:`~kubeheal.detect.runbook.RunbookStreams` (the default detector's streams in one
+    bank), and tick ``i`` gives each file its ``i``-th point, as an evaluation gives every
+    workload its point; a workload's incident opens on an alarm, as :func:`incident_onsets`
+    says.
+    """
+    keys = list(corpus)
+    streams = RunbookStreams("eval", "nab", detection)
+    streams.add(streams.warm(_SIGNAL.name, keys, {}))
+    onsets = {key: np.zeros(len(corpus[key].values)) for key in keys}
+    open_incident = dict.fromkeys(keys, False)
+    closed_at = dict.fromkeys(keys, -math.inf)
+    columns = {key: (corpus[key].timestamps.tolist(), corpus[key].values.tolist()) for key in keys}
+    for i in range(max((len(series.values) for series in corpus.values()), default=0)):
+        points = {key: (columns[key][0][i], columns[key][1][i])
+                  for key in keys if i < len(columns[key][0])}
+        for verdict in streams.observe([_SIGNAL], {_SIGNAL.name: points}):
+            key, moment = verdict.workload, points[verdict.workload][0]
+            if (verdict.alarm and not open_incident[key]
+                    and moment - closed_at[key] >= cooldown_seconds):
+                onsets[key][i] = 1.0
+                open_incident[key] = True
+            elif not verdict.alarm and open_incident[key]:
+                open_incident[key] = False
+                closed_at[key] = moment
+    return onsets
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,10 @@ class RunbookStreams:
         """The live streams by (workload, signal)."""
         self._calm = np.ones(0, dtype=np.bool_)
         """Per bank row: whether the stream's debouncer is calm (see :meth:`_observe_bank`)."""
-        self._clear = self._debouncer().clear
+        first = new_debouncer(detection)
+        self._debounce = (first.k, first.n, first.threshold, first.clear)
+        """The settings of every stream's debouncer (computed once: there may be 30,000)."""
+        self._clear = first.clear
 
     def _new_bank(self) -> DetectorBank:
         make = self.spec.bank
@@ -169,7 +172,7 @@ class RunbookStreams:
         return warmed
 
     def _debouncer(self) -> KOfN:
-        return new_debouncer(self.detection)
+        return KOfN(*self._debounce)
 
     def add(self, warmed: WarmedStreams) -> None:
         """Make warmed streams live (from the thread that scores)."""

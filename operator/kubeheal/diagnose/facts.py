@@ -129,12 +129,14 @@ class Revision:
 
 @dataclass(frozen=True)
 class PodHealth:
-    """Health facts of one pod of the workload."""
+    """Health facts of one pod of the workload; ``oom_containers`` names its containers
+    whose last termination was an OOM kill."""
 
     name: str
     restarts: int = 0
     oom_kills: int = 0
     last_termination_reason: str | None = None
+    oom_containers: tuple[str, ...] = ()
 
     @property
     def oom_killed(self) -> bool:

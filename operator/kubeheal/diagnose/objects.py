@@ -130,10 +130,12 @@ def pod_health_from(pod: Json) -> PodHealth:
     containers whose last termination was an OOM kill.
 
     >>> pod = {"metadata": {"name": "web-1"}, "status": {"containerStatuses": [
-    ...     {"restartCount": 3, "lastState": {"terminated": {"reason": "OOMKilled"}}},
-    ...     {"restartCount": 1, "lastState": {}}]}}
-    >>> pod_health_from(pod)
-    PodHealth(name='web-1', restarts=4, oom_kills=1, last_termination_reason='OOMKilled')
+    ...     {"name": "app", "restartCount": 3,
+    ...      "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}},
+    ...     {"name": "proxy", "restartCount": 1, "lastState": {}}]}}
+    >>> pod_health_from(pod)  # doctest: +NORMALIZE_WHITESPACE
+    PodHealth(name='web-1', restarts=4, oom_kills=1, last_termination_reason='OOMKilled',
+              oom_containers=('app',))
     """
     statuses = list((pod.get("status") or {}).get("containerStatuses") or [])
     reasons = [
@@ -144,4 +146,26 @@ def pod_health_from(pod: Json) -> PodHealth:
         restarts=sum(int(s.get("restartCount", 0)) for s in statuses),
         oom_kills=sum(1 for r in reasons if r == OOM_KILLED),
         last_termination_reason=next((r for r in reasons if r), None),
+        oom_containers=tuple(str(s.get("name", "")) for s, r in zip(statuses, reasons,
+                                                                   strict=True)
+                             if r == OOM_KILLED),
     )
+
+
+def oom_killed_container(pods: Iterable[Json]) -> str | None:
+    """The container that is being OOM-killed: the one whose last termination was an OOM
+    kill in the most pods (ties by name), or None when no pod tells of one.
+
+    >>> def pod(*oom):
+    ...     return {"status": {"containerStatuses": [
+    ...         {"name": n, "lastState": {"terminated": {"reason": "OOMKilled"}}} for n in oom]}}
+    >>> oom_killed_container([pod("app"), pod("app", "proxy"), pod()])
+    'app'
+    >>> oom_killed_container([pod()]) is None
+    True
+    """
+    counts: dict[str, int] = {}
+    for pod in pods:
+        for name in pod_health_from(pod).oom_containers:
+            counts[name] = counts.get(name, 0) + 1
+    return min(counts, key=lambda n: (-counts[n], n)) if counts else None

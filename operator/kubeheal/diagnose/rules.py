@@ -150,7 +150,8 @@ def resource_exhaustion(facts: DiagnosisInput, settings: DiagnosisSettings) -> C
     """
     weights: list[float] = []
     evidence: list[str] = []
-    oom = [p.name for p in facts.pods if p.oom_killed]
+    oom = [p.name + (f" ({', '.join(p.oom_containers)})" if p.oom_containers else "")
+           for p in facts.pods if p.oom_killed]
     if oom:
         weights.append(OOM_KILL_WEIGHT)
         evidence.append(f"{len(oom)} pod{'s' * (len(oom) > 1)} OOM-killed: {_names(oom)}")

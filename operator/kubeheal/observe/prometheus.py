@@ -18,6 +18,7 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import time
@@ -25,13 +26,19 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 
 from kubeheal.observe.promql import restrict
 
 QueryErrorKind = Literal["bad-query", "unavailable", "timeout", "empty"]
+T = TypeVar("T")
+
+LARGE_ANSWER = 256 * 1024
+"""Bytes from which an answer is parsed in a worker thread, a piece at a time (see
+:func:`parse_off_loop`): a range query over 30,000 series of an hour is hundreds of
+megabytes of JSON, seconds of parsing that must not stop the event loop."""
 
 
 class QueryError(Exception):
@@ -171,7 +178,7 @@ class PrometheusClient:
         form = {"query": promql}
         if at is not None:
             form["time"] = _unix(at)
-        samples = parse_instant(await self._request("/api/v1/query", form))
+        samples = await self._request("/api/v1/query", form, parse_instant)
         if require_data and not samples:
             raise QueryError("empty", f"no series for {promql!r}")
         return samples
@@ -190,7 +197,7 @@ class PrometheusClient:
             raise ValueError(f"step_seconds must be a positive number, got {step_seconds}")
         form = {"query": promql, "start": _unix(start), "end": _unix(end),
                 "step": f"{step_seconds:g}"}
-        series = parse_range(await self._request("/api/v1/query_range", form))
+        series = await self._request("/api/v1/query_range", form, parse_range)
         if require_data and not any(s.points for s in series):
             raise QueryError("empty", f"no series for {promql!r} between {start} and {end}")
         return series
@@ -198,11 +205,12 @@ class PrometheusClient:
     async def started_at(self) -> datetime | None:
         """When the server last started (its runtime information); None when the answer does
         not say. A server or proxy without that endpoint raises a QueryError."""
-        data = await self._request("/api/v1/status/runtimeinfo", {}, method="GET")
+        data = await self._request("/api/v1/status/runtimeinfo", {}, _as_is, method="GET")
         return parse_time(str(data.get("startTime", "")))
 
-    async def _request(self, path: str, form: dict[str, str], method: str = "POST",
-                    ) -> Mapping[str, Any]:
+    async def _request(self, path: str, form: dict[str, str],
+                       parse: Callable[[Mapping[str, Any]], T], method: str = "POST") -> T:
+        """The answer's ``data``, parsed by ``parse`` (off the event loop when it is large)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout)
@@ -213,15 +221,105 @@ class PrometheusClient:
         try:
             async with self._session.request(method, url, data=form or None) as response:
                 status = response.status
-                try:
-                    body: Any = await response.json(content_type=None)
-                except ValueError:
-                    body = None
+                raw = await response.read()
         except TimeoutError as e:
             raise QueryError("timeout", f"no answer from {url} within {self.timeout:g}s") from e
         except aiohttp.ClientError as e:
             raise QueryError("unavailable", f"cannot reach Prometheus at {url}: {e}") from e
-        return _payload(url, status, body)
+
+        def answer(body: Any) -> T:
+            return parse(_payload(url, status, body))
+
+        if len(raw) < LARGE_ANSWER:
+            return answer(_json(raw))
+        return await parse_off_loop(raw, answer)
+
+
+def _as_is(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return data
+
+
+def _json(raw: bytes) -> Any:
+    """The JSON document in ``raw``; None when it is not one (the status then says why)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, or nested beyond what Python decodes
+        return None
+
+
+async def parse_off_loop(raw: bytes, parse: Callable[[Any], T]) -> T:
+    """``parse(json.loads(raw))`` in a worker thread, decoded a piece at a time.
+
+    A thread alone is not enough: ``json.loads`` is C that holds the GIL until the whole
+    document is decoded. :func:`loads_stepwise` decodes each array element and object member
+    of the outer levels with a call of its own, so that between two calls the event loop gets
+    the GIL (Python's switch interval), as it does while ``parse`` builds the series.
+    """
+    return await asyncio.to_thread(lambda: parse(_stepwise_or_none(raw)))
+
+
+def _stepwise_or_none(raw: bytes) -> Any:
+    try:
+        return loads_stepwise(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, pos: int) -> int:
+    """The index of the first character at or after ``pos`` that is not JSON white space."""
+    return _SPACE.match(text, pos).end()  # type: ignore[union-attr]  # it matches everywhere
+
+
+def loads_stepwise(text: str, depth: int = 3) -> Any:
+    """``json.loads(text)``, the containers of the first ``depth`` levels decoded one element
+    (or member) per call: a range query's series, each with its points, one at a time.
+
+    >>> loads_stepwise('{"data": {"result": [{"values": [[1, "2"]]}, {}]}, "x": [ ]}')
+    {'data': {'result': [{'values': [[1, '2']]}, {}]}, 'x': []}
+    >>> loads_stepwise('[1, 2')
+    Traceback (most recent call last):
+    ...
+    ValueError: expected ',' or ']' at 5
+    """
+    value, end = _decode(text, _skip(text, 0), depth)
+    end = _skip(text, end)
+    if end != len(text):
+        raise ValueError(f"extra data at {end}")
+    return value
+
+
+def _decode(text: str, pos: int, depth: int) -> tuple[Any, int]:
+    """The JSON value at ``pos`` and the index after it."""
+    opening = text[pos : pos + 1]
+    if depth <= 0 or opening not in ("{", "["):
+        return _DECODER.raw_decode(text, pos)
+    closing = "}" if opening == "{" else "]"
+    members: dict[str, Any] = {}
+    elements: list[Any] = []
+    pos = _skip(text, pos + 1)
+    if text[pos : pos + 1] == closing:
+        return (members if opening == "{" else elements), pos + 1
+    while True:
+        if opening == "{":
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip(text, pos)
+            if not isinstance(key, str) or text[pos : pos + 1] != ":":
+                raise ValueError(f"expected a key and ':' at {pos}")
+            pos = _skip(text, pos + 1)
+            members[key], pos = _decode(text, pos, depth - 1)
+        else:
+            element, pos = _decode(text, pos, depth - 1)
+            elements.append(element)
+        pos = _skip(text, pos)
+        if text[pos : pos + 1] == closing:
+            return (members if opening == "{" else elements), pos + 1
+        if text[pos : pos + 1] != ",":
+            raise ValueError(f"expected ',' or '{closing}' at {pos}")
+        pos = _skip(text, pos + 1)
 
 
 def parse_time(stamp: str) -> datetime | None:

@@ -1,7 +1,8 @@
 # METADATA
-# title: availability floor for restarts
+# title: availability floor for restarts and resizes
 # description: >-
-#   No restart that would leave fewer ready pods than the workload's availability floor.
+#   No restart, nor resize (a rolling update of the pod template, as a rollout restart),
+#   that would leave fewer ready pods than the workload's availability floor.
 #   The floor is the larger of config.availability.minReadyPods and
 #   ceil(replicas * config.availability.minReadyRatio); a workload can set its own floor with
 #   the label config.availability.floorLabel (a whole number of pods). The restart's
@@ -28,8 +29,8 @@ ready_after := input.target.readyReplicas - pods_unavailable
 
 violation contains {
 	"msg": sprintf(
-		"restart would leave %d ready pods of %s/%s, below its availability floor of %d",
-		[ready_after, input.target.namespace, input.target.name, floor],
+		"%s would leave %d ready pods of %s/%s, below its availability floor of %d",
+		[input.action.kind, ready_after, input.target.namespace, input.target.name, floor],
 	),
 	"details": {
 		"guardrail": "availability-floor",
@@ -39,7 +40,7 @@ violation contains {
 		"floor": floor,
 	},
 } if {
-	input.action.kind == "restart"
+	input.action.kind in {"restart", "resize"}
 	pods_unavailable > 0
 	ready_after < floor
 }

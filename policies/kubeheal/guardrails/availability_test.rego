@@ -58,3 +58,14 @@ test_only_restarts_are_checked if {
 	inp := object.union(restart(1, 4, 1), {"action": {"kind": "rollback", "params": {"podsUnavailable": 1}}})
 	count(violation) == 0 with input as inp
 }
+
+test_resize_below_floor_is_denied_as_a_restart_is if {
+	inp := object.union(
+		testing.with_action("resize", {"podsUnavailable": 3, "fromBytes": 1, "toBytes": 2, "maxBytes": 4}),
+		{"target": object.union(testing.base_input.target, {"replicas": 4, "readyReplicas": 4})},
+	)
+	v := violation with input as inp
+	{[f.details.readyAfter, f.details.floor] | some f in v} == {[1, 2]}
+	some f in v
+	startswith(f.msg, "resize would leave 1 ready pods")
+}

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,56 @@ def test_leaking_pods_grow_until_a_restart_replaces_them(scene: Scene) -> None:
     revisions = revisions_from_replicasets(sets)
     assert [(r.number, r.template_changed) for r in revisions] == [
         (1, True), (2, True), (3, False)]
+
+
+def test_a_leak_of_the_template_is_oom_killed_until_the_limit_is_above_its_plateau(
+        scene: Scene) -> None:
+    leak = {"demo.kubeheal.io/fault": "leak", "demo.kubeheal.io/leak-mib-per-second": "20",
+            "demo.kubeheal.io/leak-plateau-mib": "200"}
+    name = "session"
+
+    def deploy(limit: str) -> None:
+        manifest = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "labels": {"app": name, "kubeheal.io/demo": "true"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {
+                "metadata": {"labels": {"app": name}, "annotations": leak},
+                "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1",
+                                         "resources": {"limits": {"memory": limit}}}]}}},
+        }
+        scene.cluster.kubectl("apply", "-n", scene.namespace, "-f", "-",
+                              input=json.dumps(manifest))
+        scene.rollout(name)
+
+    def pods() -> list[Any]:
+        items: list[Any] = json.loads(scene.cluster.kubectl(
+            "get", "pods", "-n", scene.namespace, "-l", f"app={name}", "-o", "json").stdout
+        )["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+    def restarts() -> list[int]:
+        return [s["restartCount"] for p in pods() for s in p["status"]["containerStatuses"]]
+
+    # 100 MiB + 20 MiB/s reaches 150Mi in 2.5 s: each pod is killed, starts again and is
+    # killed again; kwok leaves the status the demo writes alone.
+    deploy("150Mi")
+    eventually(lambda: float(min(restarts(), default=0)), lambda n: n >= 2,
+               "two OOM kills of every pod")
+    (status,) = pods()[0]["status"]["containerStatuses"]
+    assert status["lastState"]["terminated"]["reason"] == "OOMKilled"
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    assert "running" in status["state"] and status["ready"] is True
+    events = json.loads(scene.cluster.kubectl(
+        "get", "events", "-n", scene.namespace, "--field-selector=reason=OOMKilling", "-o",
+        "json").stdout)["items"]
+    assert {e["involvedObject"]["name"] for e in events} >= {
+        p["metadata"]["name"] for p in pods()}
+
+    # Above the plateau the new pods level off at 200 MiB, and are never killed.
+    deploy("512Mi")
+    memory = 'max by (deployment) (demo_memory_bytes{{namespace="{ns}",deployment="session"}})'
+    eventually(lambda: scene.query(memory).get(name), lambda v: v > 190 * 2**20,
+               "memory of the resized pods at their plateau")
+    assert all(p["spec"]["containers"][0]["resources"]["limits"]["memory"] == "512Mi"
+               for p in pods())
+    assert max(restarts(), default=0) == 0

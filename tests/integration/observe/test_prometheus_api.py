@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from integration.act.workloads import eventually
-from kubeheal.observe.prometheus import PrometheusClient, QueryError, Sample
+from kubeheal.observe.prometheus import LARGE_ANSWER, PrometheusClient, QueryError, Sample
 from localstack import Prometheus, free_port
 
 pytestmark = pytest.mark.stack
@@ -142,3 +144,23 @@ async def test_the_start_time_tells_a_restart(prometheus: Prometheus,
         return started if started is not None and started > first else None
 
     await eventually(restarted, "the new start time", timeout=60)
+
+
+async def test_a_large_range_answer_is_parsed_off_the_event_loop_to_the_same_points(
+    prom: PrometheusClient,
+) -> None:
+    """Two series of 10,000 points: an answer far above LARGE_ANSWER, decoded a series at a
+    time in a worker thread (kubeheal.observe.prometheus.parse_off_loop)."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    series = await prom.query_range(
+        'vector(1) or label_replace(vector(2), "copy", "b", "", "")',
+        end - timedelta(seconds=999.9), end, 0.1)
+    by_copy = {s.labels.get("copy", ""): s.points for s in series}
+    assert set(by_copy) == {"", "b"}
+    for copy, value in (("", 1.0), ("b", 2.0)):
+        points = by_copy[copy]
+        assert len(points) == 10_000
+        assert {v for _, v in points} == {value}
+        assert points[-1][0] == end.timestamp()
+        assert all(b > a for (a, _), (b, _) in itertools.pairwise(points))
+    assert 2 * len(json.dumps([[t, "1"] for t, _ in by_copy[""]])) > LARGE_ANSWER

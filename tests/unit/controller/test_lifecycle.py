@@ -13,7 +13,7 @@ import pytest
 
 from kubeheal.act.intent import TOKEN_ANNOTATION, ActionError, ActionResult
 from kubeheal.api.remediation import Phase, Remediation, RemediationStatus
-from kubeheal.api.runbook import Runbook
+from kubeheal.api.runbook import Action, Runbook
 from kubeheal.controller import lifecycle
 from kubeheal.controller.lifecycle import (
     MAX_ATTEMPTS,
@@ -34,10 +34,12 @@ from kubeheal.controller.lifecycle import (
     TargetState,
     TransitionError,
     WriteStatus,
+    concrete_action,
+    concrete_resize,
     detector_health,
     fire,
 )
-from kubeheal.decide import RemediationHistory
+from kubeheal.decide import ActionKind, RemediationHistory
 from kubeheal.notify.messages import NotificationEvent
 from kubeheal.policy.decision import Finding, PolicyDecision
 
@@ -795,3 +797,104 @@ def test_a_missing_runbook_escalates_from_every_open_phase(phase: Phase) -> None
                Observations(at(0), None, runbook_problem="not found"))
     assert out.status.phase is Phase.ESCALATED
     assert condition(out.status, "Ready") == ("False", "RunbookUnavailable")
+
+
+# -- resize ---------------------------------------------------------------------------------------
+
+RESIZE = {"name": "more-memory", "kind": "resize", "when": {"causes": ["change"]},
+          "resize": {"factor": 1.5, "maxMemory": "1Gi"}}
+
+
+def container(name: str, limit: str | None = "256Mi", request: str | None = "128Mi",
+              ) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    if limit:
+        resources["limits"] = {"memory": limit}
+    if request:
+        resources["requests"] = {"memory": request}
+    return {"name": name, "image": f"{name}:1", "resources": resources}
+
+
+def with_containers(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return deployment(template={"spec": {"containers": list(containers)}}, **spec)
+
+
+def oom_pod(name: str, killed: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "status": {"containerStatuses": [
+        {"name": killed, "restartCount": 2,
+         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}}
+
+
+def resize(**bounds: Any) -> Action:
+    return Action.model_validate({**RESIZE, "resize": {**RESIZE["resize"], **bounds}})
+
+
+def test_a_resize_raises_the_single_container_by_the_factor_with_its_request() -> None:
+    candidate, params, why = concrete_resize(resize(), with_containers(container("app")), [])
+    assert why == "" and candidate is not None
+    assert params == {"container": "app", "memoryLimit": "384Mi", "from": "256Mi",
+                      "factor": "1.5", "maxMemory": "1Gi", "minAvailable": "3",
+                      "memoryRequest": "192Mi", "requestFrom": "128Mi"}
+    assert candidate.kind is ActionKind.RESIZE
+    assert dict(candidate.params) == {"container": "app", "fromBytes": 256 * 2**20,
+                                      "toBytes": 384 * 2**20, "maxBytes": 2**30,
+                                      "factor": 1.5, "podsUnavailable": 0}
+
+
+def test_a_resize_defaults_to_the_container_being_oom_killed() -> None:
+    d = with_containers(container("proxy", "64Mi", None), container("app"))
+    pods = [oom_pod("web-a", "app"), oom_pod("web-b", "app")]
+    assert concrete_resize(resize(), d, pods)[1]["container"] == "app"
+    assert concrete_resize(resize(container="proxy"), d, pods)[1]["memoryLimit"] == "96Mi"
+
+
+def test_a_resize_of_several_containers_none_killed_none_named_is_not_guessed() -> None:
+    d = with_containers(container("proxy"), container("app"))
+    candidate, _, why = concrete_resize(resize(), d, [])
+    assert candidate is None and "name one in resize.container" in why
+
+
+def test_a_resize_is_capped_at_the_maximum_and_stops_there() -> None:
+    _, params, _ = concrete_resize(resize(), with_containers(container("app", "800Mi", None)),
+                                   [])
+    assert (params["memoryLimit"], "memoryRequest" in params) == ("1Gi", False)
+    candidate, _, why = concrete_resize(resize(), with_containers(container("app", "1Gi")), [])
+    assert candidate is None and why.endswith("nothing left to raise")
+
+
+def test_a_resize_without_a_limit_or_of_an_unknown_container_names_it() -> None:
+    assert "no memory limit" in concrete_resize(
+        resize(), with_containers(container("app", None)), [])[2]
+    assert "no container 'db'" in concrete_resize(
+        resize(container="db"), with_containers(container("app")), [])[2]
+
+
+def test_a_resize_under_a_recreate_strategy_cannot_keep_the_floor() -> None:
+    d = with_containers(container("app"), strategy={"type": "Recreate"})
+    candidate, _, why = concrete_action(resize(), d, [], [])
+    assert candidate is None and "a resize would keep no pod available" in why
+
+
+def test_decide_a_resize_pins_the_template_and_asks_the_policy_in_bytes() -> None:
+    state = TargetState(with_containers(container("web")), pods=(oom_pod("web-a", "web"),))
+    status = RemediationStatus(tried_actions=["undo"])
+    out = fire("decide", remediation(), status,
+               obs(runbook=runbook(actions=[RESIZE]), target=state))
+    chosen = out.status.action
+    assert chosen is not None and chosen.kind is ActionKind.RESIZE
+    assert chosen.pinned is not None and chosen.pinned.template_hash
+    assert (chosen.params["container"], chosen.params["memoryLimit"]) == ("web", "384Mi")
+    [ask] = effects(out, AskPolicy)
+    assert ask.input.to_opa()["action"]["params"]["toBytes"] == 384 * 2**20
+    assert ask.input.risk.factors[0].explanation.startswith("resize:")
+
+
+def test_decide_escalates_when_the_limit_is_at_the_maximum_and_nothing_is_left() -> None:
+    book = runbook(actions=[RESIZE])
+    state = TargetState(with_containers(container("web", "1Gi")))
+    skipped = fire("decide", remediation(), RemediationStatus(), obs(runbook=book,
+                                                                    target=state))
+    assert skipped.status.tried_actions == ["more-memory"]
+    assert "nothing left to raise" in skipped.status.timeline[-1].message
+    out = fire("decide", remediation(), skipped.status, obs(runbook=book, target=state))
+    assert condition(out.status, "Ready") == ("False", "NoActionLeft")

@@ -78,24 +78,77 @@ def test_bank_and_stream_detector_hold_and_resume_learning_alike() -> None:
     assert any(r.at(0).status is PointStatus.SCORED for r in results)
 
 
-def test_warm_up_equals_feeding_points_one_tick_at_a_time() -> None:
-    times, values = messy_streams(3, 300, seed=2)
-    warmed = DetectorBank()
-    warmed.WARM_BLOCK = 2  # two blocks of rows: streams are warmed independently
-    rows = warmed.add_streams(["a", "b", "c"])
-    padded_times = times.copy()
-    padded_times[1, 250:] = np.nan  # a shorter history
-    warmed.warm_up(rows, padded_times, values)
-    ticked = DetectorBank()
-    ticked.add_streams(["a", "b", "c"])
-    for j in range(300):
-        present = ~np.isnan(padded_times[:, j])
-        ticked.score_and_learn(rows[present], padded_times[present, j], values[present, j])
-    final_t = np.full(3, 1e9)
-    a = warmed.score_and_learn(rows, final_t, np.ones(3))
-    b = ticked.score_and_learn(rows, final_t, np.ones(3))
+def assert_same_state(a: DetectorBank, b: DetectorBank) -> None:
+    """Every learned number of two banks, to the bit (window sums: the valid candidates)."""
+    for name in a._f:
+        np.testing.assert_array_equal(a._f[name][: a.size], b._f[name][: b.size], name)
+    for table in ("_i", "_c"):
+        for name, array in getattr(a, table).items():
+            np.testing.assert_array_equal(array[: a.size], getattr(b, table)[name][: b.size])
+    np.testing.assert_array_equal(a._values[: a.size], b._values[: b.size])
+    np.testing.assert_array_equal(a._held[: a.size], b._held[: b.size])
+    lags, window = a.config.lags, a.config.window
+    valid = np.clip(a._i["n"][: a.size] - 2 * window + 1, 0, lags)
+    for row, count in enumerate(valid.tolist()):
+        np.testing.assert_array_equal(a._sums[row, lags - count :], b._sums[row, lags - count :])
+
+
+def tick_by_tick(bank: DetectorBank, rows: np.ndarray, times: np.ndarray,
+                 values: np.ndarray) -> None:
+    for j in range(times.shape[1]):
+        present = ~np.isnan(times[:, j])
+        bank.score_and_learn(rows[present], times[present, j], values[present, j])
+
+
+@pytest.mark.parametrize(("block", "segment"), [(8192, 256), (2, 7), (3, 1)])
+def test_warm_up_equals_feeding_points_one_tick_at_a_time(block: int, segment: int) -> None:
+    times, values = messy_streams(7, 300, seed=2)  # 300 points: recentred at the 256th
+    times[1, 250:] = np.nan  # a shorter history
+    times[2, :] = np.nan  # none
+    times[3, ::2] = np.nan  # every other point (padding inside the history)
+    times[4, :40] = np.nan  # a later start
+    warmed, ticked = DetectorBank(), DetectorBank()
+    warmed.WARM_BLOCK, warmed.WARM_SEGMENT = block, segment
+    keys = [f"s{k}" for k in range(7)]
+    rows = warmed.add_streams(keys)
+    ticked.add_streams(keys)
+    warmed.warm_up(rows, times, values)
+    tick_by_tick(ticked, rows, times, values)
+    assert_same_state(warmed, ticked)
+    # A second warm-up of streams that learned already, some with nothing new at first.
+    more_times, more_values = messy_streams(7, 120, seed=3)
+    more_times += 1e6
+    more_times[:3, :50] = np.nan
+    warmed.warm_up(rows, more_times, more_values)
+    tick_by_tick(ticked, rows, more_times, more_values)
+    assert_same_state(warmed, ticked)
+    final_t = np.full(7, 1e9)
+    a = warmed.score_and_learn(rows, final_t, np.ones(7))
+    b = ticked.score_and_learn(rows, final_t, np.ones(7))
     np.testing.assert_array_equal(a.probability, b.probability)
-    assert warmed.ready(rows).all()
+    assert warmed.ready(rows)[[0, 5, 6]].all()
+
+
+def test_warm_up_of_streams_whose_learning_was_held_resumes_it_as_a_tick_would() -> None:
+    times, values = messy_streams(4, 400, seed=9)
+    banks = DetectorBank(), DetectorBank()
+    for bank in banks:
+        rows = bank.add_streams(["a", "b", "c", "d"])
+        tick_by_tick(bank, rows, times[:, :300], values[:, :300])
+        for j in range(300, 310):  # b and d hold their learning for a while
+            bank.score_and_learn(rows, times[:, j], values[:, j], learn=[True, False, True, False])
+    banks[0].warm_up(rows, times[:, 310:], values[:, 310:])
+    tick_by_tick(banks[1], rows, times[:, 310:], values[:, 310:])
+    assert_same_state(*banks)
+
+
+def test_warm_up_refuses_unknown_or_repeated_rows() -> None:
+    bank = DetectorBank()
+    bank.add_streams(["a"])
+    with pytest.raises(IndexError):
+        bank.warm_up([3], [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="once"):
+        bank.warm_up([0, 0], [[1.0], [2.0]], [[1.0], [1.0]])
 
 
 def test_rows_are_stable_and_registration_idempotent() -> None:

@@ -4,7 +4,9 @@
 #   At most config.rateLimit.perTargetPerHour actions on one target and
 #   config.rateLimit.perNamespacePerHour in one namespace per hour (history counts the
 #   actions already taken in the last hour), and at least config.rateLimit.cooldownSeconds
-#   between two actions on the same target (but a scale-back: its hold is its cooldown).
+#   between two incidents' actions on the same target (history.lastActionAt is the last
+#   action of an earlier incident: within one, the next action follows a failed one; a
+#   scale-back has its hold for a cooldown).
 package kubeheal.guardrails.rate_limit
 
 config := data.kubeheal.config.rateLimit
