@@ -3,7 +3,8 @@
 No container engine runs on the build machines, so the components a kind cluster would have
 run here as plain processes on 127.0.0.1, each on a free port: etcd, kube-apiserver (RBAC,
 ServiceAccount tokens, ValidatingAdmissionPolicy), kube-controller-manager, kube-scheduler and
-kwok (fake nodes on which pods of Deployments reach Running), plus OPA and Prometheus.
+kwok (fake nodes on which pods reach Running, except those of an image tagged `...-bad`, which
+stay Pending: a build that never becomes Ready), plus OPA and Prometheus.
 
 The API server writes an audit log (``Cluster.audit_log``, JSON lines, read by
 :mod:`audit`): it is the evidence of what each user, the operator above all, did to the
@@ -33,6 +34,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 HACK = Path(__file__).resolve().parent
 ADMIN_TOKEN = "kubeheal-admin-token"
@@ -353,7 +355,7 @@ class Cluster:
         self._spawn("kwok", [
             binary("kwok"),
             f"--kubeconfig={self.root / 'kubeconfig-kubeheal-stack'}",
-            f"--config={bin_dir() / 'kwok-stages.yaml'}",
+            f"--config={kwok_stages(self.root)}",
             "--manage-all-nodes=true",
             f"--server-address=127.0.0.1:{free_port()}",
             "--cidr=10.244.0.0/16",
@@ -446,6 +448,28 @@ def _service_account_key(key: Path, pub: Path) -> None:
                    capture_output=True)
     subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True,
                    capture_output=True)
+
+
+NEVER_READY: Final = """\
+    - key: '.spec.containers.[].image | endswith("-bad")'
+      operator: 'NotIn'
+      values:
+      - 'true'
+"""
+"""The pod-ready stage's extra condition: a pod with a container image tagged ``...-bad`` is
+never made Ready (it stays Pending), as a broken build that never passes its readiness."""
+
+
+def kwok_stages(root: Path) -> Path:
+    """kwok's default stages (built by ``make setup``), written under ``root`` with the
+    pod-ready stage holding pods of a ``-bad`` image not Ready (:data:`NEVER_READY`)."""
+    text = (bin_dir() / "kwok-stages.yaml").read_text()
+    stage = text.index("name: pod-ready")
+    marker = "    matchExpressions:\n"
+    at = text.index(marker, stage) + len(marker)
+    path = root / "kwok-stages.yaml"
+    path.write_text(text[:at] + NEVER_READY + text[at:])
+    return path
 
 
 def _kwok_node(name: str) -> dict[str, object]:

@@ -38,6 +38,12 @@ from kubeheal.act.patches import (
     scale_patch,
 )
 from kubeheal.act.pins import pin, pin_changes
+from kubeheal.act.statefulsets import (
+    is_statefulset,
+    revision_numbered,
+    statefulset_restart_floor,
+)
+from kubeheal.act.statefulsets import rollback_patch as statefulset_rollback_patch
 from kubeheal.api.base import LabelSelector
 from kubeheal.api.remediation import PinnedTarget
 from kubeheal.observe.kubernetes import (
@@ -101,13 +107,27 @@ class KubernetesActions:
         fence = None if method.__name__.startswith(READS) else self.fence
         return await call(method, *args, timeout=self.timeout, fence=fence, **kwargs)
 
-    async def _deployment(self, namespace: str, name: str) -> Json:
-        return await self._call(self.apps.read_namespaced_deployment, name, namespace)
+    async def _deployment(self, namespace: str, name: str, kind: str = "Deployment") -> Json:
+        """The workload (a Deployment unless ``kind`` says StatefulSet), read now."""
+        read = (self.apps.read_namespaced_stateful_set if kind == "StatefulSet"
+                else self.apps.read_namespaced_deployment)
+        return await self._call(read, name, namespace)
 
     async def _patch_deployment(self, namespace: str, name: str, body: Any,
-                                content_type: str) -> Json:
-        return await self._call(self.apps.patch_namespaced_deployment, name, namespace, body,
-                                _content_type=content_type)
+                                content_type: str, kind: str = "Deployment") -> Json:
+        patch = (self.apps.patch_namespaced_stateful_set if kind == "StatefulSet"
+                 else self.apps.patch_namespaced_deployment)
+        return await self._call(patch, name, namespace, body, _content_type=content_type)
+
+    async def _revisions(self, workload: Mapping[str, Any]) -> list[Json]:
+        """A StatefulSet's ControllerRevisions (its pins need them); nothing for a Deployment,
+        whose revision is on the object itself."""
+        if not is_statefulset(workload):
+            return []
+        body = await self._call(self.apps.list_namespaced_controller_revision,
+                                workload["metadata"]["namespace"],
+                                label_selector=selector_query(workload["spec"]["selector"]))
+        return [r for r in body.get("items", []) if owned_by(r, workload)]
 
     async def _run(self, kind: ActionName, target: str, token: str,
                    attempt: Callable[[], Awaitable[ActionResult]],
@@ -154,19 +174,20 @@ class KubernetesActions:
                             f"token {token} already on {target}: the action ran before",
                             already_applied=True)
 
-    async def _token_on_deployment(self, namespace: str, name: str, token: str) -> bool:
-        return action_applied(await self._deployment(namespace, name), token)
+    async def _token_on_deployment(self, namespace: str, name: str, token: str,
+                                   kind: str = "Deployment") -> bool:
+        return action_applied(await self._deployment(namespace, name, kind), token)
 
-    async def _hpa(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    async def _hpa(self, namespace: str, name: str,
+                   kind: str = "Deployment") -> Mapping[str, Any] | None:
         hpas = await self._call(self.autoscaling.list_namespaced_horizontal_pod_autoscaler,
                                 namespace)
-        return hpa_targeting(hpas.get("items", []), name)
+        return hpa_targeting(hpas.get("items", []), name, kind)
 
-    @staticmethod
-    def _same_target(kind: ActionName, target: str, pins: PinnedTarget,
-                     deployment: Mapping[str, Any], hpa: Mapping[str, Any] | None) -> None:
+    async def _same_target(self, kind: ActionName, target: str, pins: PinnedTarget,
+                           deployment: Mapping[str, Any], hpa: Mapping[str, Any] | None) -> None:
         """Refuse (``target-changed``) unless the target read is the one decided for."""
-        changed = pin_changes(pins, pin(deployment, hpa=hpa))
+        changed = pin_changes(pins, pin(deployment, await self._revisions(deployment), hpa=hpa))
         if changed:
             raise ActionError("target-changed", f"{kind} of {target} refused: the target "
                               f"changed since the decision ({changed}); nothing was changed")
@@ -176,51 +197,60 @@ class KubernetesActions:
     async def _rolling_update(
             self, kind: ActionName, verb: str, namespace: str, name: str, token: str, *,
             min_available: int, pins: PinnedTarget,
-            change: Callable[[Json, str], tuple[Json, str]]) -> ActionResult:
-        """A change of the pod template, which the Deployment rolls out, in one strategic
-        merge patch: ``change(deployment, why)`` gives the patch and what it did, ``why``
-        being how many pods the Deployment's own strategy keeps available. Only while that
-        strategy keeps ``min_available`` (see :func:`~kubeheal.act.patches.
-        rolling_restart_floor`); otherwise nothing is changed and the error (reason
-        ``unsafe``) says why."""
-        target = f"deployment {namespace}/{name}"
+            change: Callable[[Json, str], tuple[Json, str]],
+            workload: str = "Deployment") -> ActionResult:
+        """A change of the pod template, which the workload (a Deployment, or a StatefulSet)
+        rolls out, in one strategic merge patch: ``change(deployment, why)`` gives the patch
+        and what it did, ``why`` being how many pods the workload's own strategy keeps
+        available. Only while that strategy keeps ``min_available`` (see
+        :func:`~kubeheal.act.patches.rolling_restart_floor`, and
+        :func:`~kubeheal.act.statefulsets.statefulset_restart_floor`: a StatefulSet whose
+        ``updateStrategy`` or partition would keep pods from restarting is refused);
+        otherwise nothing is changed and the error (reason ``unsafe``) says why."""
+        target = f"{workload.lower()} {namespace}/{name}"
 
         async def attempt() -> ActionResult:
-            deployment = await self._deployment(namespace, name)
+            deployment = await self._deployment(namespace, name, workload)
             if action_applied(deployment, token):
                 return self._already(kind, target, token, deployment)
-            self._same_target(kind, target, pins, deployment, await self._hpa(namespace, name))
+            await self._same_target(kind, target, pins, deployment,
+                                    await self._hpa(namespace, name, workload))
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot {verb} paused {target}; resume it first")
-            floor, why = rolling_restart_floor(deployment)
+            floor, why = (statefulset_restart_floor(deployment) if workload == "StatefulSet"
+                          else rolling_restart_floor(deployment))
             if floor is None or floor < min_available:
                 raise ActionError("unsafe", f"{verb} of {target} refused: {why}, below the "
                                   f"availability floor of {min_available}")
             body, done = change(deployment, why)
-            patched = await self._patch_deployment(namespace, name, body, STRATEGIC)
+            patched = await self._patch_deployment(namespace, name, body, STRATEGIC, workload)
             return ActionResult(kind, target, token, _generation(patched), done)
 
         return await self._run(kind, target, token, attempt,
-                               lambda: self._token_on_deployment(namespace, name, token))
+                               lambda: self._token_on_deployment(namespace, name, token,
+                                                                 workload))
 
     async def restart_rollout(self, namespace: str, name: str, token: str, *,
-                              min_available: int, pins: PinnedTarget) -> ActionResult:
-        """``kubectl rollout restart``: a new pod template annotation rolls every pod, as a
-        rolling update that keeps ``min_available`` pods available (see
-        :meth:`_rolling_update`)."""
+                              min_available: int, pins: PinnedTarget,
+                              kind: str = "Deployment") -> ActionResult:
+        """``kubectl rollout restart``: a new pod template annotation rolls every pod of the
+        Deployment (or StatefulSet, by ``kind``), as a rolling update that keeps
+        ``min_available`` pods available (see :meth:`_rolling_update`)."""
 
         def change(deployment: Json, why: str) -> tuple[Json, str]:
             at = rfc3339_now()
             return (restart_patch(deployment, token, at),
-                    f"restarted deployment {namespace}/{name} (restartedAt {at}; {why})")
+                    f"restarted {kind.lower()} {namespace}/{name} (restartedAt {at}; {why})")
 
         return await self._rolling_update("rollout-restart", "restart", namespace, name, token,
                                           min_available=min_available, pins=pins,
-                                          change=change)
+                                          change=change, workload=kind)
 
     async def evict_pod(self, namespace: str, pod_name: str, token: str, deployment: str, *,
-                        min_available: int, pins: PinnedTarget) -> ActionResult:
-        """Evict one pod of ``deployment`` through the Eviction API; its ReplicaSet replaces it.
+                        min_available: int, pins: PinnedTarget,
+                        kind: str = "Deployment") -> ActionResult:
+        """Evict one pod of ``deployment`` (a workload of ``kind``) through the Eviction API;
+        its ReplicaSet (or StatefulSet) replaces it.
 
         The eviction keeps at least ``min_available`` ready pods (reason ``below-floor``, to be
         tried again later, when it would not), and PodDisruptionBudgets hold: an eviction they
@@ -248,41 +278,47 @@ class KubernetesActions:
             pod = await pod_now()
             if pod is None or pod["metadata"].get("deletionTimestamp"):
                 return gone
-            owner = await self._deployment(namespace, deployment)
-            self._same_target("evict-pod", f"deployment {namespace}/{deployment}", pins, owner,
-                              await self._hpa(namespace, deployment))
+            owner = await self._deployment(namespace, deployment, kind)
+            await self._same_target("evict-pod", f"{kind.lower()} {namespace}/{deployment}",
+                                    pins, owner, await self._hpa(namespace, deployment, kind))
             if not self._belongs(pod, owner):
-                raise ActionError("invalid", f"{target} does not belong to deployment "
+                raise ActionError("invalid", f"{target} does not belong to {kind.lower()} "
                                   f"{namespace}/{deployment}")
             below = eviction_floor(owner, pod, min_available)
             if below:
                 raise ActionError("below-floor", f"eviction of {target} refused: {below}; it "
                                   "is tried again later")
-            eviction = client.V1Eviction(
-                metadata=client.V1ObjectMeta(name=pod_name, namespace=namespace),
-                delete_options=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(
-                        uid=pod["metadata"]["uid"],
-                        resource_version=pod["metadata"]["resourceVersion"])))
-            try:
-                await self._call(self.core.create_namespaced_pod_eviction, pod_name, namespace,
-                                 eviction)
-            except KubernetesError as e:
-                if e.status == 429:
-                    raise ActionError("blocked-by-pdb", f"eviction of {target} refused by a "
-                                      f"PodDisruptionBudget: {e.message}; it is tried again "
-                                      "later, never forced") from e
-                if e.kind == "not-found":
-                    return gone
-                raise
+            if not await self._evict(pod, target):
+                return gone
             return ActionResult("evict-pod", target, token, _generation(owner),
-                                f"evicted {target} of deployment {namespace}/{deployment}")
+                                f"evicted {target} of {kind.lower()} {namespace}/{deployment}")
 
         async def evicted() -> bool:
             pod = await pod_now()
             return pod is None or bool(pod["metadata"].get("deletionTimestamp"))
 
         return await self._run("evict-pod", target, token, attempt, evicted)
+
+    async def _evict(self, pod: Mapping[str, Any], target: str) -> bool:
+        """Evict ``pod`` as read (conditioned on its UID and resourceVersion); False when it
+        is gone already. A PodDisruptionBudget's refusal (HTTP 429) is ``blocked-by-pdb``."""
+        meta = pod["metadata"]
+        eviction = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=meta["name"], namespace=meta["namespace"]),
+            delete_options=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                uid=meta["uid"], resource_version=meta["resourceVersion"])))
+        try:
+            await self._call(self.core.create_namespaced_pod_eviction, meta["name"],
+                             meta["namespace"], eviction)
+        except KubernetesError as e:
+            if e.status == 429:
+                raise ActionError("blocked-by-pdb", f"eviction of {target} refused by a "
+                                  f"PodDisruptionBudget: {e.message}; it is tried again "
+                                  "later, never forced") from e
+            if e.kind == "not-found":
+                return False
+            raise
+        return True
 
     @staticmethod
     def _belongs(pod: Mapping[str, Any], deployment: Mapping[str, Any]) -> bool:
@@ -292,7 +328,8 @@ class KubernetesActions:
     # -- scale ------------------------------------------------------------------------------
 
     async def scale(self, namespace: str, name: str, replicas: int, token: str, *,
-                    pins: PinnedTarget, down: bool = False) -> ActionResult:
+                    pins: PinnedTarget, down: bool = False,
+                    kind: str = "Deployment") -> ActionResult:
         """Raise the Deployment's replicas, or the floor of the HPA that scales it.
 
         With an autoscaling/v2 HorizontalPodAutoscaler on the Deployment, writing
@@ -302,9 +339,10 @@ class KubernetesActions:
         scale bounds). A scale never lowers anything: with the replicas (or the HPA's floor)
         already at ``replicas`` or more, it is refused. A scale-back (``down``) is the mirror:
         it only lowers them to the decided ``replicas`` (the count before the scale-out), and
-        never raises them.
+        never raises them. A StatefulSet (``kind``) is scaled the same way; its controller adds
+        or removes pods one ordinal at a time.
         """
-        target = f"deployment {namespace}/{name}"
+        target = f"{kind.lower()} {namespace}/{name}"
         if replicas < 0:
             raise ActionError("invalid", f"scale of {target}: replicas must be >= 0, "
                               f"got {replicas}")
@@ -320,19 +358,19 @@ class KubernetesActions:
                                   "lowers it")
 
         async def attempt() -> ActionResult:
-            deployment = await self._deployment(namespace, name)
+            deployment = await self._deployment(namespace, name, kind)
             if action_applied(deployment, token):
                 return self._already("scale", target, token, deployment)
-            hpa = await self._hpa(namespace, name)
+            hpa = await self._hpa(namespace, name, kind)
             if hpa is not None and action_applied(hpa, token):
                 hpa_name = hpa["metadata"]["name"]
                 return self._already("scale", f"HPA {namespace}/{hpa_name}", token, hpa)
-            self._same_target("scale", target, pins, deployment, hpa)
+            await self._same_target("scale", target, pins, deployment, hpa)
             if hpa is None:
                 before = int(deployment["spec"].get("replicas", 1))
                 never_lower("spec.replicas", before)
                 patched = await self._patch_deployment(
-                    namespace, name, scale_patch(deployment, replicas, token), MERGE)
+                    namespace, name, scale_patch(deployment, replicas, token), MERGE, kind)
                 return ActionResult("scale", target, token, _generation(patched),
                                     f"scaled {target} from {before} to {replicas} replicas")
             hpa_name = hpa["metadata"]["name"]
@@ -348,9 +386,9 @@ class KubernetesActions:
                 f"{replicas}; the HPA scales {target}")
 
         async def read_back() -> bool:
-            if await self._token_on_deployment(namespace, name, token):
+            if await self._token_on_deployment(namespace, name, token, kind):
                 return True
-            hpa = await self._hpa(namespace, name)
+            hpa = await self._hpa(namespace, name, kind)
             return hpa is not None and action_applied(hpa, token)
 
         return await self._run("scale", target, token, attempt, read_back)
@@ -399,7 +437,7 @@ class KubernetesActions:
             deployment = await self._deployment(namespace, name)
             if action_applied(deployment, token):
                 return self._already("rollback", target, token, deployment)
-            self._same_target("rollback", target, pins, deployment,
+            await self._same_target("rollback", target, pins, deployment,
                               await self._hpa(namespace, name))
             if deployment["spec"].get("paused"):
                 raise ActionError("invalid", f"cannot roll back paused {target}; resume it first")
@@ -422,3 +460,85 @@ class KubernetesActions:
 
         return await self._run("rollback", target, token, attempt,
                                lambda: self._token_on_deployment(namespace, name, token))
+
+    async def rollback_statefulset(self, namespace: str, name: str, revision: int, token: str,
+                                   *, pins: PinnedTarget, stuck_pod: str = "",
+                                   stuck_uid: str = "") -> ActionResult:
+        """``kubectl rollout undo statefulset --to-revision``: the pod template of the decided
+        ControllerRevision, only from the revision that was decided on; then, when the
+        decision recorded a pod of the bad revision stuck not Ready (``stuck_pod`` with its
+        ``stuck_uid``), that pod is evicted, so that an OrderedReady StatefulSet, which waits
+        for it forever (kubernetes/kubernetes#67250), recreates it at the good revision.
+
+        Both steps are settled on their own, so the action may be called again after a crash
+        anywhere: the template step by the token on the StatefulSet, the eviction by the
+        recorded pod's UID being gone (its replacement has the same name and another UID).
+        """
+        target = f"statefulset {namespace}/{name}"
+
+        async def template() -> ActionResult:
+            statefulset = await self._deployment(namespace, name, "StatefulSet")
+            if action_applied(statefulset, token):
+                return self._already("rollback", target, token, statefulset)
+            revisions = await self._revisions(statefulset)
+            changed = pin_changes(pins, pin(statefulset, revisions,
+                                            hpa=await self._hpa(namespace, name, "StatefulSet")))
+            if changed:
+                raise ActionError("target-changed", f"rollback of {target} refused: the target "
+                                  f"changed since the decision ({changed}); nothing was changed")
+            if pins.revision == revision:
+                raise ActionError("invalid", f"cannot roll back {target} to revision "
+                                  f"{revision}: it is the current revision")
+            chosen = revision_numbered(statefulset, revisions, revision)
+            if chosen is None:
+                raise ActionError("no-previous-revision", f"cannot roll back {target}: "
+                                  f"revision {revision} no longer exists")
+            patched = await self._patch_deployment(
+                namespace, name, statefulset_rollback_patch(statefulset, chosen, token),
+                JSON_PATCH, "StatefulSet")
+            return ActionResult(
+                "rollback", target, token, _generation(patched),
+                f"rolled back {target} to revision {revision} "
+                f"(ControllerRevision {chosen['metadata']['name']})")
+
+        done = await self._run("rollback", target, token, template,
+                               lambda: self._token_on_deployment(namespace, name, token,
+                                                                 "StatefulSet"))
+        if not stuck_pod:
+            return done
+        freed = await self._free_stuck_pod(namespace, stuck_pod, stuck_uid, token)
+        return ActionResult("rollback", target, token, done.generation_after,
+                            f"{done.message}; {freed}", already_applied=done.already_applied)
+
+    async def _free_stuck_pod(self, namespace: str, pod_name: str, uid: str,
+                              token: str) -> str:
+        """Evict the recorded stuck pod, if it is still that pod (by UID) and not going."""
+        target = f"pod {namespace}/{pod_name}"
+
+        async def pod_now() -> Json | None:
+            try:
+                pod = await self._call(self.core.read_namespaced_pod, pod_name, namespace)
+            except KubernetesError as e:
+                if e.kind == "not-found":
+                    return None
+                raise
+            same = pod["metadata"].get("uid") == uid and not pod["metadata"].get(
+                "deletionTimestamp")
+            return pod if same else None
+
+        async def attempt() -> ActionResult:
+            pod = await pod_now()
+            if pod is None:
+                return ActionResult("evict-pod", target, token, None,
+                                    f"stuck {target} is gone already", already_applied=True)
+            if not await self._evict(pod, f"stuck {target}"):
+                return ActionResult("evict-pod", target, token, None,
+                                    f"stuck {target} is gone already", already_applied=True)
+            return ActionResult("evict-pod", target, token, None,
+                                f"evicted stuck {target} so that it is recreated at the "
+                                "good revision")
+
+        async def gone() -> bool:
+            return await pod_now() is None
+
+        return (await self._run("evict-pod", target, token, attempt, gone)).message

@@ -162,8 +162,9 @@ def scale_patch(deployment: Mapping[str, Any], replicas: int, token: str) -> Jso
     }
 
 
-def hpa_targeting(hpas: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
-    """The HorizontalPodAutoscaler (autoscaling/v2) whose scale target is Deployment ``name``.
+def hpa_targeting(hpas: Iterable[Mapping[str, Any]], name: str,
+                  kind: str = "Deployment") -> Mapping[str, Any] | None:
+    """The HorizontalPodAutoscaler (autoscaling/v2) whose scale target is ``kind`` ``name``.
 
     >>> hpa = {"spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
     ...                                   "name": "web"}}}
@@ -172,7 +173,7 @@ def hpa_targeting(hpas: Iterable[Mapping[str, Any]], name: str) -> Mapping[str, 
     """
     for hpa in hpas:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        if ref.get("kind") == "Deployment" and ref.get("name") == name:
+        if ref.get("kind") == kind and ref.get("name") == name:
             return hpa
     return None
 

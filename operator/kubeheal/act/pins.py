@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kubeheal.act.statefulsets import is_statefulset, statefulset_revision
 from kubeheal.api.remediation import PinnedTarget
 from kubeheal.observe.kubernetes import revision_number
 
@@ -36,7 +37,9 @@ def pin(deployment: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]]
     """The identity of ``deployment`` (with the HPA that scales it, if any).
 
     The current ReplicaSet's name is found among ``replica_sets`` when they are given; it
-    follows from the template and the revision, which are compared.
+    follows from the template and the revision, which are compared. A StatefulSet's revision
+    is its current ControllerRevision's, found among ``replica_sets`` (its ControllerRevisions,
+    which must be given), and its ``status.updateRevision`` stands for the ReplicaSet.
 
     >>> d = {"metadata": {"uid": "u", "annotations": {"deployment.kubernetes.io/revision": "2"}},
     ...      "spec": {"replicas": 3, "template": {}}}
@@ -45,14 +48,19 @@ def pin(deployment: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]]
     ('u', 2, 3, 'web', 2)
     """
     meta = deployment.get("metadata") or {}
-    revision = revision_number(deployment)
-    current = next((rs for rs in replica_sets
-                    if revision is not None and revision_number(rs) == revision), None)
+    if is_statefulset(deployment):
+        revision = statefulset_revision(deployment, replica_sets)
+        current_name = str((deployment.get("status") or {}).get("updateRevision") or "")
+    else:
+        revision = revision_number(deployment)
+        current = next((rs for rs in replica_sets
+                        if revision is not None and revision_number(rs) == revision), None)
+        current_name = str((current or {}).get("metadata", {}).get("name", ""))
     hpa_spec = (hpa or {}).get("spec") or {}
     return PinnedTarget(
         uid=str(meta.get("uid") or ""), template_hash=template_hash(deployment),
         revision=revision,
-        replica_set=str((current or {}).get("metadata", {}).get("name", "")),
+        replica_set=current_name,
         replicas=int((deployment.get("spec") or {}).get("replicas", 1)),
         hpa=str(((hpa or {}).get("metadata") or {}).get("name") or ""),
         hpa_min_replicas=int(hpa_spec.get("minReplicas", 1)) if hpa else None,
@@ -76,7 +84,7 @@ def pin_changes(decided: PinnedTarget, now: PinnedTarget) -> str:
     """
     changes: list[str] = []
     if decided.uid != now.uid:
-        changes.append(f"the Deployment was replaced (uid {decided.uid} -> {now.uid})")
+        changes.append(f"the workload was replaced (uid {decided.uid} -> {now.uid})")
     if decided.template_hash != now.template_hash:
         changes.append(f"the pod template changed (a new rollout, revision {decided.revision} "
                        f"-> {now.revision})")

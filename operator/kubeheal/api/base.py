@@ -89,11 +89,15 @@ class ObjectReference(ApiModel):
     name: str = Field(description="Name of the object.", min_length=1, max_length=253)
 
 
+WorkloadKind = Literal["Deployment", "StatefulSet"]
+"""The kinds of workload kubeheal heals (apps/v1)."""
+
+
 class WorkloadReference(ApiModel):
     """The workload that an incident or an action is about."""
 
-    kind: Literal["Deployment"] = Field(
-        default="Deployment", description="Kind of the workload; only Deployment for now."
+    kind: WorkloadKind = Field(
+        default="Deployment", description="Kind of the workload: Deployment or StatefulSet."
     )
     namespace: str = Field(
         description="Namespace of the workload.", pattern=NAME_PATTERN, max_length=63

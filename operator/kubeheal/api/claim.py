@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from kubeheal.api.base import ApiModel, ObjectMeta, cel_rules
+from kubeheal.api.base import ApiModel, ObjectMeta, WorkloadKind, cel_rules
 
 
 class IncidentClaimSpec(ApiModel):
@@ -27,8 +27,8 @@ class IncidentClaimSpec(ApiModel):
          "a claim changes only to a later incident: sequence must grow"),
     ))
 
-    kind: Literal["Deployment"] = Field(
-        default="Deployment", description="Kind of the workload; only Deployment for now."
+    kind: WorkloadKind = Field(
+        default="Deployment", description="Kind of the workload: Deployment or StatefulSet."
     )
     workload: str = Field(description="Name of the workload.", min_length=1, max_length=253)
     holder: str = Field(

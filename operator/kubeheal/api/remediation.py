@@ -198,7 +198,8 @@ class PinnedTarget(ApiModel):
         max_length=64, description="Hash of the Deployment's pod template (a rollout changes it)."
     )
     revision: int | None = Field(default=None, description="The Deployment's revision.")
-    replica_set: str = Field(default="", max_length=253, description="Its current ReplicaSet.")
+    replica_set: str = Field(default="", max_length=253, description="Its current ReplicaSet "
+                             "(a StatefulSet's: its current ControllerRevision).")
     replicas: int = Field(ge=0, description="spec.replicas of the Deployment.")
     hpa: str = Field(default="", max_length=253, description="The HPA that scales it, if any.")
     hpa_min_replicas: int | None = Field(default=None, description="That HPA's minReplicas.")

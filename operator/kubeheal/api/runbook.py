@@ -19,6 +19,7 @@ from kubeheal.api.base import (
     LabelSelector,
     ObjectMeta,
     ObjectReference,
+    WorkloadKind,
     cel_rules,
 )
 from kubeheal.api.outcomes import OutcomeStatistics
@@ -454,7 +455,13 @@ class RunbookSpec(ApiModel):
     """What to watch, how to detect, what to do and within which bounds."""
 
     selector: LabelSelector = Field(
-        description="Deployments in the runbook's namespace that the runbook watches."
+        description="Workloads (of targetKind) in the runbook's namespace that the runbook "
+        "watches."
+    )
+    target_kind: WorkloadKind = Field(
+        default="Deployment",
+        description="Kind of the workloads the selector picks: Deployment or StatefulSet "
+        "(one kind per runbook).",
     )
     signals: list[Signal] = Field(
         min_length=1,
@@ -517,6 +524,13 @@ class RunbookSpec(ApiModel):
                     and not any(s.role is SignalRole.LOAD for s in self.signals):
                 raise ValueError(f"action {a.name}: scale.scaleBack needs a signal with role "
                                  "load, to tell when the load is back")
+            if a.kind is ActionKind.RESIZE and self.target_kind != "Deployment":
+                raise ValueError(f"action {a.name}: resize is for Deployments only, not "
+                                 f"targetKind {self.target_kind}")
+            if a.scale is not None and a.scale.scale_back is not None \
+                    and self.target_kind != "Deployment":
+                raise ValueError(f"action {a.name}: scale.scaleBack is for Deployments only, "
+                                 f"not targetKind {self.target_kind}")
         return self
 
     def load_signal(self) -> Signal | None:

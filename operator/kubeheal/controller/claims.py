@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 
 PLURAL = "incidentclaims"
 WORKLOAD_KIND = "Deployment"
-"""The kind of workload runbooks select today (StatefulSets and alerts will share claims)."""
+"""The kind of workload a runbook selects unless its ``targetKind`` says otherwise."""
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
+"""The kinds of workload that incidents are opened for, each with claims of its own."""
 CLAIM_PREFIX = "kubeheal-incident"
 CLOSED = frozenset(p.value for p in Phase if p.terminal)
 MAX_NAME = 253
@@ -236,9 +238,9 @@ UNCLAIMED_REASON = "NotOpenedByKubeheal"
 def unclaimed_message(body: Json) -> str:
     """Why a Remediation that no claim names is not acted on."""
     target = (body.get("spec") or {}).get("target") or {}
-    workload = str(target.get("name", "?"))
-    return (f"not opened by kubeheal: the incident claim of {WORKLOAD_KIND.lower()} {workload} "
-            f"(IncidentClaim {claim_name(WORKLOAD_KIND, workload)}) does not name this "
+    workload, kind = str(target.get("name", "?")), str(target.get("kind") or WORKLOAD_KIND)
+    return (f"not opened by kubeheal: the incident claim of {kind.lower()} {workload} "
+            f"(IncidentClaim {claim_name(kind, workload)}) does not name this "
             "remediation; it is never acted on")
 
 
@@ -253,8 +255,8 @@ async def opened_by_kubeheal(claims: IncidentClaims, body: Json) -> bool:
     """
     meta = body["metadata"]
     target = (body.get("spec") or {}).get("target") or {}
-    name = target.get("name")
+    name, kind = target.get("name"), target.get("kind") or WORKLOAD_KIND
     if (not isinstance(name, str) or not _OBJECT_NAME.fullmatch(name)
-            or target.get("namespace") != meta["namespace"]):
+            or target.get("namespace") != meta["namespace"] or kind not in WORKLOAD_KINDS):
         return False
-    return await claims.names(meta["namespace"], WORKLOAD_KIND, name, meta["name"])
+    return await claims.names(meta["namespace"], kind, name, meta["name"])

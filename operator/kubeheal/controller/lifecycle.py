@@ -45,6 +45,12 @@ from typing import Any, Final, Literal
 from kubeheal.act.intent import ActionError, ActionResult, action_applied
 from kubeheal.act.patches import container_memory, previous_revision, rolling_restart_floor
 from kubeheal.act.pins import pin, pin_changes
+from kubeheal.act.statefulsets import (
+    is_statefulset,
+    previous_controller_revision,
+    statefulset_restart_floor,
+    stuck_pod,
+)
 from kubeheal.act.suspension import SuspensionError, SuspensionResult
 from kubeheal.api.outcomes import OutcomeStatistics
 from kubeheal.api.quantity import QuantityError, parse_quantity, raised_memory
@@ -354,7 +360,7 @@ def still_suspended(status: RemediationStatus) -> str:
 
 
 def _target_name(rem: Remediation) -> str:
-    return f"deployment {rem.spec.target.namespace}/{rem.spec.target.name}"
+    return f"{rem.spec.target.kind.lower()} {rem.spec.target.namespace}/{rem.spec.target.name}"
 
 
 def _unreadable(rem: Remediation, status: RemediationStatus, error: ReadError,
@@ -474,6 +480,13 @@ def concrete_action(action: Action, deployment: Json, replica_sets: Sequence[Jso
                 {"replicas": str(wanted), "from": str(replicas),
                  "minReplicas": str(bounds.min_replicas),
                  "maxReplicas": str(bounds.max_replicas)}, "")
+    if action.kind is ActionKind.ROLLBACK and is_statefulset(deployment):
+        revision = previous_controller_revision(deployment, replica_sets)
+        if revision is None:
+            return None, {}, "no previous ControllerRevision to roll back to"
+        return (Candidate.rollback(to_revision=int(revision["revision"])),
+                {"toRevision": str(revision["revision"]),
+                 "controllerRevision": revision["metadata"]["name"]}, "")
     if action.kind is ActionKind.ROLLBACK:
         previous = previous_revision(deployment, replica_sets)
         if previous is None:
@@ -522,7 +535,13 @@ def planned_scale_back(runbook: Runbook, settings: ScaleBack,
 
 
 def _rolling_floor(deployment: Json, what: str) -> tuple[int | None, str]:
-    """The pods a rolling update of ``deployment`` keeps available, or None and why not."""
+    """The pods a rolling update of ``deployment`` keeps available, or None and why not; a
+    StatefulSet's, None also when its update strategy would not restart every pod."""
+    if is_statefulset(deployment):
+        floor, why = statefulset_restart_floor(deployment)
+        if floor is None:
+            return None, f"a {what} would not restart every pod: {why}"
+        return floor, why
     floor, why = rolling_restart_floor(deployment)
     if floor is None:
         return None, f"a {what} would keep no pod available: {why}"
@@ -662,6 +681,12 @@ def settled(intent: Intent, target: TargetState) -> bool:
     if action.kind is ActionKind.SCALE and target.hpa is not None \
             and action_applied(target.hpa, intent.token):
         return True
+    if action.kind is ActionKind.ROLLBACK and action.params.get("podUid"):
+        # A StatefulSet's rollback is done once its stuck pod, too, is gone.
+        uid = action.params["podUid"]
+        if any((p.get("metadata") or {}).get("uid") == uid
+               and not (p.get("metadata") or {}).get("deletionTimestamp") for p in target.pods):
+            return False
     return action_applied(target.deployment, intent.token)
 
 
@@ -725,6 +750,30 @@ def action_digest(remediation: str, number: int, target: str, action: ChosenActi
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def blocking_pod(target: TargetState) -> dict[str, str]:
+    """The pod that would keep a StatefulSet's rollback from rolling out, as intent params
+    (``pod``, ``podUid``): with ``podManagementPolicy: OrderedReady`` (the default), a pod of
+    the current (bad) revision that is not Ready blocks the controller for good
+    (kubernetes/kubernetes#67250), so the rollback evicts it; none otherwise.
+
+    >>> sts = {"kind": "StatefulSet", "spec": {}, "status": {"updateRevision": "db-bad"}}
+    >>> stuck = {"metadata": {"name": "db-1", "uid": "u1",
+    ...          "labels": {"controller-revision-hash": "db-bad"}}, "status": {}}
+    >>> blocking_pod(TargetState(sts, pods=(stuck,)))
+    {'pod': 'db-1', 'podUid': 'u1'}
+    >>> sts["spec"]["podManagementPolicy"] = "Parallel"
+    >>> blocking_pod(TargetState(sts, pods=(stuck,)))
+    {}
+    """
+    spec, status = target.deployment.get("spec") or {}, target.deployment.get("status") or {}
+    if spec.get("podManagementPolicy", "OrderedReady") != "OrderedReady":
+        return {}
+    pod = stuck_pod(target.pods, str(status.get("updateRevision") or ""))
+    if pod is None:
+        return {}
+    return {"pod": str(pod["metadata"]["name"]), "podUid": str(pod["metadata"].get("uid", ""))}
+
+
 def worst_pod(pods: Sequence[Json]) -> str | None:
     """The pod to evict: the most restarted, else the oldest; none being deleted already.
 
@@ -775,6 +824,7 @@ def _policy_input(rem: Remediation, candidate: Candidate, target: TargetState,
     deployment = target.deployment
     moments = [parse_time(rs["metadata"].get("creationTimestamp")) for rs in target.replica_sets]
     situation = Target(
+        kind=rem.spec.target.kind,
         namespace=rem.spec.target.namespace, name=rem.spec.target.name,
         replicas=int(deployment["spec"].get("replicas", 1)),
         ready_replicas=int(deployment.get("status", {}).get("readyReplicas") or 0),
@@ -1131,6 +1181,8 @@ def _write_intent(rem: Remediation, status: RemediationStatus, target: TargetSta
         if pod is None:
             return _failed_action(status, None, f"{_target_name(rem)} has no pod to evict", at)
         params["pod"] = pod  # recorded before the call: a resume evicts this pod, no other
+    if action.kind is ActionKind.ROLLBACK and is_statefulset(target.deployment):
+        params.update(blocking_pod(target))  # recorded before the call, as above
     generation = (target.deployment.get("metadata") or {}).get("generation")
     status.intent = Intent(action=action.model_copy(update={"params": params}), issued_at=at,
                            token=token,

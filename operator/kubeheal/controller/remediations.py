@@ -38,7 +38,7 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ActionKind, Runbook, SignalRole
 from kubeheal.api.slo import ServiceLevelObjective
-from kubeheal.controller.claims import WORKLOAD_KIND, IncidentClaims
+from kubeheal.controller.claims import IncidentClaims
 from kubeheal.controller.history import ACTED_HOUR_LABEL, acted_hour, read_history
 from kubeheal.controller.lifecycle import (
     AskPolicy,
@@ -158,10 +158,13 @@ class RemediationDriver:
             action = status.intent.action if status.intent else status.action
             evicts = action is not None and action.kind is ActionKind.RESTART \
                 and action.params.get("strategy") == "delete-pod"
-            read = await self._target(rem, pods=evicts)
+            # A StatefulSet's rollback may have to evict its stuck pod: it reads the pods.
+            unblocks = action is not None and action.kind is ActionKind.ROLLBACK \
+                and rem.spec.target.kind == "StatefulSet"
+            read = await self._target(rem, pods=evicts or unblocks)
             claimed: bool | None = None
             try:
-                claimed = await self.claims.names(rem.spec.target.namespace, WORKLOAD_KIND,
+                claimed = await self.claims.names(rem.spec.target.namespace, rem.spec.target.kind,
                                                   rem.spec.target.name, rem.metadata.name or "")
             except KubernetesError as e:
                 read = ReadError(e.kind, f"its incident claim: {e.message}")
@@ -183,15 +186,19 @@ class RemediationDriver:
         return "verify", dataclasses.replace(obs, target=target, health=health)
 
     async def _target(self, rem: Remediation, pods: bool = False) -> TargetState | ReadError:
-        """The target Deployment read from the API server now (never from a cache)."""
-        namespace, name = rem.spec.target.namespace, rem.spec.target.name
+        """The target workload read from the API server now (never from a cache), with its
+        ReplicaSets (a StatefulSet: its ControllerRevisions)."""
+        namespace, name, kind = (rem.spec.target.namespace, rem.spec.target.name,
+                                 rem.spec.target.kind)
         try:
-            deployment = await self.reader.get_deployment(namespace, name)
-            replica_sets = await self.reader.replica_sets(deployment)
+            deployment = await self.reader.get_workload(kind, namespace, name)
+            replica_sets = (await self.reader.controller_revisions(deployment)
+                            if kind == "StatefulSet"
+                            else await self.reader.replica_sets(deployment))
             hpas = await call(client.AutoscalingV2Api(self.reader.api_client)
                               .list_namespaced_horizontal_pod_autoscaler, namespace,
                               timeout=self.reader.timeout)
-            hpa = hpa_targeting(hpas.get("items", []), name)
+            hpa = hpa_targeting(hpas.get("items", []), name, kind)
             found = tuple(await self.reader.pods(deployment)) if pods else ()
         except KubernetesError as e:
             return ReadError(e.kind, e.message)
@@ -353,6 +360,7 @@ class RemediationDriver:
     async def _call(self, rem: Remediation, intent: Intent) -> ActionResult:
         """The intent's action, told the target identity it was decided for."""
         namespace, target = rem.spec.target.namespace, rem.spec.target.name
+        kind = rem.spec.target.kind
         action, token, pins = intent.action, intent.token, intent.action.pinned
         if pins is None:
             raise ActionError("target-changed", "the decision pinned no target identity")
@@ -362,9 +370,10 @@ class RemediationDriver:
             floor = int(action.params["minAvailable"])
             if action.params.get("strategy") == "delete-pod":
                 return await self.actions.evict_pod(namespace, action.params["pod"], token,
-                                                    target, min_available=floor, pins=pins)
+                                                    target, min_available=floor, pins=pins,
+                                                    kind=kind)
             return await self.actions.restart_rollout(namespace, target, token,
-                                                      min_available=floor, pins=pins)
+                                                      min_available=floor, pins=pins, kind=kind)
         if action.kind is ActionKind.RESIZE:
             p = action.params
             return await self.actions.resize_memory(
@@ -373,7 +382,13 @@ class RemediationDriver:
         if action.kind is ActionKind.SCALE:
             return await self.actions.scale(namespace, target, int(action.params["replicas"]),
                                             token, pins=pins,
-                                            down=action.params.get("direction") == "down")
+                                            down=action.params.get("direction") == "down",
+                                            kind=kind)
+        if kind == "StatefulSet":
+            return await self.actions.rollback_statefulset(
+                namespace, target, int(action.params["toRevision"]), token, pins=pins,
+                stuck_pod=action.params.get("pod", ""),
+                stuck_uid=action.params.get("podUid", ""))
         return await self.actions.rollback_to_revision(
             namespace, target, int(action.params["toRevision"]), token, pins=pins)
 
@@ -394,7 +409,7 @@ class RemediationDriver:
         """The closed incident's claim is deleted; if that fails, the next incident of the
         workload or the operator's sweep of claims takes care of it."""
         try:
-            await self.claims.release(rem.spec.target.namespace, WORKLOAD_KIND,
+            await self.claims.release(rem.spec.target.namespace, rem.spec.target.kind,
                                       rem.spec.target.name, rem.metadata.name or "")
         except KubernetesError as e:
             log.warning("remediation %s/%s: incident claim not released: %s",

@@ -41,7 +41,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubeheal.api.base import ObjectMeta, ObjectReference, WorkloadReference, explain
+from kubeheal.api.base import (
+    ObjectMeta,
+    ObjectReference,
+    WorkloadKind,
+    WorkloadReference,
+    explain,
+)
 from kubeheal.api.remediation import (
     AlertTrigger,
     DetectorRecord,
@@ -54,7 +60,6 @@ from kubeheal.api.remediation import (
 )
 from kubeheal.api.runbook import ReceivedAlert, Runbook, Signal
 from kubeheal.controller.claims import (
-    WORKLOAD_KIND,
     ClaimTaken,
     IncidentClaims,
     sequence_of,
@@ -74,7 +79,11 @@ from kubeheal.detect.runbook import Point, RunbookStreams, Stream
 from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
-from kubeheal.diagnose.objects import pod_health_from, revisions_from_replicasets
+from kubeheal.diagnose.objects import (
+    pod_health_from,
+    revisions_from_controller_revisions,
+    revisions_from_replicasets,
+)
 from kubeheal.observe.alertmanager import firing, opened_by
 from kubeheal.observe.cache import ClusterView
 from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader, PodEvent
@@ -196,8 +205,9 @@ class RunbookEvaluator:
                 ok=False, reason="SLONotFound", spec_field="spec.sloRef.name",
                 message=f"spec.sloRef.name: ServiceLevelObjective {spec.slo_ref.name!r} not "
                         f"found in namespace {self.namespace}; create it or fix the reference")
-        deployments = self.view.deployments.in_namespace(self.namespace, spec.selector)
-        workloads = {d["metadata"]["name"]: d for d in deployments}
+        selected = self.view.workloads(spec.target_kind).in_namespace(self.namespace,
+                                                                       spec.selector)
+        workloads = {d["metadata"]["name"]: d for d in selected}
         remediations = self.view.remediations.in_namespace(self.namespace)
         incidents = incident_windows(remediations)
         values: dict[str, dict[str, tuple[float, float]]] = {}
@@ -258,7 +268,7 @@ class RunbookEvaluator:
             # workload with an open incident adds nothing; one firing opens one incident.
             if record.workload not in workloads:
                 held.append(f"{record.workload}: alert {record.name} names it, and the "
-                            "runbook's selector does not pick that Deployment")
+                            f"runbook's selector does not pick that {spec.target_kind}")
                 continue
             if record.workload in opened or opened_by(fingerprint, record, remediations):
                 continue
@@ -357,7 +367,8 @@ class RunbookEvaluator:
         opened it, a detector or an alert.
         """
         workload = deployment["metadata"]["name"]
-        claim = await self.claims.read(self.namespace, WORKLOAD_KIND, workload)
+        kind = runbook.spec.target_kind
+        claim = await self.claims.read(self.namespace, kind, workload)
         if claim is not None and claim.holder:
             holder = await self._remediation(claim.holder)
             if holder is not None and not _terminal(holder):
@@ -384,15 +395,15 @@ class RunbookEvaluator:
         evidence = signal_evidence(incident, lambda signal: self._model_record(
             runbook, workload, signal))
         try:
-            known = max((sequence_of(r["metadata"]["name"], WORKLOAD_KIND, workload)
+            known = max((sequence_of(r["metadata"]["name"], kind, workload)
                          for r in existing), default=0)
-            name = await self.claims.take(self.namespace, WORKLOAD_KIND, workload, self.name,
+            name = await self.claims.take(self.namespace, kind, workload, self.name,
                                           claim, known)
         except ClaimTaken:
             return f"{workload}: another incident was opened for it at the same moment"
         remediation = incident_remediation(
             self.namespace, self.name, workload, name, incident, onset, detected, evidence,
-            diagnosis, alert_trigger(*alert) if alert is not None else None)
+            diagnosis, alert_trigger(*alert) if alert is not None else None, kind)
         body = remediation.to_api()
         body.pop("status", None)
         created = await self.store.create("remediations", self.namespace, body)
@@ -440,10 +451,10 @@ class RunbookEvaluator:
 
     async def _diagnose(self, runbook: Runbook, deployment: Json,
                         onset: dt.datetime) -> diagnosis_mod.Diagnosis:
-        workload = deployment["metadata"]["name"]
+        workload, kind = deployment["metadata"]["name"], runbook.spec.target_kind
         anomalies = signal_anomalies(runbook.spec.signals, self.streams, workload)
         try:  # Events add evidence (pods already replaced included); they are not required
-            events = await self.reader.pod_events(self.namespace, workload,
+            events = await self.reader.pod_events(self.namespace, workload, kind=kind,
                                                   since=onset - dt.timedelta(minutes=10))
         except KubernetesError as e:
             log.warning("runbook %s/%s: pod events unavailable: %s", self.namespace, self.name, e)
@@ -452,7 +463,9 @@ class RunbookEvaluator:
         facts = dfacts.DiagnosisInput(
             onset=onset,
             signals=anomalies,
-            revisions=revisions_from_replicasets(await self.reader.replica_sets(deployment)),
+            revisions=(revisions_from_controller_revisions(
+                await self.reader.controller_revisions(deployment)) if kind == "StatefulSet"
+                else revisions_from_replicasets(await self.reader.replica_sets(deployment))),
             pods=with_event_facts(pods, events),
         )
         return diagnosis_mod.diagnose(facts)
@@ -559,7 +572,8 @@ def incident_remediation(namespace: str, runbook: str, workload: str, name: str,
                          incident: IncidentScore | None, onset: dt.datetime,
                          detected: dt.datetime, evidence: Sequence[SignalEvidence],
                          diagnosis: diagnosis_mod.Diagnosis,
-                         alert: AlertTrigger | None = None) -> Remediation:
+                         alert: AlertTrigger | None = None,
+                         kind: WorkloadKind = "Deployment") -> Remediation:
     """The Remediation that opens an incident (what the evaluator creates, and what
     ``kubeheal replay`` decides on)."""
     return Remediation(
@@ -568,7 +582,7 @@ def incident_remediation(namespace: str, runbook: str, workload: str, name: str,
             "labels": {RUNBOOK_LABEL: runbook, TARGET_LABEL: workload}}),
         spec=RemediationSpec(
             runbook_ref=ObjectReference(name=runbook),
-            target=WorkloadReference(namespace=namespace, name=workload),
+            target=WorkloadReference(kind=kind, namespace=namespace, name=workload),
             trigger=Trigger(started_at=onset, detected_at=detected,
                             score=1.0 if incident is None
                             else min(1.0, max(0.0, incident.probability)),

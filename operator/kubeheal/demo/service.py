@@ -1,9 +1,10 @@
-"""The demo service's edges: read Deployments and Pods from Kubernetes, serve their metrics.
+"""The demo service's edges: read workloads and Pods from Kubernetes, serve their metrics.
 
-A :class:`Poller` lists, every second, the Deployments labelled ``kubeheal.io/demo: "true"`` in
-the watched namespaces and their running pods, turns them into :class:`~kubeheal.demo.model.
-Workload` values (:func:`workload_from`, pure) and hands them to the shared
-:class:`~kubeheal.demo.model.Simulation`. A :class:`DemoCollector`, registered on a
+A :class:`Poller` lists, every second, the Deployments and StatefulSets labelled
+``kubeheal.io/demo: "true"`` in the watched namespaces and their running pods (a
+StatefulSet's series carry its name under the ``deployment`` label too), turns them into
+:class:`~kubeheal.demo.model.Workload` values (:func:`workload_from`, pure) and hands them to
+the shared :class:`~kubeheal.demo.model.Simulation`. A :class:`DemoCollector`, registered on a
 ``CollectorRegistry`` of its own, renders the simulation at scrape time:
 
 - ``demo_http_requests_total{namespace, deployment, pod, code}`` (code 200 or 500),
@@ -271,7 +272,8 @@ def demo_registry(simulation: Simulation, lock: threading.Lock,
 
 
 class Poller:
-    """Lists demo Deployments and their pods and feeds them to the simulation."""
+    """Lists demo Deployments and StatefulSets and their pods and feeds them to the
+    simulation."""
 
     def __init__(self, api_client: Any, namespaces: Sequence[str], simulation: Simulation,
                  lock: threading.Lock, clock: Callable[[], float] = time.time) -> None:
@@ -296,9 +298,12 @@ class Poller:
         result = []
         self._pods = {}
         for namespace in self.namespaces:
-            deployments = self._list(
-                self.apps.list_namespaced_deployment, namespace, f"{DEMO_LABEL}=true"
-            )
+            deployments = [
+                workload
+                for lister in (self.apps.list_namespaced_deployment,
+                               self.apps.list_namespaced_stateful_set)
+                for workload in self._list(lister, namespace, f"{DEMO_LABEL}=true")
+            ]
             for deployment in deployments:
                 selector = _selector(deployment)
                 pods = (

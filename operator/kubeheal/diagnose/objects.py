@@ -1,7 +1,8 @@
 """Facts for diagnosis from Kubernetes objects as the API returns them (JSON mappings).
 
-Pure: the controller lists the ReplicaSets and Pods of a workload and hands their JSON here, so
-that what counts as a template change or an OOM kill is decided in one place, and tested.
+Pure: the controller lists the ReplicaSets (or ControllerRevisions) and Pods of a workload and
+hands their JSON here, so that what counts as a template change or an OOM kill is decided in
+one place, and tested.
 
 A rollout restart (``kubectl rollout restart``) creates a new revision whose template differs
 only by the ``kubectl.kubernetes.io/restartedAt`` annotation; :func:`revisions_from_replicasets`
@@ -28,9 +29,10 @@ def _time(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _essential_template(replicaset: Json) -> Any:
+def _essential_template(template_: Json | None) -> Any:
     """The pod template without what a restart or the ReplicaSet itself adds."""
-    template = dict(replicaset.get("spec", {}).get("template") or {})
+    template = dict(template_ or {})
+    template.pop("$patch", None)  # a ControllerRevision's data replaces the template
     meta = dict(template.get("metadata") or {})
     annotations = {
         k: v for k, v in (meta.get("annotations") or {}).items() if k != RESTARTED_AT_ANNOTATION
@@ -40,6 +42,16 @@ def _essential_template(replicaset: Json) -> Any:
     meta.pop("creationTimestamp", None)
     template["metadata"] = meta
     return template
+
+
+def _in_order(parsed: list[tuple[int, dt.datetime, str, Any]]) -> tuple[Revision, ...]:
+    """Revisions by number, each marked changed unless its template equals the previous one's."""
+    parsed.sort(key=lambda p: p[0])
+    revisions = []
+    for i, (number, created, name, template) in enumerate(parsed):
+        changed = i == 0 or template != parsed[i - 1][3]
+        revisions.append(Revision(number, created, name=name, template_changed=changed))
+    return tuple(revisions)
 
 
 def revisions_from_replicasets(replicasets: Iterable[Json]) -> tuple[Revision, ...]:
@@ -69,15 +81,46 @@ def revisions_from_replicasets(replicasets: Iterable[Json]) -> tuple[Revision, .
             continue
         try:
             parsed.append((int(number), _time(created), str(meta.get("name", "")),
-                           _essential_template(replicaset)))
+                           _essential_template(replicaset.get("spec", {}).get("template"))))
         except ValueError:
             continue
-    parsed.sort(key=lambda p: p[0])
-    revisions = []
-    for i, (number, created, name, template) in enumerate(parsed):
-        changed = i == 0 or template != parsed[i - 1][3]
-        revisions.append(Revision(number, created, name=name, template_changed=changed))
-    return tuple(revisions)
+    return _in_order(parsed)
+
+
+def revisions_from_controller_revisions(revisions: Iterable[Json]) -> tuple[Revision, ...]:
+    """The revisions of a StatefulSet from its ControllerRevisions, oldest first.
+
+    The number is the ControllerRevision's ``revision``; the template is in its ``data``.
+    A rollback makes the old ControllerRevision the newest (the controller gives it the next
+    number), so its creation time is when that template was first rolled out. Revisions
+    without a number or a creation time are skipped; one that only restarted the pods is
+    marked ``template_changed=False``.
+
+    >>> def cr(n, minute, image, restarted=None):
+    ...     annotations = {RESTARTED_AT_ANNOTATION: restarted} if restarted else {}
+    ...     return {"metadata": {"name": f"db-{n}", "creationTimestamp":
+    ...             f"2026-11-28T12:{minute:02d}:00Z"}, "revision": n,
+    ...             "data": {"spec": {"template": {"$patch": "replace",
+    ...                      "metadata": {"annotations": annotations},
+    ...                      "spec": {"containers": [{"name": "db", "image": image}]}}}}}
+    >>> revisions = revisions_from_controller_revisions(
+    ...     [cr(3, 10, "db:2", restarted="now"), cr(1, 0, "db:1"), cr(2, 5, "db:2")])
+    >>> [(r.number, r.name, r.template_changed) for r in revisions]
+    [(1, 'db-1', True), (2, 'db-2', True), (3, 'db-3', False)]
+    """
+    parsed: list[tuple[int, dt.datetime, str, Any]] = []
+    for revision in revisions:
+        meta = revision.get("metadata", {})
+        number, created = revision.get("revision"), meta.get("creationTimestamp")
+        if number is None or not created:
+            continue
+        template = ((revision.get("data") or {}).get("spec") or {}).get("template")
+        try:
+            parsed.append((int(number), _time(created), str(meta.get("name", "")),
+                           _essential_template(template)))
+        except (TypeError, ValueError):
+            continue
+    return _in_order(parsed)
 
 
 def pod_health_from(pod: Json) -> PodHealth:

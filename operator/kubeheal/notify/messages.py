@@ -72,6 +72,7 @@ class Notification:
     policy_reasons: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     commands: Mapping[str, str] = field(default_factory=dict)
+    target_kind: str = "Deployment"
 
     @property
     def id(self) -> str:
@@ -84,7 +85,7 @@ class Notification:
     @property
     def summary(self) -> str:
         """One line: what happened and to what."""
-        workload = f"deployment {self.namespace}/{self.target}"
+        workload = f"{self.target_kind.lower()} {self.namespace}/{self.target}"
         if self.event is NotificationEvent.APPROVAL_REQUESTED and self.action is not None:
             risk = f", risk {self.risk:.2f}" if self.risk is not None else ""
             return f"Approval needed: {_action_text(self.action)} on {workload}{risk}"
@@ -104,7 +105,8 @@ def notification_of(rem: Remediation, status: RemediationStatus, event: Notifica
                     "reject": shlex.join(["kubeheal", "reject", name, *where]), **commands}
     return Notification(
         event=event, namespace=namespace, remediation=name, runbook=rem.spec.runbook_ref.name,
-        target=rem.spec.target.name, cause=str(rem.spec.diagnosis.cause), reason=reason,
+        target=rem.spec.target.name, target_kind=rem.spec.target.kind,
+        cause=str(rem.spec.diagnosis.cause), reason=reason,
         message=message, at=at, action=status.action,
         risk=status.risk.score if status.risk is not None else None,
         policy_reasons=tuple(status.policy.reasons) if status.policy is not None else (),
@@ -121,7 +123,7 @@ def generic_payload(n: Notification) -> Json:
         "summary": n.summary,
         "remediation": {"namespace": n.namespace, "name": n.remediation},
         "runbook": n.runbook,
-        "target": {"kind": "Deployment", "namespace": n.namespace, "name": n.target},
+        "target": {"kind": n.target_kind, "namespace": n.namespace, "name": n.target},
         "cause": n.cause,
         "evidence": list(n.evidence),
         "action": None if n.action is None else {

@@ -194,6 +194,15 @@ class WatchedObjects:
         return cls("deployments", calls)
 
     @classmethod
+    def statefulsets(cls, api_client: client.ApiClient,
+                     namespaces: Sequence[str]) -> WatchedObjects:
+        apps = client.AppsV1Api(api_client)
+        calls: dict[str, Callable[..., Any]] = (
+            {n: functools.partial(apps.list_namespaced_stateful_set, n) for n in namespaces}
+            or {"": apps.list_stateful_set_for_all_namespaces})
+        return cls("statefulsets", calls)
+
+    @classmethod
     def custom(cls, api_client: client.ApiClient, plural: str,
                namespaces: Sequence[str]) -> WatchedObjects:
         """kubeheal's own objects of one kind (``runbooks``, ``remediations``...)."""
@@ -266,12 +275,14 @@ def _has(obj: Json, labels: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class ClusterView:
-    """The caches the operator reads each interval: Deployments and kubeheal's own objects."""
+    """The caches the operator reads each interval: the workloads (Deployments and
+    StatefulSets) and kubeheal's own objects."""
 
     deployments: WatchedObjects
     runbooks: WatchedObjects
     remediations: WatchedObjects
     slos: WatchedObjects
+    statefulsets: WatchedObjects
 
     @classmethod
     def watch(cls, api_client: client.ApiClient, namespaces: Sequence[str]) -> ClusterView:
@@ -281,11 +292,17 @@ class ClusterView:
             runbooks=WatchedObjects.custom(api_client, "runbooks", namespaces),
             remediations=WatchedObjects.custom(api_client, "remediations", namespaces),
             slos=WatchedObjects.custom(api_client, "servicelevelobjectives", namespaces),
+            statefulsets=WatchedObjects.statefulsets(api_client, namespaces),
         )
 
     @property
     def caches(self) -> tuple[WatchedObjects, ...]:
-        return (self.deployments, self.runbooks, self.remediations, self.slos)
+        return (self.deployments, self.runbooks, self.remediations, self.slos,
+                self.statefulsets)
+
+    def workloads(self, kind: str) -> WatchedObjects:
+        """The cache of the workloads of ``kind`` (Deployment or StatefulSet)."""
+        return self.statefulsets if kind == "StatefulSet" else self.deployments
 
     def start(self) -> None:
         for cache in self.caches:

@@ -322,6 +322,24 @@ class KubernetesReader:
     async def get_deployment(self, namespace: str, name: str) -> Json:
         return await self._call(self.apps.read_namespaced_deployment, name, namespace)
 
+    async def get_statefulset(self, namespace: str, name: str) -> Json:
+        return await self._call(self.apps.read_namespaced_stateful_set, name, namespace)
+
+    async def get_workload(self, kind: str, namespace: str, name: str) -> Json:
+        """A Deployment or a StatefulSet, by ``kind``."""
+        if kind == "StatefulSet":
+            return await self.get_statefulset(namespace, name)
+        return await self.get_deployment(namespace, name)
+
+    async def controller_revisions(self, statefulset: Mapping[str, Any]) -> list[Json]:
+        """The ControllerRevisions that ``statefulset`` controls, in no particular order."""
+        meta = statefulset["metadata"]
+        body = await self._call(
+            self.apps.list_namespaced_controller_revision, meta["namespace"],
+            label_selector=selector_query(statefulset["spec"]["selector"]),
+        )
+        return [cr for cr in body.get("items", []) if owned_by(cr, statefulset)]
+
     async def replica_sets(self, deployment: Mapping[str, Any]) -> list[Json]:
         """The ReplicaSets that ``deployment`` controls, in no particular order."""
         meta = deployment["metadata"]
@@ -357,14 +375,20 @@ class KubernetesReader:
         name: str,
         since: datetime | None = None,
         reasons: Iterable[str] = POD_EVENT_REASONS,
+        kind: str = "Deployment",
     ) -> list[PodEvent]:
-        """Events of the Deployment's pods (present or deleted) with these reasons, oldest first.
+        """Events of the workload's pods (present or deleted) with these reasons, oldest first.
 
-        Pods are recognised by name: ``<replica set>-<suffix>`` for each ReplicaSet the
-        Deployment controls, so events of pods already replaced are still found.
+        Pods are recognised by name: ``<replica set>-<suffix>`` for each ReplicaSet a
+        Deployment controls, ``<statefulset>-<ordinal>`` for a StatefulSet, so events of pods
+        already replaced are still found.
         """
-        deployment = await self.get_deployment(namespace, name)
-        prefixes = pod_name_prefixes(revisions(deployment, await self.replica_sets(deployment)))
+        if kind == "StatefulSet":
+            prefixes: tuple[str, ...] = (f"{name}-",)
+        else:
+            deployment = await self.get_deployment(namespace, name)
+            prefixes = pod_name_prefixes(revisions(deployment,
+                                                   await self.replica_sets(deployment)))
         body = await self._call(self.core.list_namespaced_event, namespace,
                                 field_selector="involvedObject.kind=Pod")
         wanted = frozenset(reasons)
@@ -372,6 +396,7 @@ class KubernetesReader:
         chosen = [
             e for e in events
             if e.reason in wanted and e.pod.startswith(prefixes) and prefixes
+            and (kind != "StatefulSet" or e.pod[len(name) + 1:].isdigit())
             and (since is None or e.last_seen is None or e.last_seen >= since)
         ]
         return sorted(chosen, key=lambda e: e.last_seen or _LONG_AGO)

@@ -1,8 +1,10 @@
-"""Whether a Deployment's rollout finished, with ``kubectl rollout status`` semantics.
+"""Whether a Deployment's (or StatefulSet's) rollout finished, with ``kubectl rollout status``
+semantics.
 
-:func:`rollout_status` is pure: it reads one Deployment object. :func:`wait_for_rollout`
-polls a reader until the rollout completes, fails (its progress deadline passed) or the
-caller's deadline passes; it never raises for a slow or failed rollout, it says so.
+:func:`rollout_status` is pure: it reads one Deployment (or StatefulSet) object.
+:func:`wait_for_rollout` polls a reader until the rollout completes, fails (its progress
+deadline passed) or the caller's deadline passes; it never raises for a slow or failed
+rollout, it says so.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
     >>> rollout_status(d)
     RolloutStatus(state='complete', message='deployment "web" successfully rolled out')
     """
+    if deployment.get("kind") == "StatefulSet":
+        return statefulset_rollout_status(deployment)
     meta, spec = deployment.get("metadata") or {}, deployment.get("spec") or {}
     status = deployment.get("status") or {}
     name = meta.get("name", "")
@@ -74,6 +78,49 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
         return RolloutStatus(
             "progressing", f"{waiting}{available} of {updated} updated replicas are available")
     return RolloutStatus("complete", f'deployment "{name}" successfully rolled out')
+
+
+def statefulset_rollout_status(statefulset: Mapping[str, Any]) -> RolloutStatus:
+    """The rollout state of a StatefulSet: its spec observed, every pod at the update
+    revision (``status.currentRevision == status.updateRevision``) and Ready.
+
+    A partition leaves the pods below it at the old revision on purpose: the rollout is then
+    complete once the pods from the partition up are updated and every pod is Ready.
+
+    >>> s = {"kind": "StatefulSet", "metadata": {"name": "db", "generation": 2},
+    ...      "spec": {"replicas": 3},
+    ...      "status": {"observedGeneration": 2, "replicas": 3, "readyReplicas": 2,
+    ...                 "updatedReplicas": 2, "currentRevision": "db-a",
+    ...                 "updateRevision": "db-b"}}
+    >>> rollout_status(s).message
+    'Waiting for statefulset "db" rollout to finish: 2 of 3 pods updated'
+    >>> s["status"].update(updatedReplicas=3, currentRevision="db-b")
+    >>> rollout_status(s).message
+    'Waiting for statefulset "db" rollout to finish: 2 of 3 pods ready'
+    >>> s["status"]["readyReplicas"] = 3
+    >>> rollout_status(s)
+    RolloutStatus(state='complete', message='statefulset "db" successfully rolled out')
+    """
+    meta, spec = statefulset.get("metadata") or {}, statefulset.get("spec") or {}
+    status = statefulset.get("status") or {}
+    name = meta.get("name", "")
+    if int(meta.get("generation") or 0) > int(status.get("observedGeneration") or 0):
+        return RolloutStatus("progressing", "Waiting for statefulset spec update to be observed")
+    wanted = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    rolling = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {})
+    partition = int(rolling.get("partition") or 0)
+    waiting = f'Waiting for statefulset "{name}" rollout to finish: '
+    if partition > 0:
+        if updated < wanted - partition:
+            return RolloutStatus("progressing", f"{waiting}{updated} of {wanted - partition} "
+                                 f"pods from partition {partition} up updated")
+    elif status.get("updateRevision") != status.get("currentRevision") or updated < wanted:
+        return RolloutStatus("progressing", f"{waiting}{updated} of {wanted} pods updated")
+    if ready < wanted or int(status.get("replicas") or 0) != wanted:
+        return RolloutStatus("progressing", f"{waiting}{ready} of {wanted} pods ready")
+    return RolloutStatus("complete", f'statefulset "{name}" successfully rolled out')
 
 
 def rollout_complete(deployment: Mapping[str, Any]) -> tuple[bool, str]:

@@ -46,6 +46,17 @@ test_known_action_kinds_pass if {
 	}
 }
 
+test_unknown_workload_kind_is_a_violation if {
+	v := violation with input as testing.with_target({"kind": "DaemonSet"})
+	{f.details.targetKind | some f in v} == {"DaemonSet"}
+}
+
+test_statefulsets_and_deployments_pass if {
+	every kind in ["Deployment", "StatefulSet"] {
+		count(violation) == 0 with input as testing.with_target({"kind": kind})
+	}
+}
+
 test_malformed_now_is_a_violation if {
 	inp := object.union(testing.base_input, {"now": "yesterday"})
 	v := violation with input as inp

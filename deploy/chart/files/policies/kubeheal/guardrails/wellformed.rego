@@ -3,7 +3,8 @@
 # description: >-
 #   Fail closed on what the other guardrails cannot judge: a missing input field or a
 #   missing configuration key would make their rules undefined, which would read as "no
-#   violation". Both are violations here instead, and so is an action kind nobody configured.
+#   violation". Both are violations here instead, and so is an action kind nobody configured,
+#   or a kind of workload (target.kind) nobody configured.
 package kubeheal.guardrails.wellformed
 
 config := data.kubeheal.config
@@ -13,6 +14,7 @@ required_input := [
 	["action", "kind"],
 	["target", "namespace"],
 	["target", "name"],
+	["target", "kind"],
 	["target", "replicas"],
 	["target", "readyReplicas"],
 	["risk", "score"],
@@ -27,6 +29,7 @@ required_input := [
 # Configuration keys every guardrail relies on.
 required_config := [
 	["actionKinds"],
+	["targetKinds"],
 	["dryRunModes"],
 	["tierLabel"],
 	["protectedNamespaces", "names"],
@@ -73,6 +76,13 @@ violation contains {
 	"details": {"guardrail": "wellformed", "kind": input.action.kind, "known": config.actionKinds},
 } if {
 	not input.action.kind in config.actionKinds
+}
+
+violation contains {
+	"msg": sprintf("unknown workload kind %q", [input.target.kind]),
+	"details": {"guardrail": "wellformed", "targetKind": input.target.kind, "known": config.targetKinds},
+} if {
+	not input.target.kind in config.targetKinds
 }
 
 violation contains {
