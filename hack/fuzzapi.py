@@ -267,7 +267,7 @@ def mutate(kind: str, body: Json, rng: random.Random, schema: Json) -> Case:
     if mutation == "bad-selector" and "selector" in spec:
         spec["selector"] = json.loads(json.dumps(rng.choice(BAD_SELECTORS)))
         return Case(kind, body, mutation, "spec.selector")
-    if mutation == "missing-slo" and "sloRef" in spec:
+    if mutation == "missing-slo" and kind == "Runbook":
         spec["sloRef"] = {"name": f"no-such-slo-{rng.randrange(10**6)}"}
         return Case(kind, body, mutation, "spec.sloRef.name")
     return Case(kind, body, "none", "")

@@ -232,8 +232,10 @@ class LoopStack:
                      else pod[e["valueFrom"]["fieldRef"]["fieldPath"]] for e in chart.env}
         replica.process.start(env={**chart_env, **_python_env(), **(env or {})})
         self.replicas[identity] = replica
+        # A bound for a replica that never comes up, not a speed requirement: on a loaded
+        # machine a Python process takes a while to import and start.
         replica.process.wait_until(lambda: replica.health() is not None, "answering /healthz",
-                                   60)
+                                   240)
         return replica
 
     def lease_holder(self, chart: ChartOperator, name: str = "kubeheal") -> str:

@@ -32,7 +32,7 @@ def kubeheal(loop: LoopStack, command: str, *args: str) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "kubeheal.cli", *given, *args, "--kubeconfig",
          str(loop.cluster.kubeconfig_for("alice"))],
-        capture_output=True, text=True, env=env, timeout=60, check=False)
+        capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
 def notified(receiver: LocalReceiver, event: str, remediation: Json) -> Json:
@@ -154,7 +154,7 @@ def test_rollbacks_in_production_need_approval(loop: LoopStack,
     assert "unknown: cannot list Deployments" in report.stdout
     admin = subprocess.run(
         [sys.executable, "-m", "kubeheal.cli", "report", "-n", NS, "--kubeconfig",
-         str(loop.kubeconfig)], capture_output=True, text=True, timeout=60, check=False,
+         str(loop.kubeconfig)], capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT / "operator")})
     assert "3 of 3 (100%) Deployments selected by a runbook" in admin.stdout, admin.stderr
     print(admin.stdout)

@@ -129,4 +129,4 @@ def _kubeheal(loop: LoopStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
     return subprocess.run([sys.executable, "-m", "kubeheal.cli", *args, "--kubeconfig",
                            str(loop.kubeconfig)], capture_output=True, text=True, env=env,
-                          timeout=60, check=False)
+                          timeout=300, check=False)

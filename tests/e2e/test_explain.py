@@ -28,7 +28,7 @@ def kubeheal_explain(loop: LoopStack, user: str, workload: str,
     return subprocess.run(
         [sys.executable, "-m", "kubeheal.cli", "explain", workload, "-n", NS, *args,
          "--kubeconfig", str(loop.cluster.kubeconfig_for(user))],
-        capture_output=True, text=True, env=env, timeout=120, check=False)
+        capture_output=True, text=True, env=env, timeout=300, check=False)
 
 
 def explained(loop: LoopStack, workload: str) -> Json:

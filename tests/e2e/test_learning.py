@@ -53,7 +53,7 @@ def test_scale_is_tried_first_once_outcomes_say_restart_never_helps(loop: LoopSt
         [binary("kubectl"), f"--kubeconfig={loop.operator_kubeconfig}", "patch", "runbook",
          name, "-n", ns, "--subresource=status", "--type=merge", "-p",
          json.dumps({"status": {"outcomes": seeded_outcomes()}})],
-        capture_output=True, text=True, timeout=120, check=True)
+        capture_output=True, text=True, timeout=300, check=True)
 
     fault = loop.set_load(ns, name, 110)
     opened = loop.wait_for_phase(ns, {*OPEN, *TERMINAL}, 180)
