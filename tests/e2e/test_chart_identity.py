@@ -43,7 +43,9 @@ def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> 
     loop, name = chart_loop, "checkout"
     loop.apply(NS, demo_deployment(name), demo_slo(name, NS), demo_runbook(name, NS))
     loop.wait_available(NS, name)
-    loop.wait_for("the runbook's streams to be warm", lambda: loop.warm(NS, name), 150)
+    # A new Deployment has no history: its streams are warm after the detector's own
+    # warm-up of 30 points, 150 s at the runbook's 5 s interval (a bound, not a timing).
+    loop.wait_for("the runbook's streams to be warm", lambda: loop.warm(NS, name), 360)
 
     loop.inject_bad_rollout(NS, name)
     opened = loop.wait_for_phase(NS, {"Detected", "Executing", "Verifying", "Succeeded"}, 60)
