@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubernetes import client
@@ -47,6 +47,7 @@ from kubeheal.controller.lifecycle import (
     CountAction,
     CountLearning,
     CountPolicy,
+    Effect,
     Health,
     Notify,
     Observations,
@@ -288,34 +289,76 @@ class RemediationDriver:
     # -- effects ------------------------------------------------------------------------------
 
     async def _apply(self, body: Json, rem: Remediation, outcome: Outcome,
-                     obs: Observations) -> Step | None:
+                     obs: Observations, held: tuple[Effect, ...] = ()) -> Step | None:
         """Execute the outcome's effects in order; a question (policy, action) fires the next
-        transition with its answer. None once the remediation is terminal."""
+        transition with its answer. None once the remediation is terminal.
+
+        What reports a step (Events, notifications, metrics) is held until the next status
+        write succeeds: a write that conflicts starts the step over, and what it would have
+        reported is reported once, by the step that is written."""
         if outcome.status.phase.terminal:
             # Writing a terminal phase makes kopf stop this remediation's daemon, which may
             # cancel it mid-way: the Event, metrics and log of the outcome must not be lost.
-            await asyncio.shield(self._effects(body, rem, outcome, obs))
+            await asyncio.shield(self._effects(body, rem, outcome, obs, held))
             return None
-        follow = await self._effects(body, rem, outcome, obs)
+        follow = await self._effects(body, rem, outcome, obs, held)
         if follow is not None:
-            trigger, answered = follow
+            trigger, answered, held = follow
             return await self._apply(body, rem, fire(trigger, rem, outcome.status, answered),
-                                     answered)
+                                     answered, held)
         return Step(wait=outcome.wait)
 
-    async def _effects(self, body: Json, rem: Remediation, outcome: Outcome,
-                       obs: Observations) -> tuple[str, Observations] | None:
-        namespace = rem.spec.target.namespace
-        runbook = rem.spec.runbook_ref.name
+    async def _effects(self, body: Json, rem: Remediation, outcome: Outcome, obs: Observations,
+                       held: tuple[Effect, ...]) -> tuple[str, Observations,
+                                                          tuple[Effect, ...]] | None:
+        reports = list(held)
         for effect in outcome.effects:
             match effect:
+                case PostEvent() | Notify() | CountPolicy() | CountAction() | CountLearning() \
+                        | Recovered() | Closed():
+                    reports.append(effect)
                 case WriteStatus(status=status):
                     await self._save(body, status)
+                    await self._report(body, rem, outcome.status, obs, reports)
+                    reports = []
+                case RecountPending():
+                    await self._count_pending(rem.spec.target.namespace)
+                case ReleaseClaim():
+                    await self._release_claim(rem)
+                case AskPolicy(input=policy_input, then=then):
+                    decision = await self.gate.decide(policy_input)
+                    return then, dataclasses.replace(obs, now=now(), policy=decision), \
+                        tuple(reports)
+                case SuspendOwner(intent=intent, fresh=fresh):
+                    await self._mark_acted(body)
+                    suspension = await self._suspend(rem, intent)
+                    return "suspended", dataclasses.replace(obs, now=now(), suspension=suspension,
+                                                            resumed=not fresh), tuple(reports)
+                case CallAction(intent=intent, fresh=fresh):
+                    await self._mark_acted(body)
+                    if fresh:
+                        await _pause_after_intent()
+                    called: ActionResult | ActionError
+                    try:
+                        called = await self._call(rem, intent)
+                    except ActionError as e:
+                        called = e
+                    return "acted", dataclasses.replace(obs, now=now(), result=called,
+                                                        resumed=not fresh), tuple(reports)
+        await self._report(body, rem, outcome.status, obs, reports)
+        return None
+
+    async def _report(self, body: Json, rem: Remediation, status: RemediationStatus,
+                      obs: Observations, reports: Sequence[Effect]) -> None:
+        namespace = rem.spec.target.namespace
+        runbook = rem.spec.runbook_ref.name
+        for effect in reports:
+            match effect:
                 case PostEvent(type=type_, reason=reason, message=message):
                     await self.store.post_event(body, type_, reason, message)
                 case Notify(event=event, reason=reason, message=message):
                     if self.notifier is not None:
-                        self.notifier.submit(notification_of(rem, outcome.status, event, reason,
+                        self.notifier.submit(notification_of(rem, status, event, reason,
                                                              message, obs.now))
                 case CountPolicy(reason=reason):
                     self.metrics.policy_decisions.labels(namespace, runbook, reason).inc()
@@ -332,30 +375,6 @@ class RemediationDriver:
                     log.info("remediation %s/%s for %s: %s %s", namespace,
                              body["metadata"]["name"], rem.spec.target.name, phase.value,
                              message)
-                case RecountPending():
-                    await self._count_pending(namespace)
-                case ReleaseClaim():
-                    await self._release_claim(rem)
-                case AskPolicy(input=policy_input, then=then):
-                    decision = await self.gate.decide(policy_input)
-                    return then, dataclasses.replace(obs, now=now(), policy=decision)
-                case SuspendOwner(intent=intent, fresh=fresh):
-                    await self._mark_acted(body)
-                    suspension = await self._suspend(rem, intent)
-                    return "suspended", dataclasses.replace(obs, now=now(), suspension=suspension,
-                                                            resumed=not fresh)
-                case CallAction(intent=intent, fresh=fresh):
-                    await self._mark_acted(body)
-                    if fresh:
-                        await _pause_after_intent()
-                    called: ActionResult | ActionError
-                    try:
-                        called = await self._call(rem, intent)
-                    except ActionError as e:
-                        called = e
-                    return "acted", dataclasses.replace(obs, now=now(), result=called,
-                                                        resumed=not fresh)
-        return None
 
     async def _call(self, rem: Remediation, intent: Intent) -> ActionResult:
         """The intent's action, told the target identity it was decided for."""

@@ -6,11 +6,24 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from kubeheal.api.remediation import Remediation
 from kubeheal.api.runbook import Action
-from kubeheal.controller.lifecycle import fitting_actions
+from kubeheal.api.remediation import RemediationStatus
+from kubeheal.controller.lifecycle import (
+    AskPolicy,
+    CountLearning,
+    Observations,
+    Outcome,
+    PostEvent,
+    WriteStatus,
+    fitting_actions,
+)
+from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.remediations import RemediationDriver, Step
 from kubeheal.controller.store import rfc3339
+from kubeheal.observe.kubernetes import KubernetesError
 
 ACTIONS = [
     Action.model_validate({"name": "roll-back", "kind": "rollback",
@@ -65,12 +78,15 @@ def test_signal_conditions_hold_for_every_cause() -> None:
 
 
 class Store:
-    """Just enough of ObjectStore: one object, and a record of status writes."""
+    """Just enough of ObjectStore: one object, a record of status writes and Events, and as
+    many conflicts as asked for on the first status writes."""
 
-    def __init__(self, obj: dict[str, Any]) -> None:
+    def __init__(self, obj: dict[str, Any], conflicts: int = 0) -> None:
         self.obj = obj
+        self.conflicts = conflicts
         self.writes: list[dict[str, Any]] = []
         self.preconditions: list[str | None] = []
+        self.events: list[str] = []
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return self.obj
@@ -78,16 +94,33 @@ class Store:
     async def patch_status(self, plural: str, namespace: str, name: str,
                            status: dict[str, Any], resource_version: str | None = None,
                            ) -> dict[str, Any]:
+        if self.conflicts:
+            self.conflicts -= 1
+            raise KubernetesError("conflict", "the object has been modified", 409)
         self.writes.append(status)
         self.preconditions.append(resource_version)
         return {**self.obj, "metadata": {**self.obj["metadata"], "resourceVersion": "8"}}
 
 
-def driver(store: Store) -> RemediationDriver:
+    async def post_event(self, body: dict[str, Any], type_: str, reason: str,
+                         message: str) -> None:
+        self.events.append(reason)
+
+
+class FailingGate:
+    async def decide(self, policy_input: Any) -> Any:
+        raise RuntimeError("the operator died while asking")
+
+
+def driver(store: Store, gate: Any = None) -> RemediationDriver:
     none: Any = None
-    return RemediationDriver(store=store, reader=none, actions=none, gate=none,
-                             prometheus=none, metrics=none, claims=none,
+    return RemediationDriver(store=store, reader=none, actions=none, gate=gate,
+                             prometheus=none, metrics=OperatorMetrics(), claims=none,
                              evaluators={})
+
+
+def learned(d: RemediationDriver) -> float:
+    return d.metrics.learned_decisions.labels("shop", "cart", "reorder", "true")._value.get()
 
 
 def test_a_new_remediation_leaves_its_first_status_to_the_evaluator_for_a_moment() -> None:
@@ -105,3 +138,34 @@ def test_a_first_status_never_written_is_written_by_the_driver_if_still_missing(
     assert store.writes[0]["timeline"][0]["step"] == "detected"
     # Only if nobody wrote one since it was read: a precondition, not a sleep.
     assert store.preconditions == ["7"]
+
+
+def test_what_a_step_reports_is_reported_once_by_the_write_that_commits_it() -> None:
+    store = Store(body(dt.datetime.now(dt.UTC), status={"phase": "Detected"}), conflicts=1)
+    d = driver(store)
+    rem = Remediation.model_validate(store.obj)
+    status = RemediationStatus.model_validate({"phase": "Detected"})
+    outcome = Outcome(status, (CountLearning("reorder", changed=True),
+                               PostEvent("Normal", "LearnedOrder", "scale-out first"),
+                               WriteStatus(status)), wait=True)
+    obs = Observations(dt.datetime.now(dt.UTC), None)
+    with pytest.raises(KubernetesError):  # someone wrote meanwhile: the step starts over
+        asyncio.run(d._apply(dict(store.obj), rem, outcome, obs))
+    assert (learned(d), store.events) == (0, [])
+    assert asyncio.run(d._apply(dict(store.obj), rem, outcome, obs)) == Step(wait=True)
+    assert (learned(d), store.events) == (1, ["LearnedOrder"])
+
+
+def test_what_a_step_reports_waits_for_the_policys_answer_to_be_written() -> None:
+    store = Store(body(dt.datetime.now(dt.UTC), status={"phase": "Detected"}))
+    d = driver(store, gate=FailingGate())
+    rem = Remediation.model_validate(store.obj)
+    status = RemediationStatus.model_validate({"phase": "Detected"})
+    none: Any = None
+    outcome = Outcome(status, (CountLearning("reorder", changed=True),
+                               PostEvent("Normal", "LearnedOrder", "scale-out first"),
+                               AskPolicy(none, then="gated")), wait=False)
+    with pytest.raises(RuntimeError):
+        asyncio.run(d._apply(dict(store.obj), rem, outcome, Observations(dt.datetime.now(dt.UTC),
+                                                                         None)))
+    assert (learned(d), store.events) == (0, [])
