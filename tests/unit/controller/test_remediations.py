@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from kubeheal.api.remediation import Remediation
+from kubeheal.api.remediation import Remediation, RemediationStatus
 from kubeheal.api.runbook import Action
-from kubeheal.api.remediation import RemediationStatus
 from kubeheal.controller.lifecycle import (
     AskPolicy,
     CountLearning,
