@@ -132,6 +132,12 @@ def get(c: Cluster, namespace: str, name: str) -> Json:
     return body
 
 
+def claimed(c: Cluster, namespace: str, name: str) -> Json | None:
+    """The operator's Claimed condition on a remediation, once it has judged it."""
+    status = get(c, namespace, name).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == "Claimed"), None)
+
+
 def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -180,12 +186,16 @@ def test_carol_cannot_drive_a_remediation_by_its_status(crds: Cluster, operator:
         assert result.returncode != 0, how
         assert f'status: written by kubeheal only: user "carol" is not the kubeheal operator ' \
             f"({OPERATOR_USER})" in result.stderr
-    # A full update of the status subresource (kubectl replace) is refused alike.
+    # A full update of the status subresource (kubectl replace) is refused alike. The API
+    # server checks the resourceVersion before admission: once the operator has marked the
+    # remediation it leaves it alone, and a replace then meets the admission policy.
+    wait_for(lambda: claimed(crds, shop, name), "the operator to mark the remediation")
     body = get(crds, shop, name)
     body["status"] = forged["status"]
     replaced = crds.kubectl("replace", "--subresource=status", "-f", "-",
                             input=json.dumps(body), user="carol", check=False)
-    assert replaced.returncode != 0 and "status: written by kubeheal only" in replaced.stderr
+    assert replaced.returncode != 0 and "status: written by kubeheal only" in replaced.stderr, \
+        replaced.stderr
     # The cluster administrator's status write too.
     admin = crds.kubectl("patch", "remediation", name, "-n", shop, "--subresource=status",
                          "--type=merge", "-p", json.dumps(forged), check=False)
@@ -229,11 +239,8 @@ def test_the_operator_never_acts_on_a_remediation_it_did_not_open(
                          input=json.dumps(remediation(shop, name)))
     assert created.returncode == 0, created.stderr
 
-    def marked() -> Json | None:
-        status = get(crds, shop, name).get("status") or {}
-        return next((c for c in status.get("conditions") or [] if c["type"] == "Claimed"), None)
-
-    condition = wait_for(marked, "the operator to mark the unclaimed remediation")
+    condition = wait_for(lambda: claimed(crds, shop, name),
+                         "the operator to mark the unclaimed remediation")
     assert (condition["status"], condition["reason"]) == ("False", "NotOpenedByKubeheal")
     assert "not opened by kubeheal" in condition["message"]
     assert "kubeheal-incident-deployment-checkout" in condition["message"]
