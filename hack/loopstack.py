@@ -156,6 +156,14 @@ class LoopStack:
             self.stop()
             raise
 
+    def __enter__(self) -> LoopStack:
+        """Start the stack; the ``with`` block's end stops it, however the block ends."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start_operator(self, kubeconfig: Path | None = None, opa_url: str | None = None,
                        prometheus_url: str | None = None, extra: Sequence[str] = (),
                        env: dict[str, str] | None = None) -> Process:
@@ -272,11 +280,9 @@ class LoopStack:
         from there.
         """
         started = dt.datetime.now(dt.UTC)
-        pods = json.loads(self.kubectl("get", "pods", "-n", namespace, "-l", f"app={name}",
-                                       "-o", "json").stdout)["items"]
-        for pod in pods:
+        for pod in self.pods(namespace, name):
             since = pod.get("status", {}).get("startTime")
-            if not since or pod["metadata"].get("deletionTimestamp"):
+            if not since:
                 continue
             age = (started - dt.datetime.fromisoformat(since)).total_seconds()
             self.kubectl("annotate", "pod", pod["metadata"]["name"], "-n", namespace,
@@ -291,15 +297,23 @@ class LoopStack:
                      f"demo.kubeheal.io/load={load:g}")
         return started
 
-    def deployment(self, namespace: str, name: str) -> Json:
-        body: Json = json.loads(self.kubectl("get", "deployment", name, "-n", namespace, "-o",
+    def get(self, resource: str, namespace: str, name: str) -> Json:
+        """One object, as ``kubectl get RESOURCE NAME -o json`` prints it."""
+        body: Json = json.loads(self.kubectl("get", resource, name, "-n", namespace, "-o",
                                              "json").stdout)
         return body
 
+    def deployment(self, namespace: str, name: str) -> Json:
+        return self.get("deployment", namespace, name)
+
     def runbook(self, namespace: str, name: str) -> Json:
-        body: Json = json.loads(self.kubectl("get", "runbook", name, "-n", namespace, "-o",
-                                             "json").stdout)
-        return body
+        return self.get("runbook", namespace, name)
+
+    def pods(self, namespace: str, app: str) -> list[Json]:
+        """The pods of workload ``app`` (label ``app``) that are not being deleted."""
+        items: list[Json] = json.loads(self.kubectl(
+            "get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json").stdout)["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
     def warm(self, namespace: str, runbook: str) -> bool:
         """Whether every stream of the runbook is past its warm-up."""

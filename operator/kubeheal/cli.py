@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,59 +22,52 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_client(args: argparse.Namespace) -> Any:
-    """A client for ``--kubeconfig`` and ``--context``; None (and one line said) if none."""
+def _fail(message: object, code: int) -> int:
+    """Say ``message`` in one line on stderr and return the exit status ``code``: 2 for bad
+    arguments or a kubeconfig that cannot be loaded, 1 for a command that failed."""
+    print(f"kubeheal: {message}", file=sys.stderr)
+    return code
+
+
+def _namespace(args: argparse.Namespace) -> str:
+    """The namespace named with ``-n``, else the kubeconfig context's."""
+    return str(args.namespace or _default_namespace(args.kubeconfig, args.context))
+
+
+def _as_user(args: argparse.Namespace, errors: type[Exception] | tuple[type[Exception], ...],
+             command: Callable[[Any], str]) -> int:
+    """Run ``command`` with an API client of ``--kubeconfig`` and ``--context`` (the user's,
+    not the operator's) and print what it returns.
+
+    The exit status is 0 when it ran, 2 (one line said) when the kubeconfig cannot be loaded,
+    and 1 with the error's message when ``command`` raises one of ``errors``.
+    """
     from kubernetes import config
 
     try:
-        return config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+        api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
     except Exception as e:  # a missing or broken kubeconfig: say so in one line
-        print(f"kubeheal: cannot load kubeconfig: {e}", file=sys.stderr)
-        return None
-
-
-def _as_user(args: argparse.Namespace) -> tuple[Any, str] | None:
-    """The API client of the user's kubeconfig and the namespace named (else the context's);
-    None, said in one line, when the kubeconfig cannot be loaded."""
-    api = _api_client(args)
-    if api is None:
-        return None
-    return api, args.namespace or _default_namespace(args.kubeconfig, args.context)
+        return _fail(f"cannot load kubeconfig: {e}", 2)
+    try:
+        print(command(api))
+    except errors as e:
+        return _fail(e, 1)
+    return 0
 
 
 def _decide(args: argparse.Namespace) -> int:
     from kubeheal.approve import ApprovalError, record_decision
 
-    user = _as_user(args)
-    if user is None:
-        return 2
-    api, namespace = user
-    try:
-        result = record_decision(
-            api, namespace, args.name, "approved" if args.command == "approve" else "rejected",
-            args.reason, not_an_incident=getattr(args, "not_an_incident", False),
-        )
-    except ApprovalError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 1
-    print(result.describe())
-    return 0
+    return _as_user(args, ApprovalError, lambda api: record_decision(
+        api, _namespace(args), args.name, "approved" if args.command == "approve" else "rejected",
+        args.reason, not_an_incident=getattr(args, "not_an_incident", False)).describe())
 
 
 def _gitops_resume(args: argparse.Namespace) -> int:
     from kubeheal.resume import ResumeError, resume_reconciliation
 
-    user = _as_user(args)
-    if user is None:
-        return 2
-    api, namespace = user
-    try:
-        resumed = resume_reconciliation(api, namespace, args.name)
-    except ResumeError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 1
-    print(resumed.describe())
-    return 0
+    return _as_user(args, ResumeError, lambda api: resume_reconciliation(
+        api, _namespace(args), args.name).describe())
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -84,37 +77,17 @@ def _report(args: argparse.Namespace) -> int:
     try:
         look_back = parse_since(args.since)
     except ValueError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 2
-    api = _api_client(args)
-    if api is None:
-        return 2
-    namespace = None if args.all_namespaces else (
-        args.namespace or _default_namespace(args.kubeconfig, args.context))
-    try:
-        report = make_report(api, namespace, look_back)
-    except ReportError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 1
-    print(render(report, args.output))
-    return 0
+        return _fail(e, 2)
+    return _as_user(args, ReportError, lambda api: render(make_report(
+        api, None if args.all_namespaces else _namespace(args), look_back), args.output))
 
 
 def _explain(args: argparse.Namespace) -> int:
     from kubeheal.explain import ExplainError, ask
     from kubeheal.explanation.render import render
 
-    api = _api_client(args)
-    if api is None:
-        return 2
-    namespace = args.namespace or _default_namespace(args.kubeconfig, args.context)
-    try:
-        explanation = ask(api, namespace, args.deployment, timeout=args.timeout)
-    except ExplainError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 1
-    print(render(explanation, args.output))
-    return 0
+    return _as_user(args, ExplainError, lambda api: render(ask(
+        api, _namespace(args), args.deployment, timeout=args.timeout), args.output))
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -125,30 +98,23 @@ def _replay(args: argparse.Namespace) -> int:
     from kubeheal.replay.render import render
 
     if (args.runbook is None) == (args.file is None):
-        print("kubeheal: name one runbook: in the cluster (RUNBOOK) or in a file (-f FILE)",
-              file=sys.stderr)
-        return 2
+        return _fail("name one runbook: in the cluster (RUNBOOK) or in a file (-f FILE)", 2)
     now = dt.datetime.now(dt.UTC)
     try:
         since = parse_moment(args.since, now, "--since")
         until = parse_moment(args.until, now, "--until") if args.until else now
         step = parse_step(args.step) if args.step else None
     except ValueError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 2
-    user = _as_user(args)
-    if user is None:
-        return 2
-    api, namespace = user
-    try:
+        return _fail(e, 2)
+
+    def replayed(api: Any) -> str:
         runbook, found = asyncio.run(replay(
-            api, namespace, args.runbook, Path(args.file) if args.file else None, since, until,
-            step, args.prometheus_url, args.opa_url, args.opa, Path(args.policies), args.mode))
-    except (ReplayError, ValueError) as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 1
-    print(render(runbook, found, args.output))
-    return 0
+            api, _namespace(args), args.runbook, Path(args.file) if args.file else None, since,
+            until, step, args.prometheus_url, args.opa_url, args.opa, Path(args.policies),
+            args.mode))
+        return render(runbook, found, args.output)
+
+    return _as_user(args, (ReplayError, ValueError), replayed)
 
 
 def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
@@ -199,9 +165,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.argocd_tracking_label is None else args.argocd_tracking_label),
     )
     if config.alerts_port is not None and config.alerts_token_file is None:
-        print("kubeheal: the Alertmanager receiver needs --alerts-token-file (a bearer token)",
-              file=sys.stderr)
-        return 2
+        return _fail("the Alertmanager receiver needs --alerts-token-file (a bearer token)", 2)
     try:
         config.receivers()
         config = dataclasses.replace(config, retention=RetentionPolicy(
@@ -210,11 +174,9 @@ def _run(args: argparse.Namespace) -> int:
             max_age=dt.timedelta(seconds=args.remediation_max_age),
             interval=args.retention_interval))
     except ValueError as e:
-        print(f"kubeheal: {e}", file=sys.stderr)
-        return 2
+        return _fail(e, 2)
     if not config.policies.is_dir():
-        print(f"kubeheal: policies directory {config.policies} not found", file=sys.stderr)
-        return 2
+        return _fail(f"policies directory {config.policies} not found", 2)
     election = None
     if args.leader_election or os.environ.get("KUBEHEAL_LEADER_ELECTION") == "true":
         try:
@@ -223,10 +185,15 @@ def _run(args: argparse.Namespace) -> int:
                 identity=args.identity, lease_duration=args.lease_duration,
                 renew_deadline=args.renew_deadline, retry_period=args.retry_period)
         except ValueError as e:
-            print(f"kubeheal: {e}", file=sys.stderr)
-            return 2
+            return _fail(e, 2)
     run(config, liveness_port=args.liveness_port, election=election)
     return 0
+
+
+def _kubeconfig_flags(command: argparse.ArgumentParser) -> None:
+    """The flags that choose whose kubeconfig a command acts with (see ``_as_user``)."""
+    command.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    command.add_argument("--context", help="kubeconfig context")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,8 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("name", help="name of the Remediation")
         decide.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
         decide.add_argument("--reason", default="", help="why, recorded with the decision")
-        decide.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-        decide.add_argument("--context", help="kubeconfig context")
+        _kubeconfig_flags(decide)
         if verb == "reject":
             decide.add_argument("--not-an-incident", action="store_true",
                                 help="the alarm was false: count it as a false alarm of the "
@@ -265,8 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconciliation that a closed remediation suspended, as the current kubeconfig user")
     resume.add_argument("name", help="name of the Remediation")
     resume.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
-    resume.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-    resume.add_argument("--context", help="kubeconfig context")
+    _kubeconfig_flags(resume)
     resume.set_defaults(run=_gitops_resume)
 
     report = commands.add_parser(
@@ -278,8 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="look back this far, e.g. 24h, 7d, 2w (whole UTC days; default 7d)")
     report.add_argument("-o", "--output", choices=("table", "json", "markdown"),
                         default="table", help="output format (default: table)")
-    report.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-    report.add_argument("--context", help="kubeconfig context")
+    _kubeconfig_flags(report)
     report.set_defaults(run=_report)
 
     why = commands.add_parser(
@@ -290,8 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default: table)")
     why.add_argument("--timeout", type=float, default=60.0,
                      help="seconds to wait for the operator's answer (default 60)")
-    why.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-    why.add_argument("--context", help="kubeconfig context")
+    _kubeconfig_flags(why)
     why.set_defaults(run=_explain)
 
     again = commands.add_parser(
@@ -315,8 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the policy bundle directory for opa eval (default: policies)")
     again.add_argument("-o", "--output", choices=("table", "json"), default="table",
                        help="output format (default: table)")
-    again.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
-    again.add_argument("--context", help="kubeconfig context")
+    _kubeconfig_flags(again)
     again.set_defaults(run=_replay)
 
     operate = commands.add_parser("run", help="run the operator (settings default to KUBEHEAL_*)")

@@ -56,15 +56,9 @@ def receiver() -> Iterator[LocalReceiver]:
 @pytest.fixture(scope="session")
 def loop(tmp_path_factory: pytest.TempPathFactory,
          receiver: LocalReceiver) -> Iterator[LoopStack]:
-    stack = LoopStack(tmp_path_factory.mktemp("loop"), NAMESPACES)
-    stack.start()
-    try:
+    with LoopStack(tmp_path_factory.mktemp("loop"), NAMESPACES) as stack:
         for namespace, names in WORKLOADS.items():
             stack.apply(namespace, *(demo_deployment(name) for name in names))
         stack.start_operator(extra=["--notify-webhook", f"{receiver.url}/webhook",
                                     "--notify-slack", f"{receiver.url}/slack"])
-    except BaseException:
-        stack.stop()
-        raise
-    yield stack
-    stack.stop()
+        yield stack

@@ -90,10 +90,8 @@ def alerting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operators]:
     token_file = root / "receiver-token"
     token_file.write_text(TOKEN + "\n")  # as a Secret's key mounted as a file may end
     standby_port = free_port()
-    stack = LoopStack(root, (NS,), rule_files=[RULES], alertmanager_config=alertmanager_config(
-        f"http://127.0.0.1:{standby_port}/alertmanager", token_file))
-    try:
-        stack.start()
+    with LoopStack(root, (NS,), rule_files=[RULES], alertmanager_config=alertmanager_config(
+            f"http://127.0.0.1:{standby_port}/alertmanager", token_file)) as stack:
         stack.apply(NS, demo_deployment(WORKLOAD))
         operators = Operators(stack, stack.chart_operator(), token_file, standby_port)
         operators.start()
@@ -105,8 +103,6 @@ def alerting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operators]:
         stack.wait_for("the runbook to be evaluated", lambda: (stack.runbook(NS, WORKLOAD).get(
             "status") or {}).get("lastEvaluationTime"), 120)
         yield operators
-    finally:
-        stack.stop()
 
 
 def post(url: str, body: object, token: str | None) -> tuple[int, Json]:

@@ -28,15 +28,12 @@ RELEASE, NS = "kubeheal", "rollout"
 
 @pytest.fixture(scope="module")
 def chart_loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
-    stack = LoopStack(tmp_path_factory.mktemp("chart-loop"), (NS,))
-    try:
-        stack.start()  # applies the chart's identity: its ServiceAccount, RBAC, admission
+    # Starting applies the chart's identity: its ServiceAccount, RBAC, admission.
+    with LoopStack(tmp_path_factory.mktemp("chart-loop"), (NS,)) as stack:
         stack.start_operator(extra=[
             "--leader-election", "--lease-name", RELEASE, "--lease-namespace",
             OPERATOR_NAMESPACE, "--identity", "kubeheal-operator-0"])
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_bad_rollout_is_healed_by_the_charts_identity(chart_loop: LoopStack) -> None:

@@ -35,17 +35,13 @@ EXIT_LEASE_LOST = 3
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoopStack, ChartOperator]]:
-    stack = LoopStack(tmp_path_factory.mktemp("ha"), (NS,))
-    try:
-        stack.start()
+    with LoopStack(tmp_path_factory.mktemp("ha"), (NS,)) as stack:
         # Deployed first, so that Prometheus holds their healthy history by the time a
         # scenario's runbook warms up from it.
         stack.apply(NS, *(demo_deployment(name) for name in WORKLOADS))
         chart = stack.chart_operator()
         assert "--leader-election" in chart.args
         yield stack, chart
-    finally:
-        stack.stop()
 
 
 def pair(loop: LoopStack, chart: ChartOperator, leader: str, standby: str,

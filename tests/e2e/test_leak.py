@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from loopstack import OPEN, TERMINAL, LoopStack, record_timing, timeline
@@ -33,9 +31,7 @@ def test_memory_leak_is_restarted_and_verified(loop: LoopStack) -> None:
     assert len(loop.remediations(ns)) == 1
 
     # The restarted pods come from the template, which does not leak.
-    pods = json.loads(loop.kubectl("get", "pods", "-n", ns, "-l", f"app={name}", "-o",
-                                   "json").stdout)["items"]
-    running = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    running = loop.pods(ns, name)
     assert running
     assert not any((p["metadata"].get("annotations") or {}).get("demo.kubeheal.io/fault")
                    for p in running)

@@ -65,12 +65,6 @@ def oom_runbook() -> Json:
     return body
 
 
-def pods(loop: LoopStack) -> list[Json]:
-    items: list[Json] = json.loads(loop.kubectl(
-        "get", "pods", "-n", NS, "-l", f"app={NAME}", "-o", "json").stdout)["items"]
-    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
-
-
 def oom_killed(pod: Json) -> bool:
     return any(((s.get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled"
                and s.get("restartCount", 0) > 0
@@ -97,7 +91,7 @@ def test_oom_kills_are_cured_by_a_resize_not_a_restart(loop: LoopStack) -> None:
 
     # The simulated kernel kills: the pod's status and an Event say so, as a kubelet's would.
     killed = loop.wait_for("a pod to be OOM-killed",
-                           lambda: [p for p in pods(loop) if oom_killed(p)], 120)
+                           lambda: [p for p in loop.pods(NS, NAME) if oom_killed(p)], 120)
     (status,) = killed[0]["status"]["containerStatuses"]
     assert status["lastState"]["terminated"]["exitCode"] == 137
     assert loop.wait_for("an OOMKilling event", lambda: loop.events(NS, "OOMKilling"), 30)
@@ -139,7 +133,7 @@ def test_oom_kills_are_cured_by_a_resize_not_a_restart(loop: LoopStack) -> None:
     # The kills stopped: the running pods carry the new limit and were never killed, and
     # their memory levels off at the leak's plateau, under the limit.
     def resized_pods() -> list[Json]:
-        now = pods(loop)
+        now = loop.pods(NS, NAME)
         return now if now and all(memory(p["spec"]["containers"][0])[0] == "512Mi"
                                   for p in now) else []
 
@@ -151,5 +145,5 @@ def test_oom_kills_are_cured_by_a_resize_not_a_restart(loop: LoopStack) -> None:
     assert not any(oom_killed(p) for p in running), [p["status"] for p in running]
     peak = loop.wait_for("memory to level off at the plateau", levelled_off, 60)
     assert peak < 512 * 0.7, peak
-    assert not any(oom_killed(p) for p in pods(loop))
+    assert not any(oom_killed(p) for p in loop.pods(NS, NAME))
     loop.kubectl("delete", "runbook", NAME, "-n", NS)

@@ -35,14 +35,10 @@ ERRORS = ('sum by (namespace, deployment) (rate(demo_http_requests_total{code=~"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
     """The stack without the operator: Prometheus scrapes the demo, nobody remediates."""
-    loop = LoopStack(tmp_path_factory.mktemp("replay"), (NS,))
-    loop.start()
-    try:
+    with LoopStack(tmp_path_factory.mktemp("replay"), (NS,)) as loop:
         loop.apply(NS, demo_deployment(NAME), demo_slo(NAME, NS), demo_runbook(NAME, NS))
         loop.wait_available(NS, NAME)
         yield loop
-    finally:
-        loop.stop()
 
 
 def _points(loop: LoopStack, promql: str, start: float, end: float) -> list[float]:

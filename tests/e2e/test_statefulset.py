@@ -14,7 +14,6 @@ eviction by the operator.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -51,32 +50,15 @@ def demo_statefulset(name: str) -> Json:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopStack]:
-    stack = LoopStack(tmp_path_factory.mktemp("statefulset"), (NS,))
-    stack.start()
-    try:
+    with LoopStack(tmp_path_factory.mktemp("statefulset"), (NS,)) as stack:
         stack.apply(NS, demo_statefulset(NAME))
         stack.start_operator()
-    except BaseException:
-        stack.stop()
-        raise
-    yield stack
-    stack.stop()
-
-
-def _statefulset(stack: LoopStack) -> Json:
-    body: Json = json.loads(stack.kubectl("get", "statefulset", NAME, "-n", NS, "-o",
-                                          "json").stdout)
-    return body
+        yield stack
 
 
 def _image(stack: LoopStack) -> str:
-    return str(_statefulset(stack)["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def _pods(stack: LoopStack) -> list[Json]:
-    items: list[Json] = json.loads(stack.kubectl(
-        "get", "pods", "-n", NS, "-l", f"app={NAME}", "-o", "json").stdout)["items"]
-    return items
+    statefulset = stack.get("statefulset", NS, NAME)
+    return str(statefulset["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def _ready(pod: Json) -> bool:
@@ -86,9 +68,8 @@ def _ready(pod: Json) -> bool:
 
 def _stuck_pod(stack: LoopStack) -> Json | None:
     """The pod of the bad image that is there and not Ready (the rollout waits for it)."""
-    return next((p for p in _pods(stack)
-                 if p["spec"]["containers"][0]["image"] == BAD and not _ready(p)
-                 and not p["metadata"].get("deletionTimestamp")), None)
+    return next((p for p in stack.pods(NS, NAME)
+                 if p["spec"]["containers"][0]["image"] == BAD and not _ready(p)), None)
 
 
 def _acted(audit: AuditLog, since: dt.datetime) -> list[str]:
@@ -136,9 +117,9 @@ def test_stuck_statefulset_rollout_is_rolled_back_and_verified(stack: LoopStack)
 
     # The template is the good one, every pod runs it and is Ready, the stuck one replaced.
     assert _image(stack) == GOOD
-    sts = _statefulset(stack)["status"]
+    sts = stack.get("statefulset", NS, NAME)["status"]
     assert sts["currentRevision"] == sts["updateRevision"] and sts["readyReplicas"] == 3, sts
-    pods = _pods(stack)
+    pods = stack.pods(NS, NAME)
     assert all(p["spec"]["containers"][0]["image"] == GOOD and _ready(p) for p in pods), pods
     replaced = next(p for p in pods if p["metadata"]["name"] == stuck["metadata"]["name"])
     assert replaced["metadata"]["uid"] != stuck["metadata"]["uid"]

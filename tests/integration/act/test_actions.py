@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +10,9 @@ from kubernetes import client
 
 from integration.act.workloads import (
     INSECURE,
-    api_client,
     apply,
     eventually,
+    image,
     ready_deployment,
     rolled_out,
     set_image,
@@ -33,22 +32,6 @@ from localstack import Cluster
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
 
 
-@pytest.fixture(scope="module")
-def api(cluster: Cluster) -> Iterator[client.ApiClient]:
-    with api_client(cluster) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def reader(api: client.ApiClient) -> KubernetesReader:
-    return KubernetesReader(api)
-
-
-@pytest.fixture(scope="module")
-def actions(api: client.ApiClient) -> KubernetesActions:
-    return KubernetesActions(api)
-
-
 async def pins(actions: KubernetesActions, reader: KubernetesReader, namespace: str,
                name: str = "web") -> PinnedTarget:
     """The target's identity as a decision would pin it now."""
@@ -56,11 +39,6 @@ async def pins(actions: KubernetesActions, reader: KubernetesReader, namespace: 
         namespace, _preload_content=False)
     hpa = hpa_targeting(json.loads(hpas.data).get("items", []), name)
     return pin(await reader.get_deployment(namespace, name), hpa=hpa)
-
-
-def image(deployment: dict[str, Any]) -> str:
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    return str(containers[0]["image"])
 
 
 async def test_rollout_restart_rolls_a_new_replica_set(

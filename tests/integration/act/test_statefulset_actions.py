@@ -4,13 +4,11 @@ kwok follow (kwok never makes a pod of an image tagged ``-bad`` Ready)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from integration.act.workloads import INSECURE, api_client, apply, eventually
+from integration.act.workloads import INSECURE, apply, eventually, image
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import ActionError, action_applied
 from kubeheal.act.pins import pin
@@ -22,22 +20,6 @@ from kubeheal.verify.rollout import rollout_status
 from localstack import Cluster
 
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
-
-
-@pytest.fixture(scope="module")
-def api(cluster: Cluster) -> Iterator[client.ApiClient]:
-    with api_client(cluster) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def reader(api: client.ApiClient) -> KubernetesReader:
-    return KubernetesReader(api)
-
-
-@pytest.fixture(scope="module")
-def actions(api: client.ApiClient) -> KubernetesActions:
-    return KubernetesActions(api)
 
 
 def manifest(namespace: str, image: str = "fake/db:v1", replicas: int = 3,
@@ -72,10 +54,6 @@ async def target(reader: KubernetesReader, namespace: str) -> TargetState:
 async def pins(reader: KubernetesReader, namespace: str) -> PinnedTarget:
     now = await target(reader, namespace)
     return pin(now.deployment, now.replica_sets)
-
-
-def image(statefulset: dict[str, Any]) -> str:
-    return str(statefulset["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def set_image(cluster: Cluster, namespace: str, new: str) -> None:

@@ -1,7 +1,7 @@
-"""Deployments on the local cluster for the observe, act and verify integration tests.
+"""Workloads on the local cluster for the observe, act and verify integration tests.
 
-Shared as a plain module (``from integration.act.workloads import ...``): fixtures stay in
-each test module, these are the building blocks they use.
+Shared as a plain module (``from integration.act.workloads import ...``): the API client
+fixtures are in ``tests/integration/conftest.py``, these are the building blocks tests use.
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ async def rolled_out(reader: KubernetesReader, namespace: str, name: str,
     status = await wait_for_rollout(reader, namespace, name, deadline_s=timeout, poll_s=0.3)
     assert status.complete, status.message
     return await reader.get_deployment(namespace, name)
+
+
+def image(workload: dict[str, Any]) -> str:
+    """The image of a Deployment's or StatefulSet's first container."""
+    return str(workload["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
 def set_image(cluster: Cluster, namespace: str, name: str, image: str) -> None:

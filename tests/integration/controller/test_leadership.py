@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +19,7 @@ import kopf
 import pytest
 from kubernetes import client
 
-from integration.act.workloads import INSECURE, api_client
+from integration.act.workloads import INSECURE
 from kubeheal.act.actions import KubernetesActions
 from kubeheal.act.intent import ActionError
 from kubeheal.act.pins import pin
@@ -40,12 +39,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def api(cluster: Cluster) -> Iterator[client.ApiClient]:
-    with api_client(cluster) as api:
-        yield api
 
 
 def candidate(api: client.ApiClient, namespace: str, identity: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +9,6 @@ from kubernetes import client
 
 from integration.act.workloads import (
     INSECURE,
-    api_client,
     ready_deployment,
     rolled_out,
     set_image,
@@ -19,17 +17,6 @@ from kubeheal.observe.kubernetes import KubernetesError, KubernetesReader
 from localstack import Cluster
 
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
-
-
-@pytest.fixture(scope="module")
-def api(cluster: Cluster) -> Iterator[client.ApiClient]:
-    with api_client(cluster) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def reader(api: client.ApiClient) -> KubernetesReader:
-    return KubernetesReader(api)
 
 
 async def test_list_deployments_by_selector(

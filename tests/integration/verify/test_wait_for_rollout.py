@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from integration.act.workloads import INSECURE, api_client, apply, deployment_manifest, set_image
+from integration.act.workloads import INSECURE, apply, deployment_manifest, set_image
 from kubeheal.observe.kubernetes import KubernetesReader
 from kubeheal.verify.rollout import rollout_complete, wait_for_rollout
 from localstack import Cluster
@@ -14,12 +12,6 @@ from localstack import Cluster
 pytestmark = [pytest.mark.stack, pytest.mark.filterwarnings(INSECURE)]
 
 UNSCHEDULABLE = {"nodeSelector": {"kubeheal.io/no-such-node": "true"}}
-
-
-@pytest.fixture(scope="module")
-def reader(cluster: Cluster) -> Iterator[KubernetesReader]:
-    with api_client(cluster) as api:
-        yield KubernetesReader(api)
 
 
 async def test_new_deployment_and_image_change_complete(
