@@ -1,7 +1,8 @@
 """The demo service's edges: read workloads and Pods from Kubernetes, serve their metrics.
 
 A :class:`Poller` lists, every second, the Deployments and StatefulSets labelled
-``kubeheal.io/demo: "true"`` in the watched namespaces and their running pods (a
+``kubeheal.io/demo: "true"`` in the watched namespaces and their running pods (three LISTs
+across the cluster per poll) (a
 StatefulSet's series carry its name under the ``deployment`` label too), turns them into
 :class:`~kubeheal.demo.model.Workload` values (:func:`workload_from`, pure) and hands them to
 the shared :class:`~kubeheal.demo.model.Simulation`. A :class:`DemoCollector`, registered on a
@@ -90,10 +91,21 @@ def parse_time(text: str | None) -> float | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _selector(deployment: Json) -> str | None:
-    """The Deployment's ``matchLabels`` as a label selector (expressions are not supported)."""
-    labels = (deployment.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+def _selects(workload: Json, pod: Json) -> bool:
+    """Whether the workload's ``matchLabels`` select the pod, in its namespace (expressions are
+    not supported: a workload with none selects no pod).
+
+    >>> web = {"metadata": {"namespace": "shop"},
+    ...        "spec": {"selector": {"matchLabels": {"app": "web"}}}}
+    >>> pod = {"metadata": {"namespace": "shop", "labels": {"app": "web", "hash": "1"}}}
+    >>> _selects(web, pod), _selects(web, {"metadata": {**pod["metadata"], "namespace": "x"}})
+    (True, False)
+    >>> _selects({"metadata": {"namespace": "shop"}, "spec": {}}, pod)
+    False
+    """
+    labels = (workload.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return bool(labels) and pod["metadata"]["namespace"] == workload["metadata"]["namespace"] \
+        and labels.items() <= (pod["metadata"].get("labels") or {}).items()
 
 
 def _ready(pod: Json) -> bool:
@@ -281,38 +293,29 @@ class Poller:
 
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
-        self.namespaces = tuple(namespaces)
+        self.namespaces = frozenset(namespaces)
         self.simulation = simulation
         self.lock = lock
         self.clock = clock
         self._pods: dict[tuple[str, str], Json] = {}  # as last listed, by (namespace, name)
 
-    def _list(self, call: Callable[..., Any], namespace: str, selector: str) -> list[Json]:
-        response = call(namespace, label_selector=selector, _preload_content=False,
-                        _request_timeout=10)
+    def _list(self, call: Callable[..., Any], selector: str | None = None) -> list[Json]:
+        response = call(label_selector=selector, _preload_content=False, _request_timeout=10)
         items: list[Json] = json.loads(response.data)["items"]
-        return items
+        return [i for i in items if i["metadata"]["namespace"] in self.namespaces]
 
     def workloads(self) -> list[Workload]:
-        """The demo workloads of the watched namespaces, as they are now."""
-        result = []
-        self._pods = {}
-        for namespace in self.namespaces:
-            deployments = [
-                workload
-                for lister in (self.apps.list_namespaced_deployment,
-                               self.apps.list_namespaced_stateful_set)
-                for workload in self._list(lister, namespace, f"{DEMO_LABEL}=true")
-            ]
-            for deployment in deployments:
-                selector = _selector(deployment)
-                pods = (
-                    self._list(self.core.list_namespaced_pod, namespace, selector)
-                    if selector else []
-                )
-                self._pods.update(((namespace, p["metadata"]["name"]), p) for p in pods)
-                result.append(workload_from(deployment, pods))
-        return result
+        """The demo workloads of the watched namespaces, as they are now: three LISTs across
+        the cluster per poll, whatever the number of namespaces and workloads (a LIST per
+        namespace and workload, every half second, made the API server the busiest process
+        of the local stack)."""
+        listed = [workload
+                  for lister in (self.apps.list_deployment_for_all_namespaces,
+                                 self.apps.list_stateful_set_for_all_namespaces)
+                  for workload in self._list(lister, f"{DEMO_LABEL}=true")]
+        pods = self._list(self.core.list_pod_for_all_namespaces) if listed else []
+        self._pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pods}
+        return [workload_from(w, [p for p in pods if _selects(w, p)]) for w in listed]
 
     def kill_out_of_memory(self, workloads: Sequence[Workload], now: float) -> None:
         """Write an OOM kill for each pod whose container reached its memory limit. The
