@@ -19,7 +19,8 @@ Its drivers do the I/O around it:
   rollout history it reads, and creates the Remediation;
 - ``kubeheal replay`` (:func:`kubeheal.replay.loop.detect`) feeds it range queries a step at
   a time and historical time, keeps the guards itself, diagnoses from the rollout history as
-  it stood, and closes an incident when the tick says its workload recovered.
+  it stood, and closes an incident at the tick that says its workload recovered
+  (:attr:`Tick.closing`).
 
 Both warm a new stream (:func:`new_streams`, :func:`warm`) from the history they read before
 the tick scores it. The only state is the streams' (:class:`RunbookStreams`), which the step
@@ -83,6 +84,10 @@ class Tick:
     """The firing alerts the runbook names (fingerprint and record), oldest first."""
     alerted: Collection[str] = frozenset()
     """The fingerprints of ``alerts`` whose firing opened an incident already."""
+    closing: bool = False
+    """Whether an incident closes at the tick its workload recovers, before the tick opens
+    any (replay: nothing acts, so nothing verifies and closes it); live, verification
+    closes it."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,8 @@ class Decision:
     opened: tuple[Opening, ...] = ()
     held: tuple[Held, ...] = ()
     recovered: tuple[str, ...] = ()
-    """Workloads with an open incident that are out of alarm (the signals recovered)."""
+    """Workloads with an open incident that are out of alarm (the signals recovered): with
+    :attr:`Tick.closing`, their incidents closed at this tick."""
 
     @property
     def alarms(self) -> list[WorkloadVerdict]:
@@ -143,7 +149,8 @@ def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
     holding = sorted(w for w in tick.workloads if w in guards.open)
     verdicts = streams.observe(spec.signals, tick.values, tick.workloads,
                                learning_held(guards.open, spec.signals))
-    count = guards.open_of_runbook
+    recovered = tuple(v.workload for v in verdicts if not v.alarm and v.workload in guards.open)
+    count = guards.open_of_runbook - (len(recovered) if tick.closing else 0)
     opened: list[Opening] = []
     held: list[Held] = []
 
@@ -181,7 +188,6 @@ def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
                 or fingerprint in tick.alerted):
             continue
         open_or_hold(record.workload, None, (fingerprint, record))
-    recovered = tuple(v.workload for v in verdicts if not v.alarm and v.workload in guards.open)
     return Decision(verdicts=tuple(verdicts), holding=tuple(holding), opened=tuple(opened),
                     held=tuple(held), recovered=recovered)
 

@@ -189,7 +189,7 @@ def detect(runbook: Runbook, history: History, window: Window) -> Replay:
                 for w in new}, windows))
         decision = engine.step(runbook, streams, engine.Tick(at, values, workloads, engine.Guards(
             {w: i.remediation.metadata.name or "" for w, i in open_.items()}, last_closed,
-            len(open_))))
+            len(open_)), closing=True))
         if decision.skipped is not None:
             if skipping != decision.skipped:
                 found.skipped.append((at, decision.skipped))

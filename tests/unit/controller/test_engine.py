@@ -112,6 +112,19 @@ def test_a_recovered_signal_is_reported_and_closes_the_incident_in_replay() -> N
     assert calm.recovered == ("web",) and not calm.alarms and not calm.opened
 
 
+def test_in_replay_a_recovery_frees_its_place_for_an_alarm_at_the_same_tick() -> None:
+    book = runbook(guardrails={"maxConcurrentRemediations": 1})
+    streams = streams_of(book, ["web", "api"])
+    guards = engine.Guards(open={"web": "web-replay-1"}, open_of_runbook=1)
+    points = {"web": GOOD, "api": BAD}
+    live = engine.step(book, streams, tick(5, points, ["web", "api"], guards))
+    assert live.recovered == ("web",) and not live.opened  # verification closes it, later
+    assert [h.kind for h in live.held] == ["concurrency"]
+    replayed = engine.step(book, streams, tick(10, points, ["web", "api"], guards, closing=True))
+    assert replayed.recovered == ("web",)
+    assert [o.workload for o in replayed.opened] == ["api"] and not replayed.held
+
+
 def test_an_alert_opens_as_an_alarm_does_once_per_firing_and_only_for_a_selected_workload(
 ) -> None:
     book = runbook(alerts=[{"matchLabels": {"alertname": "HighErrorRate"}}])
