@@ -1,5 +1,10 @@
 """One evaluation of a Runbook: observe, detect, diagnose, and open incidents.
 
+The live driver of the evaluation engine (:mod:`kubeheal.controller.engine`, whose
+:func:`~kubeheal.controller.engine.step` decides each tick): this module does its I/O, the
+instant queries, the warm-up's range queries, the guards read from the watched Remediations,
+and for each incident the tick opens the claim, the diagnosis's reads and the Remediation.
+
 :class:`RunbookEvaluator` keeps the detectors of one Runbook (one stream per selected workload
 and signal, :class:`~kubeheal.detect.runbook.RunbookStreams`) across evaluations. Each
 :meth:`RunbookEvaluator.evaluate` reads every signal once from Prometheus (one query, shared
@@ -37,33 +42,21 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubeheal.api.base import (
-    ObjectMeta,
-    ObjectReference,
-    WorkloadKind,
-    WorkloadReference,
-    explain,
-)
-from kubeheal.api.remediation import (
-    AlertTrigger,
-    DetectorRecord,
-    Phase,
-    Remediation,
-    RemediationSpec,
-    SignalEvidence,
-    TimelineEntry,
-    Trigger,
-)
+from kubeheal.api.base import explain
+from kubeheal.api.remediation import AlertTrigger, Phase, TimelineEntry
 from kubeheal.api.runbook import ReceivedAlert, Runbook, Signal
+from kubeheal.controller import engine
 from kubeheal.controller.claims import (
     ClaimTaken,
     IncidentClaims,
     sequence_of,
 )
+from kubeheal.controller.engine import no_series
+from kubeheal.controller.engine import outside as outside  # where the tests have found it
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.store import (
     RUNBOOK_LABEL,
@@ -74,7 +67,7 @@ from kubeheal.controller.store import (
     rfc3339,
 )
 from kubeheal.detect import resolve
-from kubeheal.detect.alarms import past_threshold, unusual
+from kubeheal.detect.alarms import past_threshold
 from kubeheal.detect.runbook import Point, RunbookStreams, Stream
 from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
@@ -244,40 +237,27 @@ class RunbookEvaluator:
         if self.detectors is None:
             self.detectors = RunbookStreams(self.namespace, self.name, spec.detection)
         detectors = self.detectors
-        for signal in spec.signals:
-            await self._warm_new_streams(runbook, detectors, signal,
-                                         [w for w in workloads if w in values[signal.name]],
-                                         incidents, at)
+        for signal, new in engine.new_streams(spec.signals, detectors, values, workloads):
+            await self._warm_new_streams(runbook, detectors, signal, new, incidents, at)
 
-        holding = sorted(w for w in workloads if is_open(incidents.get(w, ())))
-        verdicts = detectors.observe(spec.signals, values, workloads,
-                                     learning_held(holding, spec.signals))
-        scores = [v.incident for v in verdicts]
-        alarms = [(v.workload, v.incident) for v in verdicts if v.alarm]
-
+        detected = now()
+        decision = engine.step(runbook, detectors, engine.Tick(
+            detected, values, workloads, guards(remediations, self.name),
+            alerts=firing(alerts, detected) if spec.alerts else (),
+            alerted=frozenset(f for f, record in alerts.items()
+                              if opened_by(f, record, remediations))))
+        if decision.skipped is not None:  # no_series said so above already
+            return self._skipped("empty", decision.skipped, workloads)
         opened: list[str] = []
-        held: list[str] = []
-        for workload, incident in alarms:
-            why_not = await self._open_incident(runbook, workloads[workload], incident)
+        held = [h.reason for h in decision.held]
+        for opening in decision.opened:
+            why_not = await self._open_incident(runbook, workloads[opening.workload], opening,
+                                                detected)
             if why_not is None:
-                opened.append(workload)
+                opened.append(opening.workload)
             else:
                 held.append(why_not)
-        for fingerprint, record in firing(alerts, now()) if spec.alerts else ():
-            # An alert opens an incident as an alarm does, under the same claim: one for a
-            # workload with an open incident adds nothing; one firing opens one incident.
-            if record.workload not in workloads:
-                held.append(f"{record.workload}: alert {record.name} names it, and the "
-                            f"runbook's selector does not pick that {spec.target_kind}")
-                continue
-            if record.workload in opened or opened_by(fingerprint, record, remediations):
-                continue
-            why_not = await self._open_incident(runbook, workloads[record.workload],
-                                                alert=(fingerprint, record))
-            if why_not is None:
-                opened.append(record.workload)
-            else:
-                held.append(why_not)
+        alarms = decision.alarms
         ready = detectors.ready_count()
         self.metrics.streams.labels(self.namespace, self.name, "ready").set(ready)
         self.metrics.streams.labels(self.namespace, self.name, "warming").set(
@@ -286,11 +266,12 @@ class RunbookEvaluator:
             ok=True, reason="Evaluated",
             message=f"{len(workloads)} workloads, {ready}/{len(self.streams)} streams warm, "
                     f"{len(alarms)} in alarm"
-                    + (f", learning held for {', '.join(holding)} (open incident)"
-                       if holding else ""),
+                    + (f", learning held for {', '.join(decision.holding)} (open incident)"
+                       if decision.holding else ""),
             workloads=tuple(sorted(workloads)), ready_streams=ready,
-            total_streams=len(self.streams), incidents=tuple(scores),
-            in_alarm=tuple(workload for workload, _ in alarms),
+            total_streams=len(self.streams),
+            incidents=tuple(v.incident for v in decision.verdicts),
+            in_alarm=tuple(v.workload for v in alarms),
             opened=tuple(opened), held_back=tuple(held))
 
     def _skipped(self, kind: str, message: str, workloads: Mapping[str, Any],
@@ -335,11 +316,8 @@ class RunbookEvaluator:
                                 signal: Signal, workloads: Sequence[str],
                                 incidents: Mapping[str, Sequence[tuple[float, float]]],
                                 at: dt.datetime | None = None) -> None:
-        """Create the streams of new workloads and warm them from Prometheus history, less
-        the windows of the workloads' incidents."""
-        new = detectors.missing(signal.name, workloads)
-        if not new:
-            return
+        """Create the streams of ``workloads`` (new ones) and warm them from Prometheus
+        history, less the windows of the workloads' incidents."""
         detection = runbook.spec.detection
         history: dict[str, tuple[Point, ...]] = {}
         if detection.history_seconds > 0:
@@ -353,18 +331,16 @@ class RunbookEvaluator:
             except QueryError as e:  # warm-up is a bonus: start cold and say so in the log
                 log.warning("runbook %s/%s: no history for %s: %s", self.namespace, self.name,
                             signal.name, e)
-        await warm_streams(detectors, signal.name, new,
-                           {w: outside(history.get(w, ()), incidents.get(w, ())) for w in new})
+        await warm_streams(detectors, signal.name, workloads, history, incidents)
 
     async def _open_incident(self, runbook: Runbook, deployment: Json,
-                             incident: IncidentScore | None = None,
-                             alert: tuple[str, ReceivedAlert] | None = None) -> str | None:
-        """Create a Remediation for a workload in alarm (``incident``) or named by a firing
-        alert (``alert``: its fingerprint and record); None when opened, else why not.
+                             opening: engine.Opening, detected: dt.datetime) -> str | None:
+        """Create the Remediation of an incident the evaluation opens (``opening``); None
+        when created, else why not.
 
         The workload's claim (:mod:`kubeheal.controller.claims`) is what guarantees one open
         incident per workload, whatever the number of runbooks selecting it and whatever
-        opened it, a detector or an alert.
+        opened it, a detector or an alert: the evaluation's guards come from the watch.
         """
         workload = deployment["metadata"]["name"]
         kind = runbook.spec.target_kind
@@ -375,25 +351,9 @@ class RunbookEvaluator:
                 return f"{workload}: remediation {claim.holder} is still open"
         existing = await self.store.list("remediations", self.namespace,
                                          {TARGET_LABEL: workload})
-        guard = runbook.spec.guardrails
-        mine = await self.store.list("remediations", self.namespace, {RUNBOOK_LABEL: self.name})
-        concurrent = sum(1 for r in mine if not _terminal(r))
-        if concurrent >= guard.max_concurrent_remediations:
-            return (f"{workload}: {concurrent} remediations of this runbook are open "
-                    f"(max {guard.max_concurrent_remediations})")
-        last_closed = max((_closed_at(r) for r in existing if _terminal(r)), default=None)
-        cooling = cooling_down(workload, last_closed, now(), guard.cooldown_seconds)
-        if cooling:
-            return cooling
-
-        detected = now()
+        incident, alert, onset = opening.incident, opening.alert, opening.onset
         explanations = incident.explanations if incident is not None else ()
-        onset = incident_onset(incident, detected)
-        if alert is not None:
-            onset = min(alert[1].starts_at, detected)
-        diagnosis = await self._diagnose(runbook, deployment, onset)
-        evidence = signal_evidence(incident, lambda signal: self._model_record(
-            runbook, workload, signal))
+        diagnosis = await self._diagnose(runbook, deployment, opening.diagnosis)
         try:
             known = max((sequence_of(r["metadata"]["name"], kind, workload)
                          for r in existing), default=0)
@@ -401,9 +361,10 @@ class RunbookEvaluator:
                                           claim, known)
         except ClaimTaken:
             return f"{workload}: another incident was opened for it at the same moment"
-        remediation = incident_remediation(
-            self.namespace, self.name, workload, name, incident, onset, detected, evidence,
-            diagnosis, alert_trigger(*alert) if alert is not None else None, kind)
+        remediation = engine.incident_remediation(
+            self.namespace, self.name, workload, name, incident, onset, detected,
+            opening.evidence, diagnosis, alert_trigger(*alert) if alert is not None else None,
+            kind)
         body = remediation.to_api()
         body.pop("status", None)
         created = await self.store.create("remediations", self.namespace, body)
@@ -444,164 +405,42 @@ class RunbookEvaluator:
                 return None
             raise
 
-    def _model_record(self, runbook: Runbook, workload: str,
-                      signal: str) -> DetectorRecord | None:
-        return None if self.detectors is None else model_record(runbook, self.detectors,
-                                                                workload, signal)
-
     async def _diagnose(self, runbook: Runbook, deployment: Json,
-                        onset: dt.datetime) -> diagnosis_mod.Diagnosis:
+                        facts: dfacts.DiagnosisInput) -> diagnosis_mod.Diagnosis:
+        """The diagnosis of an incident, from what the evaluation saw (``facts``: the onset
+        and the signals) and what the cluster tells: the pods, their Events, the rollout
+        history."""
         workload, kind = deployment["metadata"]["name"], runbook.spec.target_kind
-        anomalies = signal_anomalies(runbook.spec.signals, self.streams, workload)
         try:  # Events add evidence (pods already replaced included); they are not required
             events = await self.reader.pod_events(self.namespace, workload, kind=kind,
-                                                  since=onset - dt.timedelta(minutes=10))
+                                                  since=facts.onset - dt.timedelta(minutes=10))
         except KubernetesError as e:
             log.warning("runbook %s/%s: pod events unavailable: %s", self.namespace, self.name, e)
             events = []
         pods = [pod_health_from(p) for p in await self.reader.pods(deployment)]
-        facts = dfacts.DiagnosisInput(
-            onset=onset,
-            signals=anomalies,
+        return diagnosis_mod.diagnose(dataclasses.replace(
+            facts,
             revisions=(revisions_from_controller_revisions(
                 await self.reader.controller_revisions(deployment)) if kind == "StatefulSet"
                 else revisions_from_replicasets(await self.reader.replica_sets(deployment))),
             pods=with_event_facts(pods, events),
-        )
-        return diagnosis_mod.diagnose(facts)
-
-
-def signal_anomalies(signals: Sequence[Signal], streams: Mapping[tuple[str, str], Stream],
-                     workload: str) -> tuple[dfacts.SignalAnomaly, ...]:
-    """What the streams of ``workload`` tell the diagnosis, as of their last points.
-
-    Every signal of the workload, not only the fused explanation's top few: load is seldom
-    the most anomalous signal, yet it is what tells saturation from a fault.
-    """
-    anomalies = []
-    for signal in signals:
-        stream = streams.get((workload, signal.name))
-        if stream is None or stream.last is None:
-            continue
-        last = stream.last
-        observed, expected = last.score.observed, last.score.expected
-        # Anomalous right now counts too: load jumps at the same tick as the latency it
-        # causes, before its own debounce confirms it.
-        anomalous = unusual(last.score, stream.debouncer.threshold)
-        if not dfacts.tells_the_diagnosis(signal.role, last.alarm, anomalous,
-                                          _finite(observed) or 0.0, _finite(expected) or 0.0):
-            continue
-        anomalies.append(dfacts.SignalAnomaly(
-            name=signal.name, role=signal.role,
-            direction=dfacts.Direction.UP if observed >= expected else dfacts.Direction.DOWN,
-            observed=_finite(observed), expected=_finite(expected)))
-    return tuple(anomalies)
-
-
-def no_series(signal: Signal, answered: Mapping[str, Any], workloads: Sequence[str] | Mapping[
-        str, Any]) -> str | None:
-    """Why an evaluation cannot score ``signal``: its query answered for none of the watched
-    workloads (None when it answered for one, or none is watched)."""
-    if not workloads or any(w in answered for w in workloads):
-        return None
-    return (f"signal {signal.name}: no series for any watched workload (by label "
-            f"{signal.workload_label!r}); no action is taken on missing data")
-
-
-def learning_held(workloads: Iterable[str], signals: Sequence[Signal],
-                  ) -> dict[tuple[str, str], bool]:
-    """The streams that score without learning: every signal of the workloads with an open
-    incident (a fault is judged against the baseline of before it)."""
-    return {(w, s.name): False for w in workloads for s in signals}
-
-
-def model_record(runbook: Runbook, detectors: RunbookStreams, workload: str,
-                 signal: str) -> DetectorRecord | None:
-    """The record of the model that scored ``signal`` of ``workload`` (None: no stream)."""
-    if (workload, signal) not in detectors.streams:
-        return None
-    configured = runbook.spec.detection.detector
-    spec = detectors.spec
-    return DetectorRecord(name=spec.name, version=spec.version,
-                          configured="" if configured == spec.name else configured,
-                          learned_points=detectors.learned(workload, signal),
-                          warm=detectors.ready(workload, signal))
-
-
-def cooling_down(workload: str, last_closed: dt.datetime | None, moment: dt.datetime,
-                 cooldown_seconds: int) -> str | None:
-    """Why no incident opens for ``workload`` at ``moment`` (the runbook's cooldown after its
-    last remediation closed), or None.
-
-    >>> t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    >>> cooling_down("web", t, t + dt.timedelta(seconds=30), 60)
-    'web: cooling down until 2026-01-01T00:01:00Z (60s after the last remediation closed)'
-    >>> cooling_down("web", t, t + dt.timedelta(seconds=60), 60) is None
-    True
-    """
-    if last_closed is None or moment - last_closed >= dt.timedelta(seconds=cooldown_seconds):
-        return None
-    # A message that stays the same for the whole cooldown: one Event, not one a tick.
-    until = last_closed + dt.timedelta(seconds=cooldown_seconds)
-    return (f"{workload}: cooling down until {rfc3339(until)} "
-            f"({cooldown_seconds}s after the last remediation closed)")
-
-
-def incident_onset(incident: IncidentScore | None, detected: dt.datetime) -> dt.datetime:
-    """When an incident began: its earliest anomalous signal, else when it was detected."""
-    explanations = incident.explanations if incident is not None else ()
-    return dt.datetime.fromtimestamp(
-        min((e.since for e in explanations if e.since is not None),
-            default=detected.timestamp()), dt.UTC)
-
-
-def signal_evidence(incident: IncidentScore | None,
-                    record: Callable[[str], DetectorRecord | None]) -> list[SignalEvidence]:
-    """The trigger's evidence of an incident, with ``record`` naming each signal's model."""
-    return [
-        SignalEvidence(
-            signal=e.signal, observed=_finite(e.observed), expected=_finite(e.expected),
-            score=min(1.0, max(0.0, e.probability)),
-            since=dt.datetime.fromtimestamp(e.since, dt.UTC) if e.since else None,
-            explanation=e.sentence()[:1024], detector=record(e.signal))
-        for e in (incident.explanations if incident is not None else ())[:16]
-    ]
-
-
-def incident_remediation(namespace: str, runbook: str, workload: str, name: str,
-                         incident: IncidentScore | None, onset: dt.datetime,
-                         detected: dt.datetime, evidence: Sequence[SignalEvidence],
-                         diagnosis: diagnosis_mod.Diagnosis,
-                         alert: AlertTrigger | None = None,
-                         kind: WorkloadKind = "Deployment") -> Remediation:
-    """The Remediation that opens an incident (what the evaluator creates, and what
-    ``kubeheal replay`` decides on)."""
-    return Remediation(
-        metadata=ObjectMeta.model_validate({
-            "name": name, "namespace": namespace,
-            "labels": {RUNBOOK_LABEL: runbook, TARGET_LABEL: workload}}),
-        spec=RemediationSpec(
-            runbook_ref=ObjectReference(name=runbook),
-            target=WorkloadReference(kind=kind, namespace=namespace, name=workload),
-            trigger=Trigger(started_at=onset, detected_at=detected,
-                            score=1.0 if incident is None
-                            else min(1.0, max(0.0, incident.probability)),
-                            evidence=list(evidence), alert=alert),
-            diagnosis=diagnosis.to_api(),
-        ),
-    )
+        ))
 
 
 async def warm_streams(detectors: RunbookStreams, signal: str, workloads: Sequence[str],
-                       history: Mapping[str, Sequence[Point]]) -> None:
-    """Warm new streams in a worker thread, then make them live.
+                       history: Mapping[str, Sequence[Point]],
+                       incidents: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+                       ) -> None:
+    """Warm new streams in a worker thread (from ``history`` less the windows of the
+    workloads' ``incidents``: :func:`~kubeheal.controller.engine.warm`), then make them live.
 
     The event loop keeps running meanwhile (kopf's liveness endpoint, the other runbooks'
     daemons): a bank's warm-up is numpy, which releases the GIL for most of its work, and
     Python's switch interval shares the rest. Nothing live is touched until the streams are
     added, so the remediation daemons may read the live streams at any time.
     """
-    detectors.add(await asyncio.to_thread(detectors.warm, signal, workloads, history))
+    detectors.add(await asyncio.to_thread(engine.warm, detectors, signal, workloads, history,
+                                          incidents or {}))
 
 
 def with_event_facts(pods: Sequence[dfacts.PodHealth],
@@ -652,10 +491,6 @@ def _diagnosis_message(diagnosis: diagnosis_mod.Diagnosis) -> str:
         top.evidence[:3])
 
 
-def _finite(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
-
-
 def incident_windows(remediations: Sequence[Json]) -> dict[str, list[tuple[float, float]]]:
     """The incidents of each workload, as windows of time (seconds since the epoch): from
     the onset (the trigger's start, else its detection) to the close, open-ended while open.
@@ -689,17 +524,36 @@ def is_open(windows: Sequence[tuple[float, float]]) -> bool:
     return any(end == math.inf for _, end in windows)
 
 
-def outside(points: Sequence[tuple[float, float]],
-            windows: Sequence[tuple[float, float]]) -> Sequence[tuple[float, float]]:
-    """The (timestamp, value) points that fall in none of the windows (``points`` itself
-    when there is no window: the history of 30,000 streams is not copied on the event loop).
+def guards(remediations: Sequence[Json], runbook: str) -> engine.Guards:
+    """What the guardrails of ``runbook`` read from the namespace's Remediations: each
+    workload's open one, when its last one closed, and how many of the runbook's are open.
 
-    >>> outside([(1.0, 5.0), (2.0, 9.0), (3.0, 9.0), (4.0, 5.0)], [(2.0, 3.0)])
-    [(1.0, 5.0), (4.0, 5.0)]
+    >>> opened = {"metadata": {"name": "web-deployment-2",
+    ...                        "labels": {TARGET_LABEL: "web", RUNBOOK_LABEL: "book"}},
+    ...           "status": {"phase": "Verifying"}}
+    >>> closed = {"metadata": {"name": "web-deployment-1",
+    ...                        "creationTimestamp": "2025-12-31T00:00:00+00:00",
+    ...                        "labels": {TARGET_LABEL: "web", RUNBOOK_LABEL: "other"}},
+    ...           "status": {"phase": "Succeeded", "completedAt": "2025-12-31T00:10:00+00:00"}}
+    >>> g = guards([opened, closed], "book")
+    >>> dict(g.open), g.last_closed["web"].isoformat(), g.open_of_runbook
+    ({'web': 'web-deployment-2'}, '2025-12-31T00:10:00+00:00', 1)
     """
-    if not windows:
-        return points
-    return [(t, v) for t, v in points if not any(start <= t <= end for start, end in windows)]
+    open_: dict[str, str] = {}
+    last_closed: dict[str, dt.datetime] = {}
+    mine = 0
+    for body in remediations:
+        labels = body["metadata"].get("labels") or {}
+        workload = labels.get(TARGET_LABEL)
+        if _terminal(body):
+            if workload:
+                closed = _closed_at(body)
+                last_closed[workload] = max(last_closed.get(workload, closed), closed)
+            continue
+        mine += labels.get(RUNBOOK_LABEL) == runbook
+        if workload:
+            open_.setdefault(workload, body["metadata"]["name"])
+    return engine.Guards(open_, last_closed, mine)
 
 
 def _terminal(body: Json) -> bool:

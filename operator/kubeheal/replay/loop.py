@@ -1,8 +1,10 @@
 """The replay of a Runbook over history: the live loop's detection, diagnosis and decision,
 fed with range queries and historical time instead of instant queries and the wall clock.
 
-:func:`detect` walks the window a step at a time. Each step does what one evaluation of
-:class:`~kubeheal.controller.runbooks.RunbookEvaluator` does, with the same pieces: a stream
+:func:`detect` walks the window a step at a time. Each step is a tick of the engine that the
+live loop (:class:`~kubeheal.controller.runbooks.RunbookEvaluator`) drives too,
+:func:`kubeheal.controller.engine.step`; this driver reads indexed history instead of
+Prometheus and keeps the guards itself. So each step has the live loop's pieces: a stream
 per (workload, signal) in :class:`~kubeheal.detect.runbook.RunbookStreams`, warmed from the
 ``detection.historySeconds`` before it first scores (less the windows of earlier replayed
 incidents), learning held while the workload has an open incident, one open incident per
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,23 +33,12 @@ from typing import Any
 
 from kubeheal.api.remediation import Phase, Remediation, RemediationStatus
 from kubeheal.api.runbook import Runbook
+from kubeheal.controller import engine
 from kubeheal.controller.lifecycle import AskPolicy, Observations, TargetState, fire
-from kubeheal.controller.runbooks import (
-    cooling_down,
-    incident_onset,
-    incident_remediation,
-    learning_held,
-    model_record,
-    no_series,
-    outside,
-    signal_anomalies,
-    signal_evidence,
-)
 from kubeheal.decide import RemediationHistory
 from kubeheal.decide.policy_input import PolicyInput
 from kubeheal.detect.runbook import Point, RunbookStreams
 from kubeheal.diagnose import diagnosis as diagnosis_mod
-from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import REVISION_ANNOTATION, revisions_from_replicasets
 from kubeheal.observe.kubernetes import parse_time
 from kubeheal.policy import PolicyDecision
@@ -169,7 +159,8 @@ def deployment_at(deployment: Json, replica_sets: Sequence[Json]) -> Json:
 
 
 def detect(runbook: Runbook, history: History, window: Window) -> Replay:
-    """The incidents the runbook would have opened over ``window``, diagnosed."""
+    """The incidents the runbook would have opened over ``window``, diagnosed: each step a
+    tick of the engine (:func:`kubeheal.controller.engine.step`), fed the step's points."""
     spec = runbook.spec
     namespace, name = runbook.metadata.namespace or "", runbook.metadata.name or ""
     streams = RunbookStreams(namespace, name, spec.detection)
@@ -184,74 +175,53 @@ def detect(runbook: Runbook, history: History, window: Window) -> Replay:
     held_reasons: set[str] = set()
     skipping = ""  # why the steps are being skipped, while they are
     for moment in window.steps():
-        at = _at(moment)
+        at, key = _at(moment), _key(moment)
         found.steps += 1
-        values: dict[str, dict[str, Point]] = {}
-        missing = ""
-        for signal in spec.signals:
-            answered = {w: (moment, by[_key(moment)])
-                        for w, by in indexed.get(signal.name, {}).items()
-                        if _key(moment) in by and math.isfinite(by[_key(moment)])}
-            missing = no_series(signal, answered, workloads) or ""
-            if missing:
-                break
-            values[signal.name] = answered
-        if missing:
-            if skipping != missing:
-                found.skipped.append((at, missing))
-            skipping = missing
+        values = {signal.name: {w: (moment, by[key])
+                                for w, by in indexed.get(signal.name, {}).items()
+                                if key in by and math.isfinite(by[key])}
+                  for signal in spec.signals}
+        start = moment - spec.detection.history_seconds
+        end = moment - spec.interval_seconds  # as the live warm-up: before this step
+        for signal, new in engine.new_streams(spec.signals, streams, values, workloads):
+            streams.add(engine.warm(streams, signal.name, new, {
+                w: [p for p in history.series[signal.name].get(w, ()) if start <= p[0] <= end]
+                for w in new}, windows))
+        decision = engine.step(runbook, streams, engine.Tick(at, values, workloads, engine.Guards(
+            {w: i.remediation.metadata.name or "" for w, i in open_.items()}, last_closed,
+            len(open_)), closing=True))
+        if decision.skipped is not None:
+            if skipping != decision.skipped:
+                found.skipped.append((at, decision.skipped))
+            skipping = decision.skipped
             continue
         skipping = ""
-        for signal in spec.signals:
-            new = streams.missing(signal.name, [w for w in workloads if w in values[signal.name]])
-            if new:
-                start = moment - spec.detection.history_seconds
-                end = moment - spec.interval_seconds  # as the live warm-up: before this step
-                streams.add(streams.warm(signal.name, new, {
-                    w: outside([p for p in history.series[signal.name].get(w, ())
-                                if start <= p[0] <= end], windows.get(w, ()))
-                    for w in new}))
-        verdicts = streams.observe(spec.signals, values, workloads,
-                                   learning_held(open_, spec.signals))
-        for verdict in verdicts:
-            workload = verdict.workload
+        for workload in decision.recovered:  # the signals recovered: the incident closes
+            incident = open_.pop(workload)
+            incident.closed_at = last_closed[workload] = at
+            windows[workload][-1] = (windows[workload][-1][0], moment)
+        for verdict in decision.verdicts:
             if not verdict.alarm:
-                in_alarm.discard(workload)
-                if workload in open_:  # the signals recovered: the incident closes
-                    incident = open_.pop(workload)
-                    incident.closed_at = last_closed[workload] = at
-                    windows[workload][-1] = (windows[workload][-1][0], moment)
-                continue
-            if workload not in in_alarm:
-                in_alarm.add(workload)
+                in_alarm.discard(verdict.workload)
+            elif verdict.workload not in in_alarm:
+                in_alarm.add(verdict.workload)
                 found.alarms += 1
-            if workload in open_:
-                continue
-            guard = spec.guardrails
-            why_not = cooling_down(workload, last_closed.get(workload), at,
-                                   guard.cooldown_seconds)
-            if why_not is None and len(open_) >= guard.max_concurrent_remediations:
-                why_not = (f"{workload}: {len(open_)} remediations of this runbook are open "
-                           f"(max {guard.max_concurrent_remediations})")
-            if why_not is not None:
-                if why_not not in held_reasons:
-                    held_reasons.add(why_not)
-                    found.held.append(HeldAlarm(at, workload, why_not))
-                continue
-            onset = incident_onset(verdict.incident, at)
+        for hold in decision.held:
+            if hold.kind != "open" and hold.reason not in held_reasons:
+                held_reasons.add(hold.reason)
+                found.held.append(HeldAlarm(at, hold.workload, hold.reason))
+        for opening in decision.opened:
+            workload = opening.workload
             existed = replica_sets_at(history.replica_sets.get(workload, ()), at)
-            diagnosis = diagnosis_mod.diagnose(dfacts.DiagnosisInput(
-                onset=onset, signals=signal_anomalies(spec.signals, streams.streams, workload),
-                revisions=revisions_from_replicasets(existed)))
-            evidence = signal_evidence(verdict.incident,
-                                       functools.partial(model_record, runbook, streams, workload))
-            remediation = incident_remediation(
+            diagnosis = diagnosis_mod.diagnose(dataclasses.replace(
+                opening.diagnosis, revisions=revisions_from_replicasets(existed)))
+            remediation = engine.incident_remediation(
                 namespace, name, workload, f"{workload}-replay-{len(found.incidents) + 1}",
-                verdict.incident, onset, at, evidence, diagnosis)
+                opening.incident, opening.onset, at, opening.evidence, diagnosis)
             incident = ReplayedIncident(workload, remediation)
             found.incidents.append(incident)
             open_[workload] = incident
-            windows.setdefault(workload, []).append((onset.timestamp(), math.inf))
+            windows.setdefault(workload, []).append((opening.onset.timestamp(), math.inf))
     return found
 
 
