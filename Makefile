@@ -31,7 +31,7 @@ test: setup ## every test: unit, policy, integration and end-to-end on the local
 	$(MAKE) --no-print-directory lint
 	$(CACHE)/bin/opa test policies/ --coverage --threshold 90 >/dev/null
 	$(CACHE)/bin/opa test policies/
-	$(PY) -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/e2e -n 2 $(PYTEST_ARGS)
 	$(PY) -m pytest tests/e2e -n $(E2E_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-unit: ## the tests without I/O

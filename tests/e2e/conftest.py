@@ -62,3 +62,19 @@ def loop(tmp_path_factory: pytest.TempPathFactory,
         stack.start_operator(extra=["--notify-webhook", f"{receiver.url}/webhook",
                                     "--notify-slack", f"{receiver.url}/slack"])
         yield stack
+
+
+# The files that take longest (minutes on a quiet machine, from `--durations`), longest
+# first: the workers of `pytest -n N --dist loadfile` take files in collection order, and a
+# long file started last would run alone at the end.
+LONGEST_FIRST = ("test_ha.py", "test_replay.py", "test_approval.py", "test_oom.py",
+                 "test_chart_identity.py", "test_gitops.py", "test_statefulset.py",
+                 "test_blind.py", "test_deny.py", "test_scale.py", "test_bounded_status.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
