@@ -31,7 +31,8 @@ what really happened, not what was aimed at.
 It prints one row per fault kind and phase: faults, runs, actions expected, actions observed,
 remediations completed (Succeeded), time to recover (fault to Succeeded, median and max); and
 the totals: double actions (observed past expected), missing actions, actions on missing data
-(taken while Prometheus was down or had just come back). Other runs in flight meet the same
+(triggered, by a detection or by the verification of the action before, while Prometheus was
+down or had just come back). Other runs in flight meet the same
 faults (the stack is shared); they are evaluated the same way and counted as collateral.
 
 The policies are the shipped ones, except the rate limits and cooldowns (in data.json and in
@@ -142,6 +143,21 @@ class Watcher:
 
 def created(body: Json) -> dt.datetime:
     return dt.datetime.fromisoformat(body["metadata"]["creationTimestamp"])
+
+
+def triggered(remediations: list[Json], acted: dt.datetime) -> dt.datetime:
+    """What an action at ``acted`` was taken on: the detection that opened its remediation,
+    or the verification of the action before it, whichever came last (the timeline's
+    "detected" and "verified" steps); ``acted`` itself when the record does not say. An
+    action decided on data that Prometheus had, and executed while it restarted, did not act
+    on missing data; one whose trigger fell in the outage did."""
+    before = [r for r in remediations if created(r) <= acted]
+    if not before:
+        return acted
+    timeline = (max(before, key=created).get("status") or {}).get("timeline") or []
+    moments = [dt.datetime.fromisoformat(e["time"]) for e in timeline
+               if e.get("step") in ("detected", "verified")]
+    return max((m for m in moments if m <= acted), default=acted)
 
 
 def phase_of(body: Json | None) -> str:
@@ -499,7 +515,8 @@ class Chaos:
                             if created(r) < ended]
         acted = self.actions(run)
         blind = sum(1 for a in acted
-                    if any(start <= a.time <= end for start, end in self.prometheus_down))
+                    if any(start <= triggered(run.remediations, a.time) <= end
+                           for start, end in self.prometheus_down))
         return len(acted), blind
 
 
