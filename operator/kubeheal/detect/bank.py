@@ -431,13 +431,7 @@ class DetectorBank:
         one's nearest window: its sum of squares, the value that followed it (the expected
         value) and whether there is a candidate at all."""
         w, h, lags = self.config.window, self.config.history, self.config.lags
-        values, sums, view, valid, offset = self._push(a, v, n, offset)
-        start = lags - int(valid.max(initial=1))  # no candidate before this column
-        region = sums[:, start:]
-        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
-            columns = np.arange(start, lags)
-            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
-        j = np.argmin(region, axis=1) + start
+        values, sums, view, valid, offset, j = self._push(a, v, n, offset, nearest=True)
         each = np.arange(len(a))
         best = sums[each, j].astype(np.float64)
         has = valid > 0
@@ -446,23 +440,24 @@ class DetectorBank:
         return best, expected, has
 
     def _push(
-        self, a: Ints, v: Floats, n: Ints, offset: Floats
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats]:
+        self, a: Ints, v: Floats, n: Ints, offset: Floats, nearest: bool = False
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats, Ints]:
         """NoveltyModel._push on rows ``a`` (their ``n``-th values ``v``): the history and
-        window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets."""
+        window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets
+        and, if ``nearest``, the column of each row's nearest window (see :func:`_nearest_column`;
+        else empty)."""
         cfg = self.config
         w, h, lags = cfg.window, cfg.history, cfg.lags
         values, sums, view = self._history(a)
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
-        for start in range(0, len(values), self.CHUNK):  # an overlapping copy: in pieces
-            block = values[start : start + self.CHUNK]
-            block[:, :-1] = block[:, 1:]
-        values[:, -1] = x
         before = np.clip(n - 2 * w + 1, 0, lags)
         valid = np.clip(n - 2 * w + 2, 0, lags)
         low = lags - int(before.max(initial=0))
-        if low < lags:
-            self._slide(values, sums, x, low)
+        # With all the candidates of some row up to date, the slide finds the nearest window
+        # of every row while its sums are in the CPU's cache; the rows whose sums change
+        # after it, or with fewer candidates, look again below.
+        j = np.empty(len(a) if nearest and low == 0 else 0, dtype=np.intp)
+        self._slide(values, sums, x, low, j)
         grown = valid > before
         if grown.all() and valid.min() == valid.max():  # one new candidate, the same for all
             lag = w + int(valid[0]) - 1
@@ -487,27 +482,42 @@ class DetectorBank:
                 values[refresh], offset, v, refresh
             )
             self._f["offset"][a] = offset
-        return values, sums, view, valid, offset
+        if nearest:
+            start = lags - int(valid.max(initial=1))  # no candidate before this column
+            if len(j) == 0:
+                j = _nearest_column(sums, valid, start)
+            else:
+                again = np.flatnonzero(grown | refresh | (valid < lags))
+                if len(again):
+                    j[again] = _nearest_column(sums[again], valid[again], start)
+        return values, sums, view, valid, offset, j
 
     CHUNK = 256
-    """Rows whose window sums are updated together (their arrays stay in the CPU's cache)."""
+    """Rows pushed together (their history and sums stay in the CPU's cache)."""
 
     def _slide(
         self, values: NDArray[np.float32], sums: NDArray[np.float32], x: NDArray[np.float32],
-        low: int,
+        low: int, nearest: NDArray[np.intp],
     ) -> None:
-        """The window sums' update of :meth:`_push` on candidates ``low:`` (in place): plus
-        the square of the new point's distance, minus that of the point leaving the window,
-        never below 0; a chunk of rows at a time, in scratch arrays."""
+        """Push ``x`` into the history ``values`` (in place), then update the window sums of
+        candidates ``low:``: plus the square of the new point's distance, minus that of the
+        point leaving the window, never below 0; then, if ``nearest`` has one entry per row,
+        the column of each row's smallest sum into it. A chunk of rows at a time, in scratch
+        arrays, all steps on a chunk while it is in the CPU's cache."""
         w, h, lags = self.config.window, self.config.history, self.config.lags
         width = lags - low
         chunk = max(1, min(self.CHUNK, len(values)))
         new = np.empty((chunk, width), dtype=np.float32)
         old = np.empty((chunk, width), dtype=np.float32)
-        zero = np.float32(0.0)
+        zero = np.zeros((chunk, width), dtype=np.float32)  # faster than a scalar 0
         for start in range(0, len(values), chunk):
             rows = slice(start, start + chunk)
-            part, block = sums[rows, low:], values[rows]
+            block = values[rows]
+            block[:, :-1] = block[:, 1:]  # an overlapping copy: in pieces
+            block[:, -1] = x[rows]
+            if not width:
+                continue
+            part = sums[rows, low:]
             count = len(part)
             n_, o_ = new[:count], old[:count]
             np.subtract(x[rows, None], block[:, h - w - width : h - w], out=n_)
@@ -517,7 +527,9 @@ class DetectorBank:
             np.multiply(o_, o_, out=o_)
             np.add(part, n_, out=part)
             np.subtract(part, o_, out=part)
-            np.maximum(part, zero, out=part)
+            np.maximum(part, zero[:count], out=part)
+            if len(nearest):
+                np.argmin(part, axis=1, out=nearest[rows])
 
     def _store(
         self, a: Ints, values: NDArray[np.float32], sums: NDArray[np.float32], view: bool
@@ -536,7 +548,7 @@ class DetectorBank:
             b = a[(count > k) & (i["n"][a] > 0)]
             if len(b):
                 v = self._held[b, k]
-                values, sums, view, _, _ = self._push(b, v, i["n"][b], f["offset"][b])
+                values, sums, view, _, _, _ = self._push(b, v, i["n"][b], f["offset"][b])
                 self._store(b, values, sums, view)
                 i["n"][b] += 1
                 f["last"][b] = v
@@ -641,6 +653,17 @@ class DetectorBank:
         return recentred, sums, np.where(rows, v, offset)
 
 
+def _nearest_column(sums: NDArray[np.float32], valid: Ints, start: int) -> Ints:
+    """The column of each row's nearest window: the first smallest of its ``valid`` last
+    sums, looking no further left than ``start`` (``start`` where a row has none)."""
+    lags = sums.shape[1]
+    region = sums[:, start:]
+    if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
+        columns = np.arange(start, lags)
+        region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+    return np.argmin(region, axis=1) + start  # type: ignore[no-any-return]
+
+
 def _first_minimum(region: NDArray[np.float32]) -> Ints:
     """``np.argmin(region, axis=0)`` for NaN-free ``region``, faster: along the first axis
     numpy's argmin copies the array transposed, while the minimum, a comparison and a
@@ -690,6 +713,7 @@ class _LagMajor:
         height = max(1, min(cfg.lags, self.LAG_CHUNK_BYTES // (4 * max(self.count, 1))))
         self._new = np.empty((height, self.count), dtype=np.float32)
         self._old = np.empty((height, self.count), dtype=np.float32)
+        self._zero = np.zeros((height, self.count), dtype=np.float32)  # faster than a scalar
 
     def learn(self, t: Floats, v: Floats) -> None:
         """One step: the point of each stream (a NaN timestamp: none), gated then learned."""
@@ -771,7 +795,6 @@ class _LagMajor:
         w, h, lags = self.bank.config.window, self.bank.config.history, self.bank.config.lags
         width = lags - low
         rows = len(self._new)
-        zero = np.float32(0.0)
         for top in range(0, width, rows):
             bottom = min(top + rows, width)
             part = self.sums[low + top : low + bottom]
@@ -783,7 +806,8 @@ class _LagMajor:
             np.multiply(old, old, out=old)
             np.add(part, new, out=part)
             np.subtract(part, old, out=part)
-            np.maximum(part, zero, out=part)
+            np.maximum(part, self._zero[: bottom - top], out=part)
+
 
 def bank_scores(
     timestamps: Sequence[float] | Floats,
