@@ -306,7 +306,7 @@ class DetectorBank:
         run = increasing and len(index) > 0 and int(index[-1] - index[0]) == len(index) - 1
         at: Rows = slice(int(index[0]), int(index[-1]) + 1) if run else index
         accepted = self._gate(at, t, v)
-        if accepted.all() and (keep is None or not keep.any()):
+        if len(index) and accepted.all() and (keep is None or not keep.any()):
             # Every point learned (the common case): no masks, no copies.
             ready = self._i["taught"][at] >= self.warmup
             e, z, p, onset, zv = self._score_and_learn_accepted(at, v)
