@@ -39,7 +39,10 @@ from kubeheal.detect.values import AnomalyScore, InputCounters, PointStatus, Str
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
-Nearest = Callable[[Ints, Floats, Ints, Floats], tuple[Floats, Floats, Bools]]
+Rows = Ints | slice
+"""Rows of the bank: their numbers, or a slice when they are a run (the common case: then the
+state of the rows is read and written through views, without copies)."""
+Nearest = Callable[[Rows, Floats, Ints, Floats], tuple[Floats, Floats, Bools]]
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,17 @@ class DetectorBank:
         keep = None if learn is None else ~np.asarray(learn, dtype=np.bool_)
         if keep is not None and keep.shape != index.shape:
             raise ValueError("learn must have one entry per row")
-        accepted = self._gate(index, t, v)
+        run = increasing and len(index) > 0 and int(index[-1] - index[0]) == len(index) - 1
+        at: Rows = slice(int(index[0]), int(index[-1]) + 1) if run else index
+        accepted = self._gate(at, t, v)
+        if len(index) and accepted.all() and (keep is None or not keep.any()):
+            # Every point learned (the common case): no masks, no copies.
+            ready = self._i["taught"][at] >= self.warmup
+            e, z, p, onset, zv = self._score_and_learn_accepted(at, v)
+            return BankScores(
+                index, t, v, e, z, np.where(ready, p, 0.0), np.where(ready, onset, 0.0), zv,
+                np.where(ready, PointStatus.SCORED, PointStatus.WARMING_UP).astype(np.int8),
+            )
         count = len(index)
         out = {name: np.zeros(count) for name in ("raw", "probability", "onset")}
         expected = v.copy()
@@ -327,7 +340,7 @@ class DetectorBank:
             index, t, v, expected, out["raw"], out["probability"], out["onset"], zscore, status
         )
 
-    def _gate(self, index: Ints, t: Floats, v: Floats) -> NDArray[np.bool_]:
+    def _gate(self, index: Rows, t: Floats, v: Floats) -> NDArray[np.bool_]:
         g = self.gate
         c = self._c
         finite = (np.abs(v) <= g.max_abs) & np.isfinite(t)
@@ -353,28 +366,34 @@ class DetectorBank:
         c["gaps"][index] += gap
         c["clock_jumps"][index] += jump
         accepted = finite & ~duplicate & ~out_of_order
-        self._f["last_timestamp"][index[accepted]] = t[accepted]
+        self._f["last_timestamp"][index] = np.where(accepted, t, last)
         return accepted  # type: ignore[no-any-return]
 
-    def _history(self, a: Ints) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
+    def _history(self, a: Rows) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
         """The history and sums of rows ``a``: views when ``a`` is a run of rows, else copies."""
+        if isinstance(a, slice):
+            return self._values[a], self._sums[a], True
         if len(a) and a[-1] - a[0] == len(a) - 1 and np.all(np.diff(a) == 1):
             run = slice(int(a[0]), int(a[-1]) + 1)
             return self._values[run], self._sums[run], True
         return self._values[a], self._sums[a], False
 
     def _score_and_learn_accepted(
-        self, a: Ints, v: Floats, nearest: Nearest | None = None, scores: bool = True
+        self, a: Rows, v: Floats, nearest: Nearest | None = None, scores: bool = True
     ) -> tuple[Floats, Floats, Floats, Floats, Floats]:
         """Score then learn the accepted points ``v`` of rows ``a``. ``nearest`` pushes the
         points and finds their nearest windows (default: :meth:`_nearest`); without
-        ``scores`` the probabilities are not computed (0: a warm-up reads none)."""
+        ``scores`` the probabilities are not computed (0: a warm-up reads none).
+
+        The state of rows ``a`` may be read through views (``a`` a slice): each is read
+        before it is written, never after."""
         cfg = self.config
         w = cfg.window
         f = self._f
-        resumed = a[self._i["held"][a] > 0]
-        if len(resumed):
-            self._resume(resumed)
+        resumed = self._i["held"][a] > 0
+        if resumed.any():
+            self._resume(np.arange(a.start, a.stop)[resumed] if isinstance(a, slice)
+                         else a[resumed])
         n = self._i["n"][a]
         first = n == 0
         f["level"][a] = np.where(first, v, f["level"][a])
@@ -400,7 +419,7 @@ class DetectorBank:
         raw = np.log1p(np.minimum(distance, cfg.raw_cap))
         z = self._likelihood(a, has, learned, raw)
         ready = has & (n >= self.warmup)
-        probability = np.where(ready, z_probability(z), 0.0) if scores else np.zeros(len(a))
+        probability = np.where(ready, z_probability(z), 0.0) if scores else np.zeros(len(v))
         self._i["learned"][a] = learned + has
         self._i["taught"][a] += 1
 
@@ -426,19 +445,13 @@ class DetectorBank:
         self._i["n"][a] = n1
         return expected, z, probability, onset, zvalue
 
-    def _nearest(self, a: Ints, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
+    def _nearest(self, a: Rows, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
         """Push the ``n``-th values ``v`` of rows ``a`` (see :meth:`_push`) and find each
         one's nearest window: its sum of squares, the value that followed it (the expected
         value) and whether there is a candidate at all."""
         w, h, lags = self.config.window, self.config.history, self.config.lags
-        values, sums, view, valid, offset = self._push(a, v, n, offset)
-        start = lags - int(valid.max(initial=1))  # no candidate before this column
-        region = sums[:, start:]
-        if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
-            columns = np.arange(start, lags)
-            region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
-        j = np.argmin(region, axis=1) + start
-        each = np.arange(len(a))
+        values, sums, view, valid, offset, j = self._push(a, v, n, offset, nearest=True)
+        each = np.arange(len(v))
         best = sums[each, j].astype(np.float64)
         has = valid > 0
         expected = np.where(has, values[each, j + h - w - lags].astype(np.float64) + offset, v)
@@ -446,28 +459,29 @@ class DetectorBank:
         return best, expected, has
 
     def _push(
-        self, a: Ints, v: Floats, n: Ints, offset: Floats
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats]:
+        self, a: Rows, v: Floats, n: Ints, offset: Floats, nearest: bool = False
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool, Ints, Floats, Ints]:
         """NoveltyModel._push on rows ``a`` (their ``n``-th values ``v``): the history and
-        window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets."""
+        window sums (views or copies, see :meth:`_store`), the valid candidates, the offsets
+        and, if ``nearest``, the column of each row's nearest window (see :func:`_nearest_column`;
+        else empty)."""
         cfg = self.config
         w, h, lags = cfg.window, cfg.history, cfg.lags
         values, sums, view = self._history(a)
         x = np.clip(v - offset, -VALUE_RANGE, VALUE_RANGE).astype(np.float32)
-        for start in range(0, len(values), self.CHUNK):  # an overlapping copy: in pieces
-            block = values[start : start + self.CHUNK]
-            block[:, :-1] = block[:, 1:]
-        values[:, -1] = x
         before = np.clip(n - 2 * w + 1, 0, lags)
         valid = np.clip(n - 2 * w + 2, 0, lags)
         low = lags - int(before.max(initial=0))
-        if low < lags:
-            self._slide(values, sums, x, low)
+        # With all the candidates of some row up to date, the slide finds the nearest window
+        # of every row while its sums are in the CPU's cache; the rows whose sums change
+        # after it, or with fewer candidates, look again below.
+        j = np.empty(len(v) if nearest and low == 0 else 0, dtype=np.intp)
+        self._slide(values, sums, x, low, j)
         grown = valid > before
         if grown.all() and valid.min() == valid.max():  # one new candidate, the same for all
             lag = w + int(valid[0]) - 1
-            total = np.zeros(len(a), dtype=np.float32)
-            diff = np.empty(len(a), dtype=np.float32)
+            total = np.zeros(len(v), dtype=np.float32)
+            diff = np.empty(len(v), dtype=np.float32)
             for k in range(w):
                 np.subtract(values[:, h - 1 - k], values[:, h - 1 - k - lag], out=diff)
                 diff *= diff
@@ -487,27 +501,42 @@ class DetectorBank:
                 values[refresh], offset, v, refresh
             )
             self._f["offset"][a] = offset
-        return values, sums, view, valid, offset
+        if nearest:
+            start = lags - int(valid.max(initial=1))  # no candidate before this column
+            if len(j) == 0:
+                j = _nearest_column(sums, valid, start)
+            else:
+                again = np.flatnonzero(grown | refresh | (valid < lags))
+                if len(again):
+                    j[again] = _nearest_column(sums[again], valid[again], start)
+        return values, sums, view, valid, offset, j
 
     CHUNK = 256
-    """Rows whose window sums are updated together (their arrays stay in the CPU's cache)."""
+    """Rows pushed together (their history and sums stay in the CPU's cache)."""
 
     def _slide(
         self, values: NDArray[np.float32], sums: NDArray[np.float32], x: NDArray[np.float32],
-        low: int,
+        low: int, nearest: NDArray[np.intp],
     ) -> None:
-        """The window sums' update of :meth:`_push` on candidates ``low:`` (in place): plus
-        the square of the new point's distance, minus that of the point leaving the window,
-        never below 0; a chunk of rows at a time, in scratch arrays."""
+        """Push ``x`` into the history ``values`` (in place), then update the window sums of
+        candidates ``low:``: plus the square of the new point's distance, minus that of the
+        point leaving the window, never below 0; then, if ``nearest`` has one entry per row,
+        the column of each row's smallest sum into it. A chunk of rows at a time, in scratch
+        arrays, all steps on a chunk while it is in the CPU's cache."""
         w, h, lags = self.config.window, self.config.history, self.config.lags
         width = lags - low
         chunk = max(1, min(self.CHUNK, len(values)))
         new = np.empty((chunk, width), dtype=np.float32)
         old = np.empty((chunk, width), dtype=np.float32)
-        zero = np.float32(0.0)
+        zero = np.zeros((chunk, width), dtype=np.float32)  # faster than a scalar 0
         for start in range(0, len(values), chunk):
             rows = slice(start, start + chunk)
-            part, block = sums[rows, low:], values[rows]
+            block = values[rows]
+            block[:, :-1] = block[:, 1:]  # an overlapping copy: in pieces
+            block[:, -1] = x[rows]
+            if not width:
+                continue
+            part = sums[rows, low:]
             count = len(part)
             n_, o_ = new[:count], old[:count]
             np.subtract(x[rows, None], block[:, h - w - width : h - w], out=n_)
@@ -517,10 +546,12 @@ class DetectorBank:
             np.multiply(o_, o_, out=o_)
             np.add(part, n_, out=part)
             np.subtract(part, o_, out=part)
-            np.maximum(part, zero, out=part)
+            np.maximum(part, zero[:count], out=part)
+            if len(nearest):
+                np.argmin(part, axis=1, out=nearest[rows])
 
     def _store(
-        self, a: Ints, values: NDArray[np.float32], sums: NDArray[np.float32], view: bool
+        self, a: Rows, values: NDArray[np.float32], sums: NDArray[np.float32], view: bool
     ) -> None:
         """Write back what :meth:`_history` gave as copies."""
         if not view:
@@ -536,7 +567,7 @@ class DetectorBank:
             b = a[(count > k) & (i["n"][a] > 0)]
             if len(b):
                 v = self._held[b, k]
-                values, sums, view, _, _ = self._push(b, v, i["n"][b], f["offset"][b])
+                values, sums, view, _, _, _ = self._push(b, v, i["n"][b], f["offset"][b])
                 self._store(b, values, sums, view)
                 i["n"][b] += 1
                 f["last"][b] = v
@@ -592,18 +623,19 @@ class DetectorBank:
         probability = np.where(ready, z_probability(z), 0.0)
         return expected, z, probability, self._onset(a, probability, z, ready), zvalue
 
-    def _onset(self, a: Ints, probability: Floats, z: Floats, ready: NDArray[np.bool_]) -> Floats:
+    def _onset(self, a: Rows, probability: Floats, z: Floats, ready: NDArray[np.bool_]) -> Floats:
         """NoveltyModel._onset on rows ``a``: the onset scores, counting down the refractory
         points."""
         quiet = self._i["quiet"][a]
+        counting = quiet > 0
         self._i["quiet"][a] = np.where(
-            quiet > 0, quiet - 1, np.where(ready & (z >= self.config.onset_z),
-                                           self.config.refractory, 0)
+            counting, quiet - 1, np.where(ready & (z >= self.config.onset_z),
+                                          self.config.refractory, 0)
         )
-        return np.where(quiet > 0, 0.0, probability)
+        return np.where(counting, 0.0, probability)
 
     def _likelihood(
-        self, a: Ints, has: NDArray[np.bool_], learned: Ints, raw: Floats
+        self, a: Rows, has: NDArray[np.bool_], learned: Ints, raw: Floats
     ) -> Floats:
         """NoveltyModel._likelihood on rows ``a`` (learning where ``has``): the z of ``raw``."""
         cfg = self.config
@@ -639,6 +671,17 @@ class DetectorBank:
             diff = recentred[:, end - 1, None] - recentred[:, h - lags - w - k : end - w]
             sums += diff * diff
         return recentred, sums, np.where(rows, v, offset)
+
+
+def _nearest_column(sums: NDArray[np.float32], valid: Ints, start: int) -> Ints:
+    """The column of each row's nearest window: the first smallest of its ``valid`` last
+    sums, looking no further left than ``start`` (``start`` where a row has none)."""
+    lags = sums.shape[1]
+    region = sums[:, start:]
+    if valid.min(initial=lags) < lags - start:  # rows with fewer candidates than others
+        columns = np.arange(start, lags)
+        region = np.where(columns >= (lags - valid)[:, None], region, np.inf)
+    return np.argmin(region, axis=1) + start  # type: ignore[no-any-return]
 
 
 def _first_minimum(region: NDArray[np.float32]) -> Ints:
@@ -690,6 +733,7 @@ class _LagMajor:
         height = max(1, min(cfg.lags, self.LAG_CHUNK_BYTES // (4 * max(self.count, 1))))
         self._new = np.empty((height, self.count), dtype=np.float32)
         self._old = np.empty((height, self.count), dtype=np.float32)
+        self._zero = np.zeros((height, self.count), dtype=np.float32)  # faster than a scalar
 
     def learn(self, t: Floats, v: Floats) -> None:
         """One step: the point of each stream (a NaN timestamp: none), gated then learned."""
@@ -712,7 +756,7 @@ class _LagMajor:
     def _columns(self, which: Ints) -> Ints | slice:
         return slice(None) if len(which) == self.count else which
 
-    def _nearest(self, a: Ints, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
+    def _nearest(self, a: Rows, v: Floats, n: Ints, offset: Floats) -> tuple[Floats, Floats, Bools]:
         bank, cfg = self.bank, self.bank.config
         w, h, lags = cfg.window, cfg.history, cfg.lags
         p = self.current
@@ -771,7 +815,6 @@ class _LagMajor:
         w, h, lags = self.bank.config.window, self.bank.config.history, self.bank.config.lags
         width = lags - low
         rows = len(self._new)
-        zero = np.float32(0.0)
         for top in range(0, width, rows):
             bottom = min(top + rows, width)
             part = self.sums[low + top : low + bottom]
@@ -783,7 +826,8 @@ class _LagMajor:
             np.multiply(old, old, out=old)
             np.add(part, new, out=part)
             np.subtract(part, old, out=part)
-            np.maximum(part, zero, out=part)
+            np.maximum(part, self._zero[: bottom - top], out=part)
+
 
 def bank_scores(
     timestamps: Sequence[float] | Floats,

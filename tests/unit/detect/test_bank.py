@@ -171,6 +171,17 @@ def test_bad_calls_are_refused_with_a_clear_error() -> None:
         bank.score_and_learn(rows, [1.0, 2.0], [1.0])
 
 
+def test_a_call_without_points_scores_nothing_and_changes_nothing() -> None:
+    times, values = messy_streams(2, 100, seed=7)
+    bank = DetectorBank()
+    bank.warm_up(bank.add_streams(["a", "b"]), times, values)
+    state = {name: array.copy() for name, array in {**bank._f, **bank._i}.items()}
+    scores = bank.score_and_learn([], [], [])
+    assert len(scores) == 0 and scores.probability.shape == (0,)
+    for name, array in {**bank._f, **bank._i}.items():
+        np.testing.assert_array_equal(array, state[name], name)
+
+
 def test_state_stays_small_per_stream() -> None:
     bank = DetectorBank(capacity=1024)
     bank.add_streams([f"s{k}" for k in range(1024)])
