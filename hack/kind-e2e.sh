@@ -82,23 +82,27 @@ spec:
 EOF
 
 step "4. the demo service: simulates the shop's demo pods and serves their metrics"
-# It reads Deployments and pods in the shop namespace, with a kubeconfig over its own token.
+# It lists Deployments, StatefulSets and pods across the cluster (three LISTs per poll, kept
+# to the namespaces it is given) and writes the OOM kills it simulates (a pod's status and an
+# Event), with a kubeconfig over its own token.
 kubectl apply -n monitoring -f - <<EOF
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: demo}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: demo-reader, namespace: $NS}
+kind: ClusterRole
+metadata: {name: kubeheal-demo-reader}
 rules:
-  - {apiGroups: [apps], resources: [deployments], verbs: [list]}
+  - {apiGroups: [apps], resources: [deployments, statefulsets], verbs: [list]}
   - {apiGroups: [""], resources: [pods], verbs: [list]}
+  - {apiGroups: [""], resources: [pods/status], verbs: [patch]}
+  - {apiGroups: [""], resources: [events], verbs: [create]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: demo-reader, namespace: $NS}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: demo-reader}
+kind: ClusterRoleBinding
+metadata: {name: kubeheal-demo-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubeheal-demo-reader}
 subjects: [{kind: ServiceAccount, name: demo, namespace: monitoring}]
 ---
 apiVersion: v1
