@@ -56,7 +56,6 @@ from kubeheal.controller.claims import (
     sequence_of,
 )
 from kubeheal.controller.engine import no_series
-from kubeheal.controller.engine import outside as outside  # where the tests have found it
 from kubeheal.controller.metrics import OperatorMetrics
 from kubeheal.controller.store import (
     RUNBOOK_LABEL,
@@ -517,11 +516,6 @@ def incident_windows(remediations: Sequence[Json]) -> dict[str, list[tuple[float
         end = _closed_at(body).timestamp() if _terminal(body) else math.inf
         windows.setdefault(workload, []).append((start, end))
     return windows
-
-
-def is_open(windows: Sequence[tuple[float, float]]) -> bool:
-    """Whether one of a workload's incident windows is still open."""
-    return any(end == math.inf for _, end in windows)
 
 
 def guards(remediations: Sequence[Json], runbook: str) -> engine.Guards:
