@@ -1,9 +1,9 @@
 """The demo service's edges: read workloads and Pods from Kubernetes, serve their metrics.
 
 A :class:`Poller` lists, every second, the Deployments and StatefulSets labelled
-``kubeheal.io/demo: "true"`` in the watched namespaces and their running pods (three LISTs
-across the cluster per poll) (a
-StatefulSet's series carry its name under the ``deployment`` label too), turns them into
+``kubeheal.io/demo: "true"`` in the watched namespaces and their running pods, in three
+LISTs across the cluster (a StatefulSet's series carry its name under the ``deployment``
+label too), turns them into
 :class:`~kubeheal.demo.model.Workload` values (:func:`workload_from`, pure) and hands them to
 the shared :class:`~kubeheal.demo.model.Simulation`. A :class:`DemoCollector`, registered on a
 ``CollectorRegistry`` of its own, renders the simulation at scrape time:
