@@ -383,10 +383,19 @@ class LoopStack:
             out = self.kubectl("get", "remediations,runbooks,deployments", "-n", namespace,
                                "-o", "wide", check=False).stdout
             parts.append(f"--- {namespace} ---\n{out}")
-        log = self.root / "logs" / "operator.log"
-        if log.exists():
-            parts.append("--- operator log (tail) ---\n" +
-                         "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+            # What each runbook's last evaluation said (Ready stays True through a passing
+            # failure: Degraded says whether the signals were scored at all).
+            said = self.kubectl("get", "runbooks", "-n", namespace, "-o", "jsonpath="
+                                '{range .items[*]}{.metadata.name}: {.status.conditions'
+                                '[?(@.type=="Degraded")].message}{"\\n"}{end}',
+                                check=False).stdout.strip()
+            if said:
+                parts.append(said)
+        for name, lines in (("operator", 30), ("demo", 10)):
+            log = self.root / "logs" / f"{name}.log"
+            if log.exists():
+                parts.append(f"--- {name} log (tail) ---\n" + "\n".join(
+                    log.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(parts)
 
 
