@@ -38,16 +38,16 @@ def workload_sample(evaluation: Evaluation, open_remediations: Mapping[str, str]
     ...  for w in workload_sample(e, {"d": "d-deployment-1"}, size=3)]
     [('d', False, None, 'd-deployment-1'), ('c', True, 0.999, None), ('b', False, 0.2, None)]
     """
-    scores = evaluation.scores
     alarms = set(evaluation.in_alarm)
 
-    def urgency(name: str) -> tuple[bool, bool, float, str]:
-        score = scores.get(name, -1.0)
-        return (name not in open_remediations, name not in alarms, -score, name)
-
     def score(name: str) -> float | None:
-        found = scores.get(name)
+        found = evaluation.scores.get(name)
         return None if found is None else min(1.0, max(0.0, found))
+
+    def urgency(name: str) -> tuple[bool, bool, float, str]:
+        found = score(name)
+        return (name not in open_remediations, name not in alarms,
+                1.0 if found is None else -found, name)
 
     chosen = sorted(evaluation.workloads, key=urgency)[:size]
     return [WorkloadSummary(name=name, in_alarm=name in alarms, score=score(name),
