@@ -4,9 +4,10 @@ Prints, in one run and with the default detector's own parameters (``DetectionSe
 ``novelty``, the parameters ``kubeheal eval`` scores):
 
 - points/s (score then learn) of the vectorized bank alone, and of the operator's own tick
-  (:class:`~kubeheal.detect.runbook.RunbookStreams`: the bank, then each stream's direction,
-  k-of-n debounce and fusion), next to the same code run per stream (one detector object per
-  stream, the baseline) and the reference (river's HalfSpaceTrees after MinMaxScaler);
+  (:class:`~kubeheal.detect.runbook.RunbookStreams`: the bank, each point's direction, then
+  the k-of-n debounce and fusion of the workloads where something happens), next to the
+  same code run per stream (one detector object per stream, the baseline) and the
+  reference (river's HalfSpaceTrees after MinMaxScaler);
 - bytes per stream: the bank's state, and everything the operator keeps per stream;
 - the time to warm 30,000 streams from 240 points of history each (one hour at a 15 s
   interval): the bank's scoring alone (``DetectorBank.warm_up`` on the history as arrays),

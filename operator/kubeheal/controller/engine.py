@@ -47,7 +47,14 @@ from kubeheal.api.remediation import (
 from kubeheal.api.runbook import ReceivedAlert, Runbook, Signal
 from kubeheal.controller.store import RUNBOOK_LABEL, TARGET_LABEL, rfc3339
 from kubeheal.detect.alarms import unusual
-from kubeheal.detect.runbook import Point, RunbookStreams, Stream, WarmedStreams, WorkloadVerdict
+from kubeheal.detect.runbook import (
+    Point,
+    RunbookStreams,
+    Stream,
+    Verdicts,
+    WarmedStreams,
+    WorkloadVerdict,
+)
 from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
@@ -121,7 +128,8 @@ class Decision:
 
     skipped: str | None = None
     """Why the tick was not scored (missing data), else None."""
-    verdicts: tuple[WorkloadVerdict, ...] = ()
+    verdicts: Verdicts = field(default_factory=Verdicts)
+    """Every scored workload's; those of the calm ones are made when read."""
     holding: tuple[str, ...] = ()
     """The selected workloads whose streams scored without learning (an open incident)."""
     opened: tuple[Opening, ...] = ()
@@ -132,7 +140,7 @@ class Decision:
 
     @property
     def alarms(self) -> list[WorkloadVerdict]:
-        return [v for v in self.verdicts if v.alarm]
+        return list(self.verdicts.alarms)
 
 
 def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
@@ -149,7 +157,8 @@ def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
     holding = sorted(w for w in tick.workloads if w in guards.open)
     verdicts = streams.observe(spec.signals, tick.values, tick.workloads,
                                learning_held(guards.open, spec.signals))
-    recovered = tuple(v.workload for v in verdicts if not v.alarm and v.workload in guards.open)
+    recovered = tuple(w for w in sorted(guards.open)
+                      if (v := verdicts.get(w)) is not None and not v.alarm)
     count = guards.open_of_runbook - (len(recovered) if tick.closing else 0)
     opened: list[Opening] = []
     held: list[Held] = []
@@ -173,9 +182,8 @@ def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
             tuple(evidence), incident, alert))
         count += 1
 
-    for verdict in verdicts:
-        if verdict.alarm:
-            open_or_hold(verdict.workload, verdict.incident)
+    for verdict in verdicts.alarms:
+        open_or_hold(verdict.workload, verdict.incident)
     for fingerprint, record in tick.alerts if spec.alerts else ():
         # An alert opens an incident as an alarm does: one for a workload with an open
         # incident adds nothing; one firing opens one incident.
@@ -188,7 +196,7 @@ def step(runbook: Runbook, streams: RunbookStreams, tick: Tick) -> Decision:
                 or fingerprint in tick.alerted):
             continue
         open_or_hold(record.workload, None, (fingerprint, record))
-    return Decision(verdicts=tuple(verdicts), holding=tuple(holding), opened=tuple(opened),
+    return Decision(verdicts=verdicts, holding=tuple(holding), opened=tuple(opened),
                     held=tuple(held), recovered=recovered)
 
 

@@ -32,24 +32,25 @@ def workload_sample(evaluation: Evaluation, open_remediations: Mapping[str, str]
 
     ``open_remediations`` maps a workload's name to its open Remediation's name.
 
-    >>> from kubeheal.detect.values import IncidentScore
     >>> e = Evaluation(True, "Evaluated", "", workloads=("a", "b", "c", "d"),
-    ...                incidents=(IncidentScore("ns/b", 0.2, False),
-    ...                           IncidentScore("ns/c", 0.999, True)), in_alarm=("c",))
+    ...                scores={"b": 0.2, "c": 0.999}, in_alarm=("c",))
     >>> [(w.name, w.in_alarm, w.score, w.remediation)
     ...  for w in workload_sample(e, {"d": "d-deployment-1"}, size=3)]
     [('d', False, None, 'd-deployment-1'), ('c', True, 0.999, None), ('b', False, 0.2, None)]
     """
-    scores = {i.workload.rpartition("/")[2]: min(1.0, max(0.0, i.probability))
-              for i in evaluation.incidents}
     alarms = set(evaluation.in_alarm)
 
+    def score(name: str) -> float | None:
+        found = evaluation.scores.get(name)
+        return None if found is None else min(1.0, max(0.0, found))
+
     def urgency(name: str) -> tuple[bool, bool, float, str]:
-        score = scores.get(name, -1.0)
-        return (name not in open_remediations, name not in alarms, -score, name)
+        found = score(name)
+        return (name not in open_remediations, name not in alarms,
+                1.0 if found is None else -found, name)
 
     chosen = sorted(evaluation.workloads, key=urgency)[:size]
-    return [WorkloadSummary(name=name, in_alarm=name in alarms, score=scores.get(name),
+    return [WorkloadSummary(name=name, in_alarm=name in alarms, score=score(name),
                             remediation=open_remediations.get(name)) for name in chosen]
 
 

@@ -68,7 +68,6 @@ from kubeheal.controller.store import (
 from kubeheal.detect import resolve
 from kubeheal.detect.alarms import past_threshold
 from kubeheal.detect.runbook import Point, RunbookStreams, Stream
-from kubeheal.detect.values import IncidentScore
 from kubeheal.diagnose import diagnosis as diagnosis_mod
 from kubeheal.diagnose import facts as dfacts
 from kubeheal.diagnose.objects import (
@@ -102,7 +101,8 @@ class Evaluation:
     workloads: tuple[str, ...] = ()
     ready_streams: int = 0
     total_streams: int = 0
-    incidents: tuple[IncidentScore, ...] = ()
+    scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """The fused anomaly probability of each workload scored."""
     in_alarm: tuple[str, ...] = ()
     opened: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
@@ -269,7 +269,7 @@ class RunbookEvaluator:
                        if decision.holding else ""),
             workloads=tuple(sorted(workloads)), ready_streams=ready,
             total_streams=len(self.streams),
-            incidents=tuple(v.incident for v in decision.verdicts),
+            scores=decision.verdicts.scores(),
             in_alarm=tuple(v.workload for v in alarms),
             opened=tuple(opened), held_back=tuple(held))
 

@@ -64,16 +64,29 @@ class BankScores:
 
     def at(self, j: int) -> AnomalyScore:
         """The j-th entry as an :class:`AnomalyScore`."""
-        return AnomalyScore(
-            timestamp=float(self.timestamps[j]),
-            observed=float(self.observed[j]),
-            expected=float(self.expected[j]),
-            raw=float(self.raw[j]),
-            probability=float(self.probability[j]),
-            status=PointStatus(int(self.status[j])),
-            onset=float(self.onset[j]),
-            zscore=float(self.zscore[j]),
+        return point_score(
+            float(self.timestamps[j]), float(self.observed[j]), float(self.expected[j]),
+            float(self.raw[j]), float(self.probability[j]), PointStatus(int(self.status[j])),
+            float(self.onset[j]), float(self.zscore[j]),
         )
+
+
+def point_score(
+    timestamp: float, observed: float, expected: float, raw: float, probability: float,
+    status: PointStatus, onset: float, zscore: float,
+) -> AnomalyScore:
+    """One point of a bank's scores as an :class:`AnomalyScore`, as a stream's detector gives
+    it (a skipped point has no onset).
+
+    >>> point_score(60.0, 5.0, 5.0, 0.0, 0.0, PointStatus.SKIPPED, 0.0, float("nan")).onset
+    >>> point_score(60.0, 5.0, 4.0, 0.5, 0.3, PointStatus.SCORED, 0.3, 1.2).onset
+    0.3
+    """
+    return AnomalyScore(
+        timestamp=timestamp, observed=observed, expected=expected, raw=raw,
+        probability=probability, status=status,
+        onset=None if status is PointStatus.SKIPPED else onset, zscore=zscore,
+    )
 
 
 _FLOAT_STATE = (

@@ -223,15 +223,17 @@ def run_alarms(
     for i in range(max((len(series.values) for series in corpus.values()), default=0)):
         points = {key: (columns[key][0][i], columns[key][1][i])
                   for key in keys if i < len(columns[key][0])}
-        for verdict in streams.observe([_SIGNAL], {_SIGNAL.name: points}):
+        verdicts = streams.observe([_SIGNAL], {_SIGNAL.name: points})
+        for key in [k for k, is_open in open_incident.items() if is_open]:
+            verdict = verdicts.get(key)
+            if verdict is not None and not verdict.alarm:
+                open_incident[key] = False
+                closed_at[key] = points[key][0]
+        for verdict in verdicts.alarms:
             key, moment = verdict.workload, points[verdict.workload][0]
-            if (verdict.alarm and not open_incident[key]
-                    and moment - closed_at[key] >= cooldown_seconds):
+            if not open_incident[key] and moment - closed_at[key] >= cooldown_seconds:
                 onsets[key][i] = 1.0
                 open_incident[key] = True
-            elif not verdict.alarm and open_incident[key]:
-                open_incident[key] = False
-                closed_at[key] = moment
     return onsets
 
 

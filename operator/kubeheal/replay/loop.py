@@ -200,10 +200,11 @@ def detect(runbook: Runbook, history: History, window: Window) -> Replay:
             incident = open_.pop(workload)
             incident.closed_at = last_closed[workload] = at
             windows[workload][-1] = (windows[workload][-1][0], moment)
-        for verdict in decision.verdicts:
-            if not verdict.alarm:
-                in_alarm.discard(verdict.workload)
-            elif verdict.workload not in in_alarm:
+        for workload in [w for w in in_alarm if (v := decision.verdicts.get(w)) is not None
+                         and not v.alarm]:
+            in_alarm.discard(workload)
+        for verdict in decision.verdicts.alarms:
+            if verdict.workload not in in_alarm:
                 in_alarm.add(verdict.workload)
                 found.alarms += 1
         for hold in decision.held:

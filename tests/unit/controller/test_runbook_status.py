@@ -7,7 +7,6 @@ import pytest
 from kubeheal.api.runbook import WORKLOAD_SAMPLE_SIZE, RunbookStatus
 from kubeheal.controller.runbook_status import evaluated_status, workload_sample
 from kubeheal.controller.runbooks import Evaluation
-from kubeheal.detect.values import IncidentScore
 
 
 def evaluation(count: int, alarms: tuple[str, ...] = (), scores: dict[str, float] | None = None,
@@ -15,8 +14,7 @@ def evaluation(count: int, alarms: tuple[str, ...] = (), scores: dict[str, float
     names = tuple(f"w-{i:05}" for i in range(count))
     return Evaluation(
         True, "Evaluated", "", workloads=names, ready_streams=count, total_streams=2 * count,
-        incidents=tuple(IncidentScore(f"shop/{w}", (scores or {}).get(w, 0.1), w in alarms)
-                        for w in names),
+        scores={w: (scores or {}).get(w, 0.1) for w in names},
         in_alarm=alarms)
 
 
@@ -44,5 +42,5 @@ def test_open_remediations_then_alarms_then_scores_come_first() -> None:
 
 def test_a_workload_not_scored_has_no_score_and_comes_after_scored_ones() -> None:
     e = Evaluation(False, "NoData", "", workloads=("a", "b"),
-                   incidents=(IncidentScore("shop/b", 0.3, False),))
+                   scores={"b": 0.3})
     assert [(w.name, w.score) for w in workload_sample(e, {})] == [("b", 0.3), ("a", None)]

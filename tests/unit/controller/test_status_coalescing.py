@@ -11,7 +11,6 @@ import pytest
 from kubeheal.api.runbook import STATUS_HEARTBEAT_SECONDS
 from kubeheal.controller.runbook_status import evaluated_status, needs_write
 from kubeheal.controller.runbooks import Evaluation
-from kubeheal.detect.values import IncidentScore
 
 INTERVAL = 15.0
 
@@ -24,8 +23,7 @@ def status(tick: int, *, ready: int = 30, alarms: tuple[str, ...] = (),
     names = tuple(f"w-{i:02}" for i in range(10))
     evaluation = Evaluation(
         True, "Evaluated", "", workloads=names, ready_streams=ready, total_streams=30,
-        incidents=tuple(IncidentScore(f"shop/{w}", (scores or {}).get(w, 0.02), w in alarms)
-                        for w in names),
+        scores={w: (scores or {}).get(w, 0.02) for w in names},
         in_alarm=alarms)
     stamp = f"2026-01-01T00:{tick * 15 // 60:02}:{tick * 15 % 60:02}Z"
     conditions = [

@@ -46,7 +46,7 @@ def run(vectorized: bool,
         learn[("w2", "errors")] = j % 3 > 0
         verdicts = streams.observe(SIGNALS, points, [*WORKLOADS[:-2], "w7"], learn)
         seen += [repr(v) for v in verdicts]
-    calm = sum(1 for s in streams.streams.values() if s.pending is not None)
+    calm = sum(1 for s in streams.streams.values() if s.pending)
     seen += [repr((key, s.last, streams.learned(*key), streams.ready(*key)))
              for key, s in sorted(streams.streams.items())]
     return seen, streams, calm
@@ -63,6 +63,62 @@ def test_bank_and_per_stream_paths_give_the_same_verdicts(warmup: int) -> None:
     alarms = [line for line in bank if "alarm=True" in line]
     assert alarms, "the streams must raise alarms for the comparison to mean something"
     assert banked.ready_count() == single.ready_count() > 0
+
+
+def grown_run(vectorized: bool) -> tuple[list[str], int]:
+    """Ticks where some workloads are calm and some busy, with workloads joining between
+    ticks (their names sorting among the others'), and streams read at times of their own."""
+    detection = DetectionSettings(warmup_points=30, sensitivity=0.8)
+    streams = RunbookStreams("shop", "web", detection, vectorized=vectorized)
+    names = ["b", "d", "f", "h", "a", "c", "e", "g", "i"]  # the last five join later
+    data = {s.name: messy_streams(len(names), 500, seed=10 + k) for k, s in enumerate(SIGNALS)}
+    history = 120
+
+    for signal in SIGNALS:
+        times, values = data[signal.name]
+        streams.add(streams.warm(signal.name, names[:4], {
+            w: list(zip(times[k, :history], values[k, :history], strict=True))
+            for k, w in enumerate(names[:4])}))
+    seen: list[str] = []
+    mixed = 0
+    for j in range(history, 500):
+        if j in (200, 300):  # a, c then e, g, i join: warmed from their own history
+            joining = names[4:6] if j == 200 else names[6:]
+            for signal in SIGNALS:
+                times, values = data[signal.name]
+                streams.add(streams.warm(signal.name, streams.missing(signal.name, joining), {
+                    w: list(zip(times[names.index(w), j - history:j],
+                                values[names.index(w), j - history:j], strict=True))
+                    for w in joining}))
+        live = sorted({w for (w, _) in streams.streams})
+        points = {
+            s.name: {w: (float(data[s.name][0][names.index(w), j]),
+                         float(data[s.name][1][names.index(w), j]))
+                     for w in reversed(live) if (names.index(w) + j) % 7}
+            for s in SIGNALS
+        }
+        verdicts = streams.observe(SIGNALS, points)
+        if vectorized and 0 < len(verdicts.made) < len(verdicts):
+            mixed += 1
+        seen.append(repr([(v.workload, v.alarm, v.incident) for v in verdicts]))
+        seen.append(repr(verdicts.scores()))
+        seen.append(repr(([v.workload for v in verdicts.alarms],
+                          [verdicts.get(w) for w in ("a", "e", "z")], verdicts[-1:])))
+        if j % 5 == 0:  # some streams read now, the others later: the same verdicts
+            seen += [repr(streams.streams[(w, s.name)].last) for w in live[::2] for s in SIGNALS]
+    seen += [repr((key, s.last, streams.learned(*key)))
+             for key, s in sorted(streams.streams.items())]
+    return seen, mixed
+
+
+def test_calm_and_busy_workloads_and_workloads_that_join_score_as_per_stream() -> None:
+    bank, mixed = grown_run(True)
+    per_stream, _ = grown_run(False)
+    assert mixed > 100  # most ticks had both calm workloads and busy ones
+    assert len(bank) == len(per_stream)
+    for line, expected in zip(bank, per_stream, strict=True):
+        assert line == expected
+    assert any("'i', True" in line for line in bank), "a late workload must alarm too"
 
 
 def test_a_detector_without_a_bank_keeps_one_detector_per_stream() -> None:
